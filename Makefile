@@ -1,0 +1,30 @@
+# lunas — the two commands a newcomer needs are `make run` and `make test`.
+# Both bring up PostgreSQL and Redis when they are not reachable (see
+# scripts/services.sh) and stop what they started when they end.
+
+GO        ?= go
+export LUNAS_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/lunas?sslmode=disable
+export LUNAS_REDIS_URL    ?= redis://127.0.0.1:6379/0
+
+.PHONY: run test test-faults bench fuzz build vet tools demo-env
+
+build:
+	$(GO) build -o bin/lunas ./cmd/lunas
+	$(GO) build -o bin/fakegw ./cmd/fakegw
+
+# Run lunas (all in one process) with the fake Midtrans, fake Xendit and an
+# SMTP sink (web UI on http://127.0.0.1:8025), so the whole payment flow can
+# be walked locally without any gateway account. Ctrl-C stops everything.
+run: build
+	./scripts/with-services.sh ./scripts/run-local.sh
+
+# The whole test suite, with the race detector, against real PostgreSQL and Redis.
+test: tools
+	./scripts/with-services.sh $(GO) test -race -count=1 -timeout 20m ./...
+
+# Installs what tests read PDFs with (pdftotext) when it is missing and we may.
+tools:
+	@command -v pdftotext >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils) >/dev/null; } || { echo "pdftotext missing: sudo apt-get install -y poppler-utils"; exit 1; }
+
+vet:
+	$(GO) vet ./...

@@ -1,0 +1,300 @@
+package api
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lunas-id/lunas"
+	"github.com/lunas-id/lunas/invoice"
+)
+
+func (s *Server) putAccount(w http.ResponseWriter, r *http.Request) {
+	var in invoice.AccountInput
+	if err := decode(r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	a, created, err := s.Orders.PutAccount(r.Context(), r.PathValue("account_id"), in)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, s.accountView(a))
+}
+
+func (s *Server) accountView(a invoice.Account) map[string]any {
+	return map[string]any{"id": a.ID, "name": a.Name, "address": a.Address, "npwp": a.NPWP, "balances": a.Balances,
+		"created_at": s.ts(a.CreatedAt), "updated_at": s.ts(a.UpdatedAt)}
+}
+
+func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
+	a, err := s.Orders.GetAccount(r.Context(), r.PathValue("account_id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.accountView(a))
+}
+
+// page reads ?limit= (default 50, max 500).
+func page(r *http.Request) (int, error) {
+	l := r.URL.Query().Get("limit")
+	if l == "" {
+		return 50, nil
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 1 || n > 500 {
+		return 0, &lunas.ValidationError{Fields: fieldErr("limit", "must be a whole number from 1 to 500")}
+	}
+	return n, nil
+}
+
+// idCursor reads a numeric-id cursor.
+func idCursor(r *http.Request) (int64, error) {
+	c := r.URL.Query().Get("cursor")
+	if c == "" {
+		return 0, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	n, err2 := strconv.ParseInt(string(b), 10, 64)
+	if err != nil || err2 != nil || n <= 0 {
+		return 0, &lunas.ValidationError{Fields: fieldErr("cursor", "is not a cursor this API returned")}
+	}
+	return n, nil
+}
+
+func encodeID(n int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(n, 10)))
+}
+
+func (s *Server) getLedger(w http.ResponseWriter, r *http.Request) {
+	limit, err := page(r)
+	if err == nil {
+		var before int64
+		if before, err = idCursor(r); err == nil {
+			ps, err := s.Orders.Ledger(r.Context(), r.PathValue("account_id"), before, limit)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			var next *string
+			if len(ps) == limit {
+				c := encodeID(ps[len(ps)-1].ID)
+				next = &c
+			}
+			data := make([]map[string]any, len(ps))
+			for i, p := range ps {
+				data[i] = map[string]any{"id": p.ID, "balance": p.Balance, "amount": p.Amount, "kind": p.Kind,
+					"order_id": p.OrderID, "adjustment_id": p.AdjustmentID, "memo": p.Memo, "created_at": s.ts(p.CreatedAt)}
+			}
+			writeJSON(w, http.StatusOK, map[string]any{"data": data, "next_cursor": next})
+			return
+		}
+	}
+	s.writeError(w, r, err)
+}
+
+func (s *Server) adjust(w http.ResponseWriter, r *http.Request) {
+	var in invoice.AdjustmentInput
+	if err := decode(r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	adj, err := s.Orders.Adjust(r.Context(), r.PathValue("account_id"), callerOf(r).identity, in)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"id": adj.ID, "account_id": adj.AccountID, "product": adj.Product, "kind": adj.Kind,
+		"amount": adj.Amount, "reason": adj.Reason, "actor": adj.Actor, "balances": adj.Balances, "created_at": s.ts(adj.CreatedAt)})
+}
+
+func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) {
+	var in invoice.CreateInput
+	if err := decode(r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	o, err := s.Orders.CreateOrder(r.Context(), in)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/orders/"+o.ID)
+	writeJSON(w, http.StatusCreated, s.orderView(o))
+}
+
+func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
+	s.orderResult(w, r, http.StatusOK)(s.Orders.GetOrder(r.Context(), r.PathValue("id")))
+}
+
+// orderResult answers an order or an error.
+func (s *Server) orderResult(w http.ResponseWriter, r *http.Request, status int) func(*invoice.Order, error) {
+	return func(o *invoice.Order, err error) {
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, status, s.orderView(o))
+	}
+}
+
+func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := invoice.ListFilter{Status: q.Get("status"), AccountID: q.Get("account_id")}
+	var ve lunas.ValidationError
+	switch f.Status {
+	case "", invoice.StatusDraft, invoice.StatusAwaitingPayment, invoice.StatusInReview, invoice.StatusPaid,
+		invoice.StatusExpired, invoice.StatusCancelled, invoice.StatusRejected, invoice.StatusClosed:
+	default:
+		ve.Add("status", "unknown status %q", f.Status)
+	}
+	limit, err := page(r)
+	if err != nil {
+		var pve *lunas.ValidationError
+		errors.As(err, &pve)
+		ve.Fields = append(ve.Fields, pve.Fields...)
+	}
+	f.Limit = limit
+	if c := q.Get("cursor"); c != "" {
+		b, err := base64.RawURLEncoding.DecodeString(c)
+		ts, id, ok := strings.Cut(string(b), "|")
+		t, terr := time.Parse(time.RFC3339Nano, ts)
+		if err != nil || !ok || terr != nil {
+			ve.Add("cursor", "is not a cursor this API returned")
+		} else {
+			f.Cursor = &invoice.Cursor{CreatedAt: t, ID: id}
+		}
+	}
+	if err := ve.Err(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	orders, next, err := s.Orders.ListOrders(r.Context(), f)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	data := make([]orderView, len(orders))
+	for i, o := range orders {
+		data[i] = s.orderView(o)
+	}
+	var nc *string
+	if next != nil {
+		c := base64.RawURLEncoding.EncodeToString([]byte(next.CreatedAt.Format(time.RFC3339Nano) + "|" + next.ID))
+		nc = &c
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": data, "next_cursor": nc})
+}
+
+func (s *Server) patchOrder(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Items []invoice.ItemRequest `json:"items"`
+	}
+	if err := decode(r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.orderResult(w, r, http.StatusOK)(s.Orders.PatchOrder(r.Context(), r.PathValue("id"), in.Items))
+}
+
+func (s *Server) confirmOrder(w http.ResponseWriter, r *http.Request) {
+	s.orderResult(w, r, http.StatusOK)(s.Orders.Confirm(r.Context(), r.PathValue("id")))
+}
+
+func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request) {
+	s.orderResult(w, r, http.StatusOK)(s.Orders.Cancel(r.Context(), r.PathValue("id")))
+}
+
+func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) {
+	var in invoice.PaymentInput
+	if err := decode(r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	a, err := s.Orders.CreatePayment(r.Context(), r.PathValue("id"), in)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, s.attemptView(a))
+}
+
+func (s *Server) review(w http.ResponseWriter, r *http.Request) {
+	var in invoice.ReviewInput
+	if err := decode(r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.orderResult(w, r, http.StatusOK)(s.Orders.Review(r.Context(), r.PathValue("id"), callerOf(r).identity, in))
+}
+
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
+	flag := r.URL.Query().Get("flag")
+	switch flag {
+	case "", invoice.FlagUnmatched, invoice.FlagAmountMismatch, invoice.FlagPaidLate, invoice.FlagDoublePayment:
+	default:
+		s.writeError(w, r, &lunas.ValidationError{Fields: fieldErr("flag", "must be unmatched, amount_mismatch, paid_late or double_payment")})
+		return
+	}
+	limit, err := page(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	before, err := idCursor(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	evs, err := s.Orders.ListEvents(r.Context(), flag, before, limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var next *string
+	if len(evs) == limit {
+		c := encodeID(evs[len(evs)-1].ID)
+		next = &c
+	}
+	if evs == nil {
+		evs = []invoice.Event{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": evs, "next_cursor": next})
+}
+
+func (s *Server) proformaPDF(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	q := r.URL.Query()
+	if q.Has("sig") || q.Has("expires") {
+		if !s.Signer.Valid(id, q.Get("expires"), q.Get("sig"), time.Now()) {
+			writeProblem(w, http.StatusForbidden, "the link is invalid or has expired", nil)
+			return
+		}
+	} else if c, ok := s.authenticate(r); !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="lunas"`)
+		writeProblem(w, http.StatusUnauthorized, "a valid bearer token or a signed link is required", nil)
+		return
+	} else if c.role != roleApp && c.role != roleFinance {
+		writeProblem(w, http.StatusForbidden, "role "+c.role+" may not do this", nil)
+		return
+	}
+	pdf, err := s.Documents.Current(r.Context(), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/pdf")
+	w.Header().Set("Content-Disposition", `inline; filename="proforma-`+id+`.pdf"`)
+	w.Header().Set("Cache-Control", "private, no-store")
+	w.Header().Set("Content-Length", strconv.Itoa(len(pdf)))
+	_, _ = w.Write(pdf)
+}

@@ -1,0 +1,127 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lunas-id/lunas"
+	"github.com/lunas-id/lunas/invoice"
+)
+
+// uploadProof takes a manual-transfer proof as multipart/form-data. The file
+// is read whole (at most 5 MiB) and checked by its content in invoice; the
+// name and declared type the client sent are ignored.
+func (s *Server) uploadProof(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, invoice.MaxProofSize+64<<10)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		s.writeError(w, r, &lunas.ValidationError{Fields: fieldErr("body", "must be multipart/form-data")})
+		return
+	}
+	var ve lunas.ValidationError
+	var in invoice.ProofInput
+	values := map[string]string{}
+	sawFile := false
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			s.multipartError(w, r, err)
+			return
+		}
+		name := p.FormName()
+		switch name {
+		case "file":
+			if sawFile {
+				ve.Add("file", "only one file")
+				continue
+			}
+			sawFile = true
+			in.File, err = io.ReadAll(io.LimitReader(p, invoice.MaxProofSize+1))
+			if err != nil {
+				s.multipartError(w, r, err)
+				return
+			}
+			if len(in.File) > invoice.MaxProofSize {
+				writeProblem(w, http.StatusRequestEntityTooLarge, "file is larger than 5 MiB", fieldErr("file", "must be at most 5 MiB"))
+				return
+			}
+		case "amount", "transferred_at", "sender_bank", "sender_name":
+			b, err := io.ReadAll(io.LimitReader(p, 1024))
+			if err != nil {
+				s.multipartError(w, r, err)
+				return
+			}
+			values[name] = strings.TrimSpace(string(b))
+		default:
+			ve.Add(name, "is not a known field")
+		}
+		_ = p.Close()
+	}
+	if v, ok := values["amount"]; ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			ve.Add("amount", "must be a positive whole number of rupiah")
+		}
+		in.Amount = n
+	} else {
+		ve.Add("amount", "is required")
+	}
+	if v, ok := values["transferred_at"]; ok {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			ve.Add("transferred_at", "must be an RFC 3339 time with offset")
+		}
+		in.TransferredAt = t
+	} else {
+		ve.Add("transferred_at", "is required")
+	}
+	in.SenderBank, in.SenderName = values["sender_bank"], values["sender_name"]
+	if in.SenderBank == "" {
+		ve.Add("sender_bank", "is required")
+	}
+	if in.SenderName == "" {
+		ve.Add("sender_name", "is required")
+	}
+	if !sawFile {
+		ve.Add("file", "is required")
+	}
+	if err := ve.Err(); err != nil {
+		// The invoice check adds the content check, so report everything at once.
+		if sawFile && invoice.SniffProof(in.File) == "" {
+			ve.Add("file", "must be a PNG, JPEG or PDF (checked by content)")
+		}
+		s.writeError(w, r, &ve)
+		return
+	}
+	s.orderResult(w, r, http.StatusOK)(s.Orders.SubmitProof(r.Context(), r.PathValue("id"), in))
+}
+
+func (s *Server) multipartError(w http.ResponseWriter, r *http.Request, err error) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		writeProblem(w, http.StatusRequestEntityTooLarge, "upload is larger than 5 MiB", fieldErr("file", "must be at most 5 MiB"))
+		return
+	}
+	s.writeError(w, r, &lunas.ValidationError{Fields: fieldErr("body", "is not valid multipart/form-data")})
+}
+
+func (s *Server) getProof(w http.ResponseWriter, r *http.Request) {
+	p, err := s.Orders.LatestProof(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ext := map[string]string{"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}[p.ContentType]
+	w.Header().Set("Content-Type", p.ContentType)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Disposition", `attachment; filename="proof-`+p.OrderID+`.`+ext+`"`)
+	w.Header().Set("X-Proof-SHA256", p.SHA256)
+	_, _ = w.Write(p.Data)
+}

@@ -1,0 +1,232 @@
+// Command lunas runs the payment-gateway webhook and invoice orchestration
+// service: `lunas all | serve | work | migrate | version`. All wiring lives
+// here, in run.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/lunas-id/lunas/api"
+	"github.com/lunas-id/lunas/clock"
+	"github.com/lunas-id/lunas/config"
+	"github.com/lunas-id/lunas/gateway"
+	"github.com/lunas-id/lunas/gateway/midtrans"
+	"github.com/lunas-id/lunas/gateway/ovo"
+	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/mail"
+	"github.com/lunas-id/lunas/outbox"
+	"github.com/lunas-id/lunas/proforma"
+	"github.com/lunas-id/lunas/store"
+	"github.com/lunas-id/lunas/templates"
+	"github.com/lunas-id/lunas/worker"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `usage: lunas <command>
+
+commands:
+  all       HTTP API + webhooks, outbox relay, asynq worker and sweeper in one process
+  serve     HTTP API + webhooks + outbox relay (stateless; run many)
+  work      asynq worker + sweeper + outbox relay (run many)
+  migrate   apply database migrations (creating the database if needed) and exit
+  version   print the version
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "lunas:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) != 1 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("expected one command")
+	}
+	cmd := args[0]
+	switch cmd {
+	case "version":
+		fmt.Fprintln(stdout, "lunas", version)
+		return nil
+	case "all", "serve", "work", "migrate":
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel(getenv("LUNAS_LOG_LEVEL"))}))
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "lunas %s %s — effective configuration:\n", version, cmd)
+	cfg.Print(stderr)
+
+	if cmd == "migrate" || cfg.AutoMigrate {
+		if err := store.Migrate(ctx, cfg.DatabaseURL, log); err != nil {
+			return err
+		}
+		if cmd == "migrate" {
+			log.Info("migrations are up to date")
+			return nil
+		}
+	}
+	pool, err := store.Open(ctx, cfg.DatabaseURL, 40)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	var clk clock.Clock = clock.Wall{}
+	var testClock *clock.Test
+	if cfg.Env == config.EnvTest {
+		if testClock, err = clock.NewTest(ctx, pool); err != nil {
+			return err
+		}
+		clk = testClock
+		go testClock.Run(ctx, 200*time.Millisecond)
+		log.Warn("LUNAS_ENV=test: the service clock can be set through PUT /v1/test/clock")
+	}
+
+	redisOpt, err := asynq.ParseRedisURI(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("LUNAS_REDIS_URL: %w", err)
+	}
+	client := asynq.NewClient(redisOpt)
+	defer client.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := newMetrics(reg, pool)
+
+	gateways := map[string]invoice.Gateway{}
+	if cfg.MidtransServerKey != "" {
+		mc, err := midtrans.New(cfg.MidtransServerKey, cfg.MidtransEnv, cfg.MidtransBaseURL, 20*time.Second)
+		if err != nil {
+			return err
+		}
+		gateways[gateway.ProviderMidtrans] = mc
+	} else {
+		log.Warn("MIDTRANS_SERVER_KEY is unset: Midtrans methods are refused and /webhooks/midtrans answers 401")
+	}
+	if cfg.XenditSecretKey != "" {
+		gateways[gateway.ProviderOVO] = ovo.New(cfg.XenditSecretKey, cfg.XenditBaseURL, 20*time.Second)
+	} else {
+		log.Warn("XENDIT_SECRET_KEY is unset: OVO payments are refused")
+	}
+	cat := invoice.Catalog{WAMinTopUp: cfg.WAMinTopUp, MUVPackSize: cfg.MUVPackSize, MUVPackPrice: cfg.MUVPackPrice,
+		VATRate: cfg.VATRate, CardFeeRate: cfg.CardFeeRate}
+	orders := invoice.New(invoice.Options{
+		Pool: pool, Clock: clk, Catalog: cat, Location: cfg.Timezone, Logger: log, Gateways: gateways,
+		Decoders: map[string]invoice.Decoder{gateway.ProviderMidtrans: midtrans.Decode, gateway.ProviderOVO: ovo.Decode},
+		Bank:     invoice.BankAccount(cfg.BankAccount),
+	})
+	orders.Settled = m.settled
+	docs := proforma.NewDocuments(pool, orders, proforma.Seller{Name: cfg.SellerName, Address: cfg.SellerAddress, NPWP: cfg.SellerNPWP}, cfg.Timezone)
+	docs.Rendered = m.pdfRendered
+	signer := proforma.NewSigner(cfg.SigningKey)
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	relay := outbox.New(pool, client, clk, log)
+	relay.Relayed = m.relayed
+	wg.Add(1)
+	go func() { defer wg.Done(); relay.Run(ctx) }()
+
+	errc := make(chan error, 2)
+	if cmd == "all" || cmd == "work" {
+		tpl, err := templates.Parse()
+		if err != nil {
+			return err
+		}
+		transport, err := mail.NewTransport(cfg.SMTPURL, 15*time.Second)
+		if err != nil {
+			return err
+		}
+		mailer := mail.New(mail.Options{Pool: pool, Orders: orders, Documents: docs, Templates: tpl, Transport: transport, Signer: signer,
+			From: cfg.MailFrom, PublicURL: cfg.PublicURL, Location: cfg.Timezone, Logger: log})
+		mailer.Result = m.mailResult
+		w := worker.New(orders, docs, mailer, log, m)
+		srv := worker.NewServer(redisOpt, cfg.WorkerConcurrency, log)
+		if err := srv.Start(w.Mux()); err != nil {
+			return fmt.Errorf("worker: %w", err)
+		}
+		defer srv.Shutdown() // waits for in-flight tasks (ShutdownTimeout)
+		wg.Add(1)
+		go func() { defer wg.Done(); w.Sweep(ctx, cfg.SweepInterval) }()
+		log.Info("worker started", "concurrency", cfg.WorkerConcurrency, "sweep_interval", cfg.SweepInterval)
+	}
+	if cmd == "all" || cmd == "serve" {
+		var tc api.TestClock
+		if testClock != nil {
+			tc = testClock
+		}
+		handler := api.New(api.Options{
+			Orders: orders, Documents: docs, Signer: signer, Tokens: cfg.APITokens, Location: cfg.Timezone, Logger: log,
+			Registry: reg, Database: pool, Redis: redisPinger{client}, TestClock: tc,
+			MidtransKey: cfg.MidtransServerKey, OVOCallbackToken: cfg.OVOCallbackToken, PublicURL: cfg.PublicURL,
+		})
+		ln, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
+		}
+		hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
+			WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go func() {
+			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+		defer func() {
+			sctx, c := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+			defer c()
+			_ = hs.Shutdown(sctx) // stop taking requests, finish in-flight ones
+		}()
+		log.Info("listening", "addr", ln.Addr().String())
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+type redisPinger struct{ c *asynq.Client }
+
+func (r redisPinger) Ping(ctx context.Context) error { return r.c.Ping() }
+
+func logLevel(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}

@@ -1,0 +1,112 @@
+// Package gateway defines what lunas needs from a payment gateway and the
+// normalised form of a gateway callback. The adapters live in
+// gateway/midtrans (virtual accounts, Mandiri bill, cards) and gateway/ovo
+// (OVO through the Xendit e-wallet API).
+package gateway
+
+import (
+	"errors"
+	"time"
+)
+
+// Payment methods of the public API.
+const (
+	MethodBCAVA          = "bca_va"
+	MethodBNIVA          = "bni_va"
+	MethodBRIVA          = "bri_va"
+	MethodCIMBVA         = "cimb_va"
+	MethodPermataVA      = "permata_va"
+	MethodMandiriBill    = "mandiri_bill"
+	MethodCreditCard     = "credit_card"
+	MethodOVO            = "ovo"
+	MethodManualTransfer = "manual_transfer"
+)
+
+// Providers.
+const (
+	ProviderMidtrans = "midtrans"
+	ProviderOVO      = "ovo"
+	ProviderManual   = "manual"
+)
+
+// ProviderFor names the provider that carries method, or "" for an unknown method.
+func ProviderFor(method string) string {
+	switch method {
+	case MethodBCAVA, MethodBNIVA, MethodBRIVA, MethodCIMBVA, MethodPermataVA, MethodMandiriBill, MethodCreditCard:
+		return ProviderMidtrans
+	case MethodOVO:
+		return ProviderOVO
+	case MethodManualTransfer:
+		return ProviderManual
+	}
+	return ""
+}
+
+// ChargeRequest asks a gateway to open a payment for one attempt.
+type ChargeRequest struct {
+	AttemptID     string // our reference; the gateway's order_id / reference_id
+	InvoiceNumber string
+	Method        string
+	Amount        int64     // whole rupiah, fee included
+	ExpiresAt     time.Time // VA and bill expire with the invoice
+	CardToken     string
+	Phone         string // +628… for OVO
+	CustomerName  string
+	CustomerEmail string
+}
+
+// ChargeResult is what the gateway answered.
+type ChargeResult struct {
+	Ref     string         // the gateway's transaction id
+	Details map[string]any // bank, va_number, biller_code, bill_key, redirect_url
+	// Event is set when the charge response itself settles or fails the
+	// attempt (a card captured without 3-D Secure); it is recorded in the
+	// inbox like a callback, under the same dedupe key.
+	Event *Event
+}
+
+// Status is what an event means for an attempt.
+type Status string
+
+const (
+	StatusSucceeded Status = "succeeded" // money received
+	StatusPending   Status = "pending"   // nothing yet
+	StatusChallenge Status = "challenge" // card held by fraud detection: credit nothing
+	StatusFailed    Status = "failed"    // deny, cancel, expire, failure; OVO FAILED, VOIDED
+	StatusIgnored   Status = "ignored"   // refunds and others lunas does not act on
+)
+
+// Event is a verified gateway callback in normalised form.
+type Event struct {
+	Provider    string
+	DedupeKey   string // unique per provider event
+	AttemptID   string // our reference (Midtrans order_id, Xendit reference_id)
+	TxID        string // the gateway's transaction id
+	RawStatus   string // as the gateway said it
+	Status      Status
+	Amount      int64 // whole rupiah; AmountValid false when not a whole number
+	AmountValid bool
+	Currency    string
+	FailureCode string
+	Method      string // payment_type or channel code
+	Payload     []byte // raw body as received
+}
+
+// Errors returned by callback parsers; the webhook handler maps them to
+// 401 and 400.
+var (
+	ErrAuth      = errors.New("gateway: authenticity check failed")
+	ErrMalformed = errors.New("gateway: malformed callback")
+)
+
+// RefusedError is a gateway's refusal of a call (HTTP 4xx/5xx, an error
+// status in the body, a timeout). Message is the gateway's own words, shown
+// to the client in a 502 problem.
+type RefusedError struct {
+	Message string
+	Code    string
+	Err     error
+}
+
+func (e *RefusedError) Error() string { return "gateway refused: " + e.Message }
+func (e *RefusedError) Unwrap() error { return e.Err }

@@ -1,0 +1,650 @@
+package invoice
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/lunas-id/lunas"
+	"github.com/lunas-id/lunas/clock"
+	"github.com/lunas-id/lunas/gateway"
+	"github.com/lunas-id/lunas/ledger"
+	"github.com/lunas-id/lunas/store"
+)
+
+// Order statuses.
+const (
+	StatusDraft           = "draft"
+	StatusAwaitingPayment = "awaiting_payment"
+	StatusInReview        = "in_review"
+	StatusPaid            = "paid"
+	StatusExpired         = "expired"
+	StatusCancelled       = "cancelled"
+	StatusRejected        = "rejected"
+	StatusClosed          = "closed"
+)
+
+// Lifetimes from DESIGN.md.
+const (
+	DraftLifetime   = 120 * time.Hour
+	ReviewLifetime  = 24 * time.Hour
+	ReasonNotInTime = "not confirmed in time"
+	maxNameLength   = 200
+	maxEmailLength  = 254
+)
+
+// Task types the worker serves; invoice writes them into the outbox.
+const (
+	TaskPaymentApply  = "payment:apply"
+	TaskPaymentCancel = "payment:cancel"
+	TaskInvoiceExpire = "invoice:expire"
+	TaskPDFRender     = "pdf:render"
+	TaskMailSend      = "mail:send"
+)
+
+// TaskPayload is the JSON payload of every lunas task.
+type TaskPayload struct {
+	OrderID   string `json:"order_id,omitempty"`
+	EventID   int64  `json:"event_id,omitempty"`
+	MailID    string `json:"mail_id,omitempty"`
+	AttemptID string `json:"attempt_id,omitempty"`
+	Kind      string `json:"kind,omitempty"`
+}
+
+func job(id, typ string, p TaskPayload, at time.Time) store.Job {
+	b, _ := json.Marshal(p)
+	return store.Job{ID: id, Type: typ, Payload: b, ProcessAt: at}
+}
+
+// Gateway is what the service needs from one payment provider.
+type Gateway interface {
+	Charge(ctx context.Context, req gateway.ChargeRequest) (gateway.ChargeResult, error)
+	// Status asks the gateway what became of an attempt; nil when it knows
+	// nothing conclusive.
+	Status(ctx context.Context, attemptID string) (*gateway.Event, error)
+	Cancel(ctx context.Context, attemptID string) error
+}
+
+// BankAccount is where manual transfers go.
+type BankAccount struct {
+	Bank   string `json:"bank"`
+	Number string `json:"number"`
+	Holder string `json:"holder"`
+}
+
+// Service runs the order machine.
+type Service struct {
+	pool     *pgxpool.Pool
+	clock    clock.Clock
+	catalog  Catalog
+	loc      *time.Location
+	log      *slog.Logger
+	gateways map[string]Gateway // by provider
+	decoders map[string]Decoder // by provider
+	bank     BankAccount
+	// Settled is called with the lag from a gateway event's arrival to the
+	// settlement it caused (metrics).
+	Settled func(time.Duration)
+}
+
+// Options configures a Service.
+type Options struct {
+	Pool     *pgxpool.Pool
+	Clock    clock.Clock
+	Catalog  Catalog
+	Location *time.Location
+	Logger   *slog.Logger
+	Gateways map[string]Gateway
+	Decoders map[string]Decoder
+	Bank     BankAccount
+}
+
+// New returns a Service.
+func New(o Options) *Service {
+	if o.Gateways == nil {
+		o.Gateways = map[string]Gateway{}
+	}
+	return &Service{pool: o.Pool, clock: o.Clock, catalog: o.Catalog, loc: o.Location, log: o.Logger, gateways: o.Gateways, decoders: o.Decoders, bank: o.Bank, Settled: func(time.Duration) {}}
+}
+
+// Catalog returns the pricing rules in force.
+func (s *Service) Catalog() Catalog { return s.catalog }
+
+// Now is the service clock's current instant.
+func (s *Service) Now() time.Time { return s.clock.Now() }
+
+// ---------------------------------------------------------------- accounts
+
+// Account with its balances.
+type Account struct {
+	ID        string          `json:"id"`
+	Name      string          `json:"name"`
+	Address   string          `json:"address"`
+	NPWP      string          `json:"npwp"`
+	Balances  ledger.Balances `json:"balances"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+// AccountInput is the body of PUT /v1/accounts/{id}.
+type AccountInput struct {
+	Name    string  `json:"name"`
+	Address *string `json:"address"`
+	NPWP    *string `json:"npwp"`
+}
+
+// PutAccount creates or updates an account; created reports which.
+func (s *Service) PutAccount(ctx context.Context, id string, in AccountInput) (Account, bool, error) {
+	var ve lunas.ValidationError
+	if !validID(id) {
+		ve.Add("account_id", "must be 1-64 characters of letters, digits, '-', '_' or '.'")
+	}
+	if strings.TrimSpace(in.Name) == "" {
+		ve.Add("name", "is required")
+	} else if len(in.Name) > maxNameLength {
+		ve.Add("name", "must be at most %d characters", maxNameLength)
+	}
+	if in.NPWP != nil && len(*in.NPWP) > 32 {
+		ve.Add("npwp", "must be at most 32 characters")
+	}
+	if in.Address != nil && len(*in.Address) > 500 {
+		ve.Add("address", "must be at most 500 characters")
+	}
+	if err := ve.Err(); err != nil {
+		return Account{}, false, err
+	}
+	now := s.clock.Now()
+	var created bool
+	err := s.pool.QueryRow(ctx, `
+		INSERT INTO accounts (id, name, address, npwp, created_at, updated_at) VALUES ($1, $2, coalesce($3, ''), coalesce($4, ''), $5, $5)
+		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,
+			address = coalesce($3, accounts.address), npwp = coalesce($4, accounts.npwp), updated_at = $5
+		RETURNING (xmax = 0)`, id, in.Name, in.Address, in.NPWP, now).Scan(&created)
+	if err != nil {
+		return Account{}, false, store.Unavailable(err)
+	}
+	a, err := s.GetAccount(ctx, id)
+	return a, created, err
+}
+
+// GetAccount returns an account with its balances.
+func (s *Service) GetAccount(ctx context.Context, id string) (Account, error) {
+	var a Account
+	err := s.pool.QueryRow(ctx, `
+		SELECT id, name, address, npwp, wa_balance, muv, outstanding, created_at, updated_at FROM accounts WHERE id = $1`, id).
+		Scan(&a.ID, &a.Name, &a.Address, &a.NPWP, &a.Balances.WABalance, &a.Balances.MUV, &a.Balances.Outstanding, &a.CreatedAt, &a.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return a, lunas.E(lunas.KindNotFound, "account %q not found", id)
+	}
+	return a, store.Unavailable(err)
+}
+
+// Ledger lists an account's postings, newest first.
+func (s *Service) Ledger(ctx context.Context, accountID string, before int64, limit int) ([]ledger.Posting, error) {
+	if _, err := s.GetAccount(ctx, accountID); err != nil {
+		return nil, err
+	}
+	return ledger.List(ctx, s.pool, accountID, before, limit)
+}
+
+// AdjustmentInput is the body of POST /v1/accounts/{id}/adjustments.
+type AdjustmentInput struct {
+	Product string `json:"product"`
+	Kind    string `json:"kind"`
+	Amount  int64  `json:"amount"`
+	Reason  string `json:"reason"`
+}
+
+// Adjustment is a recorded finance adjustment.
+type Adjustment struct {
+	ID        string          `json:"id"`
+	AccountID string          `json:"account_id"`
+	Product   string          `json:"product"`
+	Kind      string          `json:"kind"`
+	Amount    int64           `json:"amount"`
+	Reason    string          `json:"reason"`
+	Actor     string          `json:"actor"`
+	Balances  ledger.Balances `json:"balances"`
+	CreatedAt time.Time       `json:"created_at"`
+}
+
+// Adjust applies a finance adjustment (charge or refund) to an account.
+func (s *Service) Adjust(ctx context.Context, accountID, actor string, in AdjustmentInput) (Adjustment, error) {
+	var ve lunas.ValidationError
+	if in.Product != ProductWABalance {
+		ve.Add("product", "must be wa_balance")
+	}
+	if in.Kind != ledger.AdjustCharge && in.Kind != ledger.AdjustRefund {
+		ve.Add("kind", "must be charge or refund")
+	}
+	if in.Amount <= 0 || in.Amount > maxQuantity {
+		ve.Add("amount", "must be a positive whole number of rupiah")
+	}
+	if strings.TrimSpace(in.Reason) == "" {
+		ve.Add("reason", "is required")
+	}
+	if err := ve.Err(); err != nil {
+		return Adjustment{}, err
+	}
+	now := s.clock.Now()
+	adj := Adjustment{ID: store.NewID("adj"), AccountID: accountID, Product: in.Product, Kind: in.Kind, Amount: in.Amount, Reason: in.Reason, Actor: actor, CreatedAt: now}
+	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		b, err := ledger.Adjust(ctx, tx, now, accountID, adj.ID, in.Kind, in.Amount, in.Reason)
+		if err != nil {
+			return err
+		}
+		adj.Balances = b
+		_, err = tx.Exec(ctx, `INSERT INTO adjustments (id, account_id, product, kind, amount, reason, actor, created_at)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`, adj.ID, accountID, in.Product, in.Kind, in.Amount, in.Reason, actor, now)
+		return err
+	})
+	return adj, err
+}
+
+// ------------------------------------------------------------------ orders
+
+// Requester is the person who asked for the top-up: the only recipient of
+// its mail.
+type Requester struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
+}
+
+// Order is a sales order with its invoice and payment attempts.
+type Order struct {
+	ID            string
+	AccountID     string
+	Status        string
+	Requester     Requester
+	Locale        string
+	Currency      string
+	Items         []Item
+	Subtotal      int64
+	VAT           int64
+	Total         int64
+	InvoiceNumber *string
+	IssuedAt      *time.Time
+	ExpiresAt     *time.Time
+	PaidAt        *time.Time
+	PaidAttemptID *string
+	StatusReason  *string
+	ReviewSince   *time.Time
+	Payments      []Attempt
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// CreateInput is the body of POST /v1/orders.
+type CreateInput struct {
+	AccountID string        `json:"account_id"`
+	Requester Requester     `json:"requester"`
+	Items     []ItemRequest `json:"items"`
+	Locale    *string       `json:"locale"`
+}
+
+// CreateOrder prices and stores a draft order.
+func (s *Service) CreateOrder(ctx context.Context, in CreateInput) (*Order, error) {
+	var ve lunas.ValidationError
+	if strings.TrimSpace(in.AccountID) == "" {
+		ve.Add("account_id", "is required")
+	}
+	if strings.TrimSpace(in.Requester.Name) == "" {
+		ve.Add("requester.name", "is required")
+	} else if len(in.Requester.Name) > maxNameLength || strings.ContainsAny(in.Requester.Name, "\r\n") {
+		ve.Add("requester.name", "must be one line of at most %d characters", maxNameLength)
+	}
+	if msg := checkEmail(in.Requester.Email); msg != "" {
+		ve.Add("requester.email", "%s", msg)
+	}
+	locale := "id"
+	if in.Locale != nil {
+		locale = *in.Locale
+		if locale != "id" && locale != "en" {
+			ve.Add("locale", "must be id or en")
+		}
+	}
+	items, tot, err := s.catalog.Price(in.Items)
+	var pve *lunas.ValidationError
+	if errors.As(err, &pve) {
+		ve.Fields = append(ve.Fields, pve.Fields...)
+	} else if err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(in.AccountID) != "" {
+		var exists bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1)`, in.AccountID).Scan(&exists); err != nil {
+			return nil, store.Unavailable(err)
+		}
+		if !exists {
+			if len(ve.Fields) == 0 {
+				return nil, lunas.E(lunas.KindNotFound, "account %q not found (create it with PUT /v1/accounts/%s)", in.AccountID, in.AccountID)
+			}
+			ve.Add("account_id", "unknown account %q", in.AccountID)
+		}
+	}
+	if err := ve.Err(); err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	id := store.NewID("ord")
+	err = store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `
+			INSERT INTO orders (id, account_id, status, requester_name, requester_email, locale, subtotal, vat, total, created_at, updated_at)
+			VALUES ($1,$2,'draft',$3,$4,$5,$6,$7,$8,$9,$9)`,
+			id, in.AccountID, in.Requester.Name, in.Requester.Email, locale, tot.Subtotal, tot.VAT, tot.Total, now)
+		if err != nil {
+			return err
+		}
+		return insertItems(ctx, tx, id, items)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.GetOrder(ctx, id)
+}
+
+func insertItems(ctx context.Context, tx pgx.Tx, orderID string, items []Item) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM order_items WHERE order_id = $1`, orderID); err != nil {
+		return err
+	}
+	for i, it := range items {
+		_, err := tx.Exec(ctx, `
+			INSERT INTO order_items (order_id, line, product, unit, requested_quantity, quantity, amount, adjustment)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`, orderID, i, it.Product, it.Unit, it.RequestedQuantity, it.Quantity, it.Amount, it.Adjustment)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkEmail(e string) string {
+	if e == "" {
+		return "is required"
+	}
+	if len(e) > maxEmailLength {
+		return fmt.Sprintf("must be at most %d characters", maxEmailLength)
+	}
+	a, err := mail.ParseAddress(e)
+	if err != nil || a.Address != e || a.Name != "" || !strings.Contains(e[strings.LastIndexByte(e, '@')+1:], ".") {
+		return "is not a valid email address (want name@example.com)"
+	}
+	return ""
+}
+
+func validID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+const orderColumns = `o.id, o.account_id, o.status, o.requester_name, o.requester_email, o.locale, o.currency,
+	o.subtotal, o.vat, o.total, i.number, i.issued_at, i.expires_at, o.paid_at, o.paid_attempt_id,
+	o.status_reason, o.review_since, o.created_at, o.updated_at`
+
+func scanOrder(row pgx.Row) (*Order, error) {
+	var o Order
+	err := row.Scan(&o.ID, &o.AccountID, &o.Status, &o.Requester.Name, &o.Requester.Email, &o.Locale, &o.Currency,
+		&o.Subtotal, &o.VAT, &o.Total, &o.InvoiceNumber, &o.IssuedAt, &o.ExpiresAt, &o.PaidAt, &o.PaidAttemptID,
+		&o.StatusReason, &o.ReviewSince, &o.CreatedAt, &o.UpdatedAt)
+	return &o, err
+}
+
+// loadOrder reads an order; with lock it takes the row lock that serialises
+// every state change of that order.
+func loadOrder(ctx context.Context, q store.Querier, id string, lock bool) (*Order, error) {
+	sql := `SELECT ` + orderColumns + ` FROM orders o LEFT JOIN invoices i ON i.order_id = o.id WHERE o.id = $1`
+	if lock {
+		sql += ` FOR UPDATE OF o`
+	}
+	o, err := scanOrder(q.QueryRow(ctx, sql, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, lunas.E(lunas.KindNotFound, "order %q not found", id)
+	}
+	if err != nil {
+		return nil, store.Unavailable(err)
+	}
+	return o, nil
+}
+
+func loadItems(ctx context.Context, q store.Querier, o *Order) error {
+	rows, err := q.Query(ctx, `SELECT product, unit, requested_quantity, quantity, amount, adjustment
+		FROM order_items WHERE order_id = $1 ORDER BY line`, o.ID)
+	if err != nil {
+		return err
+	}
+	o.Items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Item, error) {
+		var it Item
+		err := r.Scan(&it.Product, &it.Unit, &it.RequestedQuantity, &it.Quantity, &it.Amount, &it.Adjustment)
+		return it, err
+	})
+	return err
+}
+
+// GetOrder returns an order with its items and payment attempts.
+func (s *Service) GetOrder(ctx context.Context, id string) (*Order, error) {
+	return getOrder(ctx, s.pool, id)
+}
+
+func getOrder(ctx context.Context, q store.Querier, id string) (*Order, error) {
+	o, err := loadOrder(ctx, q, id, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := loadItems(ctx, q, o); err != nil {
+		return nil, store.Unavailable(err)
+	}
+	if o.Payments, err = loadAttempts(ctx, q, o.ID); err != nil {
+		return nil, store.Unavailable(err)
+	}
+	return o, nil
+}
+
+// ListFilter selects orders for finance.
+type ListFilter struct {
+	Status    string
+	AccountID string
+	Limit     int
+	Cursor    *Cursor
+}
+
+// Cursor is a position in the newest-first order list.
+type Cursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// ListOrders lists orders newest first; next is the cursor of the next page.
+func (s *Service) ListOrders(ctx context.Context, f ListFilter) ([]*Order, *Cursor, error) {
+	args := []any{f.Status, f.AccountID, f.Limit + 1}
+	where := `($1 = '' OR o.status = $1) AND ($2 = '' OR o.account_id = $2)`
+	if f.Cursor != nil {
+		where += ` AND (o.created_at, o.id) < ($4, $5)`
+		args = append(args, f.Cursor.CreatedAt, f.Cursor.ID)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+orderColumns+` FROM orders o LEFT JOIN invoices i ON i.order_id = o.id
+		WHERE `+where+` ORDER BY o.created_at DESC, o.id DESC LIMIT $3`, args...)
+	if err != nil {
+		return nil, nil, store.Unavailable(err)
+	}
+	orders, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Order, error) { return scanOrder(r) })
+	if err != nil {
+		return nil, nil, store.Unavailable(err)
+	}
+	var next *Cursor
+	if len(orders) > f.Limit {
+		orders = orders[:f.Limit]
+		last := orders[len(orders)-1]
+		next = &Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+	for _, o := range orders {
+		if err := loadItems(ctx, s.pool, o); err != nil {
+			return nil, nil, store.Unavailable(err)
+		}
+		if o.Payments, err = loadAttempts(ctx, s.pool, o.ID); err != nil {
+			return nil, nil, store.Unavailable(err)
+		}
+	}
+	return orders, next, nil
+}
+
+// conflict is the 409 for an illegal transition, naming the current status.
+func conflict(action string, o *Order) error {
+	return lunas.E(lunas.KindConflict, "cannot %s: order %s is %s", action, o.ID, o.Status)
+}
+
+// PatchOrder re-prices an order's items. Allowed in draft, and in rejected,
+// where the corrected order goes back to in_review.
+func (s *Service) PatchOrder(ctx context.Context, id string, reqs []ItemRequest) (*Order, error) {
+	items, tot, err := s.catalog.Price(reqs)
+	if err != nil {
+		return nil, err
+	}
+	err = s.inOrderTx(ctx, id, func(tx pgx.Tx, o *Order, now time.Time) error {
+		switch o.Status {
+		case StatusDraft:
+		case StatusRejected:
+			if _, err := tx.Exec(ctx, `UPDATE orders SET status = 'in_review', review_since = $2, status_reason = NULL WHERE id = $1`, id, now); err != nil {
+				return err
+			}
+		default:
+			return conflict("change items", o)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE orders SET subtotal = $2, vat = $3, total = $4, updated_at = $5 WHERE id = $1`,
+			id, tot.Subtotal, tot.VAT, tot.Total, now); err != nil {
+			return err
+		}
+		return insertItems(ctx, tx, id, items)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.GetOrder(ctx, id)
+}
+
+// inOrderTx runs fn in a transaction holding the order's row lock, with
+// now taken once for the whole transaction.
+func (s *Service) inOrderTx(ctx context.Context, id string, fn func(tx pgx.Tx, o *Order, now time.Time) error) error {
+	return store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		o, err := loadOrder(ctx, tx, id, true)
+		if err != nil {
+			return err
+		}
+		return fn(tx, o, s.clock.Now())
+	})
+}
+
+// Confirm issues the invoice: a gap-free number, issued now, payable until
+// 23:59 on the next day in the business zone. Billing info is mailed to the
+// requester, the UNPAID proforma is rendered, and the expiry is scheduled.
+func (s *Service) Confirm(ctx context.Context, id string) (*Order, error) {
+	err := s.inOrderTx(ctx, id, func(tx pgx.Tx, o *Order, now time.Time) error {
+		if o.Status != StatusDraft {
+			return conflict("confirm", o)
+		}
+		if now.Sub(o.CreatedAt) >= DraftLifetime {
+			return lunas.E(lunas.KindConflict, "cannot confirm: order %s is a draft older than 120 h and is being closed", o.ID)
+		}
+		number, err := nextInvoiceNumber(ctx, tx, now.In(s.loc))
+		if err != nil {
+			return err
+		}
+		expires := Deadline(now, s.loc)
+		if _, err := tx.Exec(ctx, `INSERT INTO invoices (number, order_id, issued_at, expires_at) VALUES ($1,$2,$3,$4)`,
+			number, id, now, expires); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE orders SET status = 'awaiting_payment', updated_at = $2 WHERE id = $1`, id, now); err != nil {
+			return err
+		}
+		o.Status = StatusAwaitingPayment
+		if err := queueMail(ctx, tx, o, MailBilling, "", now); err != nil {
+			return err
+		}
+		return store.Enqueue(ctx, tx,
+			job("expire:"+id, TaskInvoiceExpire, TaskPayload{OrderID: id}, expires),
+			job("pdf:"+id+":unpaid", TaskPDFRender, TaskPayload{OrderID: id, Kind: "unpaid"}, time.Time{}),
+		)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.GetOrder(ctx, id)
+}
+
+// nextInvoiceNumber takes the next number of the year inside the confirm
+// transaction; the counter row lock makes numbers gap-free and unique.
+func nextInvoiceNumber(ctx context.Context, tx pgx.Tx, local time.Time) (string, error) {
+	period := local.Format("2006")
+	var n int64
+	err := tx.QueryRow(ctx, `
+		INSERT INTO invoice_counters (period, last) VALUES ($1, 1)
+		ON CONFLICT (period) DO UPDATE SET last = invoice_counters.last + 1
+		RETURNING last`, period).Scan(&n)
+	if err != nil {
+		return "", fmt.Errorf("invoice: number: %w", err)
+	}
+	return fmt.Sprintf("INV-%s-%06d", period, n), nil
+}
+
+// Cancel cancels an order the customer no longer wants.
+func (s *Service) Cancel(ctx context.Context, id string) (*Order, error) {
+	err := s.inOrderTx(ctx, id, func(tx pgx.Tx, o *Order, now time.Time) error {
+		switch o.Status {
+		case StatusDraft, StatusAwaitingPayment, StatusRejected:
+		default:
+			return conflict("cancel", o)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE orders SET status = 'cancelled', updated_at = $2 WHERE id = $1`, id, now); err != nil {
+			return err
+		}
+		return s.closeAttempts(ctx, tx, id, "", "cancelled", now)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.GetOrder(ctx, id)
+}
+
+// closeAttempts ends every open attempt of an order but keep (the paying
+// one) with status, and asks the gateway to cancel those it carries.
+func (s *Service) closeAttempts(ctx context.Context, tx pgx.Tx, orderID, keep, status string, now time.Time) error {
+	rows, err := tx.Query(ctx, `
+		UPDATE payment_attempts SET status = $3, updated_at = $4
+		WHERE order_id = $1 AND id <> $2 AND status = 'pending' RETURNING id, provider`, orderID, keep, status, now)
+	if err != nil {
+		return err
+	}
+	type ap struct{ id, provider string }
+	closed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ap, error) {
+		var a ap
+		return a, r.Scan(&a.id, &a.provider)
+	})
+	if err != nil {
+		return err
+	}
+	var jobs []store.Job
+	for _, a := range closed {
+		if a.provider != gateway.ProviderManual {
+			jobs = append(jobs, job("cancel:"+a.id, TaskPaymentCancel, TaskPayload{AttemptID: a.id}, time.Time{}))
+		}
+	}
+	return store.Enqueue(ctx, tx, jobs...)
+}
+
+// Pool is the service's database pool, for tasks that mark outbox rows done.
+func (s *Service) Pool() *pgxpool.Pool { return s.pool }

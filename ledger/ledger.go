@@ -1,0 +1,181 @@
+// Package ledger records every balance movement of an account as a posting
+// and keeps the account's cached balances equal to the sum of its postings,
+// in the same transaction.
+//
+// invoice calls TopUp when an order is paid and Adjust for finance's
+// month-end charges and refunds; nothing else moves money.
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/lunas-id/lunas"
+	"github.com/lunas-id/lunas/store"
+)
+
+// Balances that postings move.
+const (
+	BalanceWA          = "wa_balance"
+	BalanceMUV         = "muv"
+	BalanceOutstanding = "outstanding"
+)
+
+// Posting is one movement of one balance.
+type Posting struct {
+	ID           int64     `json:"id"`
+	AccountID    string    `json:"account_id"`
+	Balance      string    `json:"balance"`
+	Amount       int64     `json:"amount"`
+	Kind         string    `json:"kind"`
+	OrderID      *string   `json:"order_id"`
+	AdjustmentID *string   `json:"adjustment_id"`
+	Memo         string    `json:"memo"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// Balances of an account.
+type Balances struct {
+	WABalance   int64 `json:"wa_balance"`
+	MUV         int64 `json:"muv"`
+	Outstanding int64 `json:"outstanding"`
+}
+
+// ErrAlreadyCredited means the order's postings exist: a retry, not new money.
+var ErrAlreadyCredited = errors.New("ledger: order already credited")
+
+// lock reads an account's balances under a row lock.
+func lock(ctx context.Context, tx pgx.Tx, accountID string) (Balances, error) {
+	var b Balances
+	err := tx.QueryRow(ctx, `SELECT wa_balance, muv, outstanding FROM accounts WHERE id = $1 FOR UPDATE`, accountID).
+		Scan(&b.WABalance, &b.MUV, &b.Outstanding)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return b, lunas.E(lunas.KindNotFound, "account %q not found", accountID)
+	}
+	return b, err
+}
+
+func post(ctx context.Context, tx pgx.Tx, now time.Time, accountID string, ps []Posting) error {
+	var dWA, dMUV, dOut int64
+	for _, p := range ps {
+		if p.Amount == 0 {
+			continue
+		}
+		_, err := tx.Exec(ctx, `
+			INSERT INTO ledger_postings (account_id, balance, amount, kind, order_id, adjustment_id, memo, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			accountID, p.Balance, p.Amount, p.Kind, p.OrderID, p.AdjustmentID, p.Memo, now)
+		if store.IsUniqueViolation(err) {
+			return ErrAlreadyCredited
+		}
+		if err != nil {
+			return fmt.Errorf("ledger: post %s %d: %w", p.Balance, p.Amount, err)
+		}
+		switch p.Balance {
+		case BalanceWA:
+			dWA += p.Amount
+		case BalanceMUV:
+			dMUV += p.Amount
+		case BalanceOutstanding:
+			dOut += p.Amount
+		}
+	}
+	_, err := tx.Exec(ctx, `
+		UPDATE accounts SET wa_balance = wa_balance + $2, muv = muv + $3, outstanding = outstanding + $4, updated_at = $5
+		WHERE id = $1`, accountID, dWA, dMUV, dOut, now)
+	if err != nil {
+		return fmt.Errorf("ledger: update balances of %s: %w", accountID, err)
+	}
+	return nil
+}
+
+// TopUp credits a paid order: the WhatsApp top-up first pays off the
+// outstanding amount and the rest is credited; visitors are credited as they
+// are. It returns ErrAlreadyCredited when the order was credited before.
+func TopUp(ctx context.Context, tx pgx.Tx, now time.Time, accountID, orderID string, wa, muv int64) error {
+	b, err := lock(ctx, tx, accountID)
+	if err != nil {
+		return err
+	}
+	payOff := min(b.Outstanding, wa)
+	oid := &orderID
+	return post(ctx, tx, now, accountID, []Posting{
+		{Balance: BalanceOutstanding, Amount: -payOff, Kind: "topup_outstanding", OrderID: oid, Memo: "outstanding paid from top-up"},
+		{Balance: BalanceWA, Amount: wa - payOff, Kind: "topup", OrderID: oid, Memo: "WhatsApp balance top-up"},
+		{Balance: BalanceMUV, Amount: muv, Kind: "topup", OrderID: oid, Memo: "monthly unique visitors top-up"},
+	})
+}
+
+// Adjustment kinds.
+const (
+	AdjustCharge = "charge"
+	AdjustRefund = "refund"
+)
+
+// Adjust applies a finance adjustment to the WhatsApp balance. A charge takes
+// from the balance and whatever the balance cannot cover becomes
+// outstanding; a refund first reduces outstanding, then credits the balance.
+func Adjust(ctx context.Context, tx pgx.Tx, now time.Time, accountID, adjustmentID, kind string, amount int64, reason string) (Balances, error) {
+	b, err := lock(ctx, tx, accountID)
+	if err != nil {
+		return b, err
+	}
+	aid := &adjustmentID
+	var ps []Posting
+	switch kind {
+	case AdjustCharge:
+		take := min(b.WABalance, amount)
+		ps = []Posting{
+			{Balance: BalanceWA, Amount: -take, Kind: "charge", AdjustmentID: aid, Memo: reason},
+			{Balance: BalanceOutstanding, Amount: amount - take, Kind: "charge_outstanding", AdjustmentID: aid, Memo: reason},
+		}
+		b.WABalance -= take
+		b.Outstanding += amount - take
+	case AdjustRefund:
+		payOff := min(b.Outstanding, amount)
+		ps = []Posting{
+			{Balance: BalanceOutstanding, Amount: -payOff, Kind: "refund_outstanding", AdjustmentID: aid, Memo: reason},
+			{Balance: BalanceWA, Amount: amount - payOff, Kind: "refund", AdjustmentID: aid, Memo: reason},
+		}
+		b.Outstanding -= payOff
+		b.WABalance += amount - payOff
+	default:
+		return b, lunas.E(lunas.KindInvalid, "unknown adjustment kind %q", kind)
+	}
+	return b, post(ctx, tx, now, accountID, ps)
+}
+
+// List returns an account's postings, newest first, after the cursor id
+// (0 for the first page).
+func List(ctx context.Context, q store.Querier, accountID string, before int64, limit int) ([]Posting, error) {
+	if before <= 0 {
+		before = 1<<63 - 1
+	}
+	rows, err := q.Query(ctx, `
+		SELECT id, account_id, balance, amount, kind, order_id, adjustment_id, memo, created_at
+		FROM ledger_postings WHERE account_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`, accountID, before, limit)
+	if err != nil {
+		return nil, store.Unavailable(err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Posting, error) {
+		var p Posting
+		err := r.Scan(&p.ID, &p.AccountID, &p.Balance, &p.Amount, &p.Kind, &p.OrderID, &p.AdjustmentID, &p.Memo, &p.CreatedAt)
+		return p, err
+	})
+}
+
+// Derived recomputes an account's balances from its postings; tests and the
+// fault suite compare it with the cached balances.
+func Derived(ctx context.Context, q store.Querier, accountID string) (Balances, error) {
+	var b Balances
+	err := q.QueryRow(ctx, `
+		SELECT coalesce(sum(amount) FILTER (WHERE balance = 'wa_balance'), 0),
+		       coalesce(sum(amount) FILTER (WHERE balance = 'muv'), 0),
+		       coalesce(sum(amount) FILTER (WHERE balance = 'outstanding'), 0)
+		FROM ledger_postings WHERE account_id = $1`, accountID).Scan(&b.WABalance, &b.MUV, &b.Outstanding)
+	return b, err
+}

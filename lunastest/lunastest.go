@@ -1,0 +1,201 @@
+// Package lunastest gives tests real services: a fresh PostgreSQL database
+// per test (migrated, dropped afterwards) on the server LUNAS_DATABASE_URL
+// names, a Redis database of their own on LUNAS_REDIS_URL's server, and a
+// private redis-server process that a test may kill and restart.
+//
+// `make test` makes sure both servers answer (scripts/services.sh).
+package lunastest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/lunas-id/lunas/store"
+)
+
+func env(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// Logger discards logs unless LUNAS_TEST_LOG is set.
+func Logger() *slog.Logger {
+	if os.Getenv("LUNAS_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// DatabaseURL creates a migrated database for t and returns its URL.
+func DatabaseURL(t testing.TB) string {
+	t.Helper()
+	base := env("LUNAS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/lunas?sslmode=disable")
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("LUNAS_DATABASE_URL: %v", err)
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "lunas_test_" + hex.EncodeToString(b)
+	u.Path = "/" + name
+	dsn := u.String()
+	ctx := context.Background()
+	if err := store.Migrate(ctx, dsn, Logger()); err != nil {
+		t.Fatalf("migrate test database: %v (is PostgreSQL up? run tests with `make test`)", err)
+	}
+	t.Cleanup(func() {
+		admin := *u
+		admin.Path = "/postgres"
+		conn, err := pgx.Connect(context.Background(), admin.String())
+		if err != nil {
+			return
+		}
+		defer conn.Close(context.Background())
+		_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	})
+	return dsn
+}
+
+// Pool opens a pool on a fresh database and closes it after the test.
+func Pool(t testing.TB) (*pgxpool.Pool, string) {
+	t.Helper()
+	dsn := DatabaseURL(t)
+	pool, err := store.Open(context.Background(), dsn, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool, dsn
+}
+
+// RedisURL returns a redis:// URL of a Redis database that no other test
+// package uses at the same time, flushed.
+func RedisURL(t testing.TB) string {
+	t.Helper()
+	base := env("LUNAS_REDIS_URL", "redis://127.0.0.1:6379/0")
+	opt, err := redis.ParseURL(base)
+	if err != nil {
+		t.Fatalf("LUNAS_REDIS_URL: %v", err)
+	}
+	c := redis.NewClient(opt)
+	defer c.Close()
+	ctx := context.Background()
+	n, err := c.Incr(ctx, "lunas:test:db").Result()
+	if err != nil {
+		t.Fatalf("redis: %v (is Redis up? run tests with `make test`)", err)
+	}
+	db := int(n%15) + 1
+	opt.DB = db
+	c2 := redis.NewClient(opt)
+	defer c2.Close()
+	if err := c2.FlushDB(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(base)
+	u.Path = "/" + strconv.Itoa(db)
+	return u.String()
+}
+
+// FreeAddr returns a loopback address with a port nothing listens on now.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// RedisServer is a private redis-server process that a test can kill.
+type RedisServer struct {
+	Addr string
+	dir  string
+	cmd  *exec.Cmd
+	t    testing.TB
+}
+
+// StartRedis starts a private redis-server on a free port.
+func StartRedis(t testing.TB) *RedisServer {
+	t.Helper()
+	r := &RedisServer{Addr: FreeAddr(t), dir: t.TempDir(), t: t}
+	r.Start()
+	t.Cleanup(r.Kill)
+	return r
+}
+
+// URL is the server's redis:// URL.
+func (r *RedisServer) URL() string { return "redis://" + r.Addr + "/0" }
+
+// Start (re)starts the server on its address.
+func (r *RedisServer) Start() {
+	r.t.Helper()
+	_, port, _ := net.SplitHostPort(r.Addr)
+	r.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", r.dir, "--save", "",
+		"--appendonly", "no", "--maxmemory-policy", "noeviction", "--logfile", filepath.Join(r.dir, "redis.log"))
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatalf("start redis-server: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("tcp", r.Addr); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.t.Fatalf("redis-server did not start on %s", r.Addr)
+}
+
+// Kill stops the server at once (SIGKILL): its data is gone, as after a crash
+// of a Redis without persistence.
+func (r *RedisServer) Kill() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		_ = r.cmd.Process.Kill()
+		_, _ = r.cmd.Process.Wait()
+		r.cmd = nil
+	}
+}
+
+// Eventually polls cond every 20 ms until it holds or timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+}
+
+// Must fails the test on err.
+func Must[T any](t testing.TB) func(T, error) T {
+	return func(v T, err error) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+

@@ -1,0 +1,300 @@
+// Package mail sends lunas's mail — billing info at confirm, payment
+// confirmation at paid (PDF attached), rejection of a transfer proof — to the
+// order's requester and to nobody else: one To address, no Cc, no Bcc.
+//
+// Each mail is a row (queued → sent | failed) with a Message-ID fixed when it
+// was queued; the worker's mail:send task calls Service.Send, which does
+// nothing for a mail already sent, so a retry never sends a mail the SMTP
+// server accepted. SMTP uses github.com/wneessen/go-mail, whose timeout
+// covers dial and every read and write (jordan-wright/email's pool timeout
+// does not cover a server that stalls after the greeting).
+package mail
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	netmail "net/mail"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	gomail "github.com/wneessen/go-mail"
+
+	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/proforma"
+	"github.com/lunas-id/lunas/store"
+	"github.com/lunas-id/lunas/templates"
+)
+
+// Transport is an SMTP server reached through LUNAS_SMTP_URL:
+// smtp://[user:pass@]host:port (STARTTLS when offered) or smtps:// (implicit TLS).
+type Transport struct {
+	host     string
+	opts     []gomail.Option
+	redacted string
+}
+
+// NewTransport parses an SMTP URL. timeout bounds dialing and every SMTP
+// command, so a server that accepts and then stalls cannot hang a worker.
+func NewTransport(raw string, timeout time.Duration) (*Transport, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("mail: SMTP URL: %w", err)
+	}
+	host, portStr := u.Hostname(), u.Port()
+	opts := []gomail.Option{gomail.WithTimeout(timeout), gomail.WithHELO("localhost")}
+	switch u.Scheme {
+	case "smtp":
+		if portStr == "" {
+			portStr = "25"
+		}
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSOpportunistic))
+	case "smtps":
+		if portStr == "" {
+			portStr = "465"
+		}
+		opts = append(opts, gomail.WithSSL())
+	default:
+		return nil, fmt.Errorf("mail: SMTP URL scheme %q is not smtp or smtps", u.Scheme)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("mail: SMTP port %q: %w", portStr, err)
+	}
+	opts = append(opts, gomail.WithPort(port))
+	if u.User != nil {
+		pass, _ := u.User.Password()
+		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
+			gomail.WithUsername(u.User.Username()), gomail.WithPassword(pass))
+	}
+	return &Transport{host: host, opts: opts, redacted: u.Redacted()}, nil
+}
+
+// Send delivers msgs over one SMTP session.
+func (t *Transport) Send(ctx context.Context, msgs ...*gomail.Msg) error {
+	c, err := gomail.NewClient(t.host, t.opts...)
+	if err != nil {
+		return fmt.Errorf("mail: client for %s: %w", t.redacted, err)
+	}
+	if err := c.DialAndSendWithContext(ctx, msgs...); err != nil {
+		return fmt.Errorf("mail: send via %s: %w", t.redacted, err)
+	}
+	return nil
+}
+
+// Service renders and sends queued mails.
+type Service struct {
+	pool      *pgxpool.Pool
+	orders    *invoice.Service
+	docs      *proforma.Documents
+	tpl       *templates.Set
+	transport *Transport
+	signer    proforma.Signer
+	from      string
+	publicURL string
+	loc       *time.Location
+	log       *slog.Logger
+	// Result is called after each send attempt with "sent" or "failed".
+	Result func(outcome string)
+}
+
+// Options configures a Service.
+type Options struct {
+	Pool      *pgxpool.Pool
+	Orders    *invoice.Service
+	Documents *proforma.Documents
+	Templates *templates.Set
+	Transport *Transport
+	Signer    proforma.Signer
+	From      string
+	PublicURL string
+	Location  *time.Location
+	Logger    *slog.Logger
+}
+
+// New returns a mail service.
+func New(o Options) *Service {
+	return &Service{pool: o.Pool, orders: o.Orders, docs: o.Documents, tpl: o.Templates, transport: o.Transport, signer: o.Signer,
+		from: o.From, publicURL: o.PublicURL, loc: o.Location, log: o.Logger, Result: func(string) {}}
+}
+
+// ErrPermanent marks a mail the SMTP server refused for good (5xx): the
+// worker archives the task instead of retrying.
+var ErrPermanent = errors.New("mail: permanently refused")
+
+type row struct {
+	id, orderID, kind, to, locale, status, messageID string
+	reason                                           *string
+}
+
+// Send sends one queued mail and records the outcome. A mail already sent
+// is not sent again.
+func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
+	var r row
+	err := s.pool.QueryRow(ctx, `SELECT id, order_id, kind, to_addr, locale, status, message_id, reason FROM mails WHERE id = $1`, mailID).
+		Scan(&r.id, &r.orderID, &r.kind, &r.to, &r.locale, &r.status, &r.messageID, &r.reason)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.MarkDone(ctx, s.pool, outboxID)
+	}
+	if err != nil {
+		return store.Unavailable(err)
+	}
+	if r.status != "queued" {
+		return store.MarkDone(ctx, s.pool, outboxID)
+	}
+	msg, err := s.Build(ctx, r)
+	if err != nil {
+		return err
+	}
+	if err := s.transport.Send(ctx, msg); err != nil {
+		var se *gomail.SendError
+		permanent := errors.As(err, &se) && !se.IsTemp() && se.Reason == gomail.ErrSMTPRcptTo
+		status := "queued"
+		if permanent {
+			status = "failed"
+		}
+		if _, uerr := s.pool.Exec(context.WithoutCancel(ctx), `UPDATE mails SET attempts = attempts + 1, last_error = $2, status = $3 WHERE id = $1 AND status = 'queued'`,
+			r.id, truncate(err.Error(), 500), status); uerr != nil {
+			s.log.Error("record mail failure", "mail_id", r.id, "err", uerr)
+		}
+		s.Result("failed")
+		if permanent {
+			_ = store.MarkDone(context.WithoutCancel(ctx), s.pool, outboxID)
+			return fmt.Errorf("%w: %v", ErrPermanent, err)
+		}
+		return err
+	}
+	// Accepted by the server: record it even if the task's context ends now.
+	wctx := context.WithoutCancel(ctx)
+	if err := store.InTx(wctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(wctx, `UPDATE mails SET status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = $1`, r.id); err != nil {
+			return err
+		}
+		return store.MarkDone(wctx, tx, outboxID)
+	}); err != nil {
+		return err
+	}
+	s.Result("sent")
+	s.log.Info("mail sent", "mail_id", r.id, "kind", r.kind, "order_id", r.orderID)
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// Build renders a mail row into a message addressed to its one recipient.
+func (s *Service) Build(ctx context.Context, r row) (*gomail.Msg, error) {
+	o, err := s.orders.GetOrder(ctx, r.orderID)
+	if err != nil {
+		return nil, err
+	}
+	acct, err := s.orders.GetAccount(ctx, o.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	d := s.data(o, acct.Name, r)
+	subject, text, html, err := s.tpl.Render(r.kind, r.locale, d)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrPermanent, err)
+	}
+	m := gomail.NewMsg()
+	if err := m.From(s.from); err != nil {
+		return nil, fmt.Errorf("%w: from: %v", ErrPermanent, err)
+	}
+	// The one and only recipient: the requester recorded on the order.
+	if err := m.To(r.to); err != nil {
+		return nil, fmt.Errorf("%w: to: %v", ErrPermanent, err)
+	}
+	m.Subject(subject)
+	m.SetMessageIDWithValue(strings.Trim(r.messageID, "<>"))
+	m.SetDate()
+	m.SetBodyString(gomail.TypeTextPlain, text)
+	m.AddAlternativeString(gomail.TypeTextHTML, html)
+	if r.kind == invoice.MailConfirmation {
+		pdf, err := s.docs.Ensure(ctx, o.ID, proforma.KindPaid)
+		if err != nil {
+			return nil, err
+		}
+		if err := m.AttachReader(deref(o.InvoiceNumber)+".pdf", bytes.NewReader(pdf), gomail.WithFileContentType(gomail.ContentType("application/pdf"))); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return "invoice"
+	}
+	return *p
+}
+
+func (s *Service) data(o *invoice.Order, accountName string, r row) templates.Data {
+	zone := "WIB"
+	if s.loc.String() != "Asia/Jakarta" {
+		zone = time.Now().In(s.loc).Format("MST")
+	}
+	when := func(t *time.Time) string {
+		if t == nil {
+			return ""
+		}
+		return t.In(s.loc).Format("02-01-2006 15:04") + " " + zone
+	}
+	d := templates.Data{
+		RequesterName: o.Requester.Name, AccountName: accountName, InvoiceNumber: deref(o.InvoiceNumber),
+		Subtotal: proforma.Rupiah(o.Subtotal), VAT: proforma.Rupiah(o.VAT), Total: proforma.Rupiah(o.Total),
+		Instructions: proforma.Instructions(o), Reason: derefEmpty(r.reason),
+	}
+	if o.ExpiresAt != nil {
+		d.ExpiresAt = o.ExpiresAt.In(s.loc).Format("02-01-2006") + " 23:59 " + zone
+	}
+	d.SellerName = "lunas"
+	if a, err := gomailAddrName(s.from); err == nil && a != "" {
+		d.SellerName = a
+	}
+	for _, it := range o.Items {
+		desc := "WhatsApp balance"
+		if it.Product == invoice.ProductMUV {
+			desc = "Monthly unique visitors"
+		}
+		d.Lines = append(d.Lines, templates.Line{Description: desc, Quantity: proforma.Number(it.Quantity), Unit: it.Unit, Amount: proforma.Rupiah(it.Amount)})
+	}
+	d.PaidAt = when(o.PaidAt)
+	for _, a := range o.Payments {
+		if o.PaidAttemptID != nil && a.ID == *o.PaidAttemptID {
+			d.Method = proforma.MethodName(a.Method)
+			d.Total = proforma.Rupiah(a.Amount)
+			if a.Fee > 0 {
+				d.CardFee = proforma.Rupiah(a.Fee)
+			}
+		}
+	}
+	exp := time.Now().Add(30 * 24 * time.Hour)
+	d.PDFLink = s.publicURL + "/v1/orders/" + o.ID + "/proforma.pdf?" + s.signer.Query(o.ID, exp)
+	return d
+}
+
+func derefEmpty(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+func gomailAddrName(from string) (string, error) {
+	a, err := netmail.ParseAddress(from)
+	if err != nil {
+		return "", err
+	}
+	return a.Name, nil
+}

@@ -1,0 +1,122 @@
+// Package mailtest is an in-process SMTP server (github.com/emersion/go-smtp)
+// that keeps every message with its real envelope (MAIL FROM, RCPT TO), for
+// tests and for the local demo's mail catcher. It can be stopped and
+// started again on the same address, and told to stall after the greeting.
+package mailtest
+
+import (
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Message is one accepted message.
+type Message struct {
+	From string
+	To   []string
+	Data []byte
+	At   time.Time
+}
+
+// Sink is the SMTP server.
+type Sink struct {
+	mu       sync.Mutex
+	msgs     []Message
+	srv      *smtp.Server
+	addr     string
+	stall    bool
+	received chan struct{}
+}
+
+// Start listens on addr ("127.0.0.1:0" for any port).
+func Start(addr string) (*Sink, error) {
+	s := &Sink{received: make(chan struct{}, 1 << 16)}
+	return s, s.listen(addr)
+}
+
+func (s *Sink) listen(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := smtp.NewServer(backend{s})
+	srv.Domain = "localhost"
+	srv.AllowInsecureAuth = true
+	srv.ReadTimeout, srv.WriteTimeout = 30*time.Second, 30*time.Second
+	srv.MaxMessageBytes = 30 << 20
+	s.mu.Lock()
+	s.srv, s.addr = srv, ln.Addr().String()
+	s.mu.Unlock()
+	go func() { _ = srv.Serve(ln) }()
+	return nil
+}
+
+// Addr is the listening address.
+func (s *Sink) Addr() string { s.mu.Lock(); defer s.mu.Unlock(); return s.addr }
+
+// Stop closes the server: connections are refused until Restart.
+func (s *Sink) Stop() { s.mu.Lock(); srv := s.srv; s.mu.Unlock(); _ = srv.Close() }
+
+// Restart listens again on the same address.
+func (s *Sink) Restart() error { return s.listen(s.Addr()) }
+
+// Stall makes every new session hang after the greeting (a server that
+// accepts and then stops answering).
+func (s *Sink) Stall(on bool) { s.mu.Lock(); s.stall = on; s.mu.Unlock() }
+
+// Messages returns a copy of what was accepted.
+func (s *Sink) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.msgs...)
+}
+
+// Received is signalled once for every accepted message.
+func (s *Sink) Received() <-chan struct{} { return s.received }
+
+type backend struct{ s *Sink }
+
+func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	b.s.mu.Lock()
+	stall := b.s.stall
+	b.s.mu.Unlock()
+	if stall {
+		time.Sleep(time.Hour) // the client's timeout must end this, not us
+	}
+	return &session{s: b.s}, nil
+}
+
+type session struct {
+	s    *Sink
+	from string
+	to   []string
+}
+
+func (x *session) AuthPlain(username, password string) error { return nil }
+func (x *session) Mail(from string, _ *smtp.MailOptions) error {
+	x.from = from
+	return nil
+}
+func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	x.to = append(x.to, to)
+	return nil
+}
+func (x *session) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	x.s.mu.Lock()
+	x.s.msgs = append(x.s.msgs, Message{From: x.from, To: x.to, Data: b, At: time.Now()})
+	x.s.mu.Unlock()
+	select {
+	case x.s.received <- struct{}{}:
+	default:
+	}
+	return nil
+}
+func (x *session) Reset()        { x.from, x.to = "", nil }
+func (x *session) Logout() error { return nil }

@@ -1,0 +1,184 @@
+// Package outbox moves committed outbox rows into asynq. The row id becomes
+// the asynq TaskID, so however many relays run and however often a row is
+// relayed again (after a crash, or when Redis lost its data), a job is
+// never doubled; and since the row is committed with the state change that
+// implied it, a job is never lost.
+//
+// Every serve and work process runs a Relay (cmd/lunas wires it).
+package outbox
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/lunas-id/lunas/clock"
+)
+
+// Queue is the asynq queue lunas uses.
+const Queue = "lunas"
+
+// Relay copies outbox rows into asynq.
+type Relay struct {
+	pool   *pgxpool.Pool
+	client *asynq.Client
+	clock  clock.Clock
+	log    *slog.Logger
+	// Stale is how long a relayed row may stay undone before it is relayed
+	// again (Redis may have lost the task).
+	Stale time.Duration
+	// Poll is the fallback polling interval when no notification arrives.
+	Poll time.Duration
+	// Relayed is called with each batch's count (metrics).
+	Relayed func(int)
+}
+
+// New returns a relay.
+func New(pool *pgxpool.Pool, client *asynq.Client, c clock.Clock, log *slog.Logger) *Relay {
+	return &Relay{pool: pool, client: client, clock: c, log: log, Stale: 2 * time.Minute, Poll: 250 * time.Millisecond, Relayed: func(int) {}}
+}
+
+// Run relays until ctx ends, woken by NOTIFY lunas_outbox and by a poll.
+func (r *Relay) Run(ctx context.Context) {
+	wake := make(chan struct{}, 1)
+	go r.listen(ctx, wake)
+	t := time.NewTicker(r.Poll)
+	defer t.Stop()
+	lastRequeue := time.Time{}
+	for {
+		if time.Since(lastRequeue) > r.Stale/4 {
+			if n, err := r.Requeue(ctx); err != nil {
+				r.log.Warn("outbox requeue", "err", err)
+			} else if n > 0 {
+				r.log.Info("outbox rows relayed again", "count", n)
+			}
+			lastRequeue = time.Now()
+		}
+		for {
+			n, err := r.RelayOnce(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					r.log.Warn("outbox relay", "err", err)
+				}
+				break
+			}
+			if n < batch {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-t.C:
+		}
+	}
+}
+
+func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
+	for ctx.Err() == nil {
+		conn, err := r.pool.Acquire(ctx)
+		if err != nil {
+			sleep(ctx, time.Second)
+			continue
+		}
+		_, err = conn.Exec(ctx, "LISTEN lunas_outbox")
+		for err == nil {
+			_, err = conn.Conn().WaitForNotification(ctx)
+			if err == nil {
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
+			}
+		}
+		conn.Release()
+		sleep(ctx, time.Second)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+const batch = 500
+
+// RelayOnce relays one batch of unrelayed rows and returns how many it relayed.
+func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	rows, err := tx.Query(ctx, `SELECT id, task_type, payload, process_at FROM outbox
+		WHERE relayed_at IS NULL ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED`, batch)
+	if err != nil {
+		return 0, err
+	}
+	type item struct {
+		id, typ string
+		payload []byte
+		at      *time.Time
+	}
+	items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (item, error) {
+		var it item
+		return it, row.Scan(&it.id, &it.typ, &it.payload, &it.at)
+	})
+	if err != nil || len(items) == 0 {
+		return 0, err
+	}
+	now := r.clock.Now()
+	done := make([]string, 0, len(items))
+	var enqErr error
+	for _, it := range items {
+		opts := []asynq.Option{asynq.TaskID(it.id), asynq.Queue(Queue), asynq.MaxRetry(25), asynq.Retention(24 * time.Hour), asynq.Timeout(2 * time.Minute)}
+		if it.at != nil {
+			// Deadlines are in the service clock's time (which a test clock
+			// may shift); asynq schedules on the wall clock.
+			if d := it.at.Sub(now); d > 0 {
+				opts = append(opts, asynq.ProcessIn(d))
+			}
+		}
+		_, err := r.client.EnqueueContext(ctx, asynq.NewTask(it.typ, it.payload), opts...)
+		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			enqErr = err
+			break
+		}
+		done = append(done, it.id)
+	}
+	if len(done) > 0 {
+		if _, err := tx.Exec(ctx, `UPDATE outbox SET relayed_at = now() WHERE id = ANY($1)`, done); err != nil {
+			return 0, err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return 0, err
+		}
+		r.Relayed(len(done))
+	}
+	return len(done), enqErr
+}
+
+// Requeue marks rows relayed long ago but still not done, and due, for
+// relaying again: their task may have been lost with Redis's data. A task
+// still in Redis makes the new enqueue a TaskID conflict, so nothing doubles.
+func (r *Relay) Requeue(ctx context.Context) (int64, error) {
+	tag, err := r.pool.Exec(ctx, `UPDATE outbox SET relayed_at = NULL
+		WHERE done_at IS NULL AND relayed_at < now() - make_interval(secs => $1) AND (process_at IS NULL OR process_at <= $2)`,
+		r.Stale.Seconds(), r.clock.Now())
+	return tag.RowsAffected(), err
+}
+
+// Lag is the age of the oldest unrelayed row (0 when none), for /metrics.
+func Lag(ctx context.Context, pool *pgxpool.Pool) (time.Duration, error) {
+	var secs float64
+	err := pool.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM outbox WHERE relayed_at IS NULL`).Scan(&secs)
+	return time.Duration(secs * float64(time.Second)), err
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# with-services.sh CMD… — run CMD with PostgreSQL and Redis reachable
+# (scripts/services.sh starts private ones where needed) and stop whatever
+# was started when CMD ends, whatever its outcome.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+state=$(mktemp "${TMPDIR:-/tmp}/lunas-services-state.XXXXXX")
+cleanup() { "$here/services.sh" down "$state"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+"$here/services.sh" up "$state"
+set +e
+"$@"
+rc=$?
+set -e
+exit $rc

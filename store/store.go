@@ -1,0 +1,240 @@
+// Package store owns lunas's PostgreSQL plumbing: opening the pool, the
+// embedded goose migrations (creating the database when it is missing),
+// transactions, and the outbox that commits intended work together with the
+// state change that implies it.
+//
+// Domain packages (invoice, ledger, worker) write their own SQL against the
+// pgx.Tx that store.InTx hands them, always with parameters.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/lunas-id/lunas"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Open connects a pool to dsn and checks that the database answers.
+func Open(ctx context.Context, dsn string, maxConns int32) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: parse database URL: %w", err)
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
+	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: open pool: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("store: ping %s: %w", redact(dsn), err)
+	}
+	return pool, nil
+}
+
+// Migrate applies pending migrations, creating the database first when it
+// does not exist and the role may create it. Several processes may call it
+// at once: goose holds a PostgreSQL advisory lock while it works.
+func Migrate(ctx context.Context, dsn string, log *slog.Logger) error {
+	if err := createDatabase(ctx, dsn, log); err != nil {
+		return err
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return fmt.Errorf("store: parse database URL: %w", err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	defer db.Close()
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("store: migrations: %w", err)
+	}
+	res, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	for _, r := range res {
+		log.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
+	}
+	return nil
+}
+
+func createDatabase(ctx context.Context, dsn string, log *slog.Logger) error {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return fmt.Errorf("store: parse database URL: %w", err)
+	}
+	name := cfg.Database
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, cfg)
+	if err == nil {
+		return conn.Close(ctx)
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "3D000" { // invalid_catalog_name
+		return fmt.Errorf("store: connect %s: %w", redact(dsn), err)
+	}
+	admin := cfg.Copy()
+	admin.Database = "postgres"
+	aconn, err := pgx.ConnectConfig(cctx, admin)
+	if err != nil {
+		return fmt.Errorf("store: database %q does not exist and the maintenance database is unreachable: %w", name, err)
+	}
+	defer aconn.Close(ctx)
+	_, err = aconn.Exec(cctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	if err != nil && !(errors.As(err, &pgErr) && pgErr.Code == "42P04") { // duplicate_database: another process won
+		return fmt.Errorf("store: create database %q: %w", name, err)
+	}
+	log.Info("database created", "database", name)
+	return nil
+}
+
+// InTx runs fn in a transaction, committing when fn returns nil. A
+// serialization failure or deadlock is retried a few times, since both mean
+// "another transaction won, try again", never "the request is wrong".
+func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+	var err error
+	for attempt := 0; attempt < 4; attempt++ {
+		err = inTx(ctx, pool, fn)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01") {
+			continue
+		}
+		return err
+	}
+	return err
+}
+
+func inTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return Unavailable(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return Unavailable(err)
+	}
+	return nil
+}
+
+// Unavailable marks a failure to reach PostgreSQL as a dependency outage
+// (503 at the edge, retried by tasks) rather than a bug.
+func Unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return err // the server answered: not an outage
+	}
+	return lunas.Wrap(lunas.KindUnavailable, err, "database unavailable")
+}
+
+// Querier is what both a pool and a transaction provide.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Job is one unit of outbox work.
+type Job struct {
+	ID        string    // deterministic: the same intent always has the same id
+	Type      string    // asynq task type
+	Payload   []byte    // JSON
+	ProcessAt time.Time // zero: as soon as possible (in the clock's time)
+}
+
+// Enqueue records jobs in the outbox inside tx. A job whose id is already
+// there is skipped: the intent was recorded before.
+func Enqueue(ctx context.Context, q Querier, jobs ...Job) error {
+	for _, j := range jobs {
+		var at *time.Time
+		if !j.ProcessAt.IsZero() {
+			t := j.ProcessAt.UTC()
+			at = &t
+		}
+		if _, err := q.Exec(ctx, `
+			INSERT INTO outbox (id, task_type, payload, process_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (id) DO NOTHING`, j.ID, j.Type, j.Payload, at); err != nil {
+			return fmt.Errorf("store: outbox %s: %w", j.ID, err)
+		}
+	}
+	if len(jobs) > 0 {
+		if _, err := q.Exec(ctx, `SELECT pg_notify('lunas_outbox', '')`); err != nil {
+			return fmt.Errorf("store: notify outbox: %w", err)
+		}
+	}
+	return nil
+}
+
+// MarkDone records that the outbox job id has been carried out.
+func MarkDone(ctx context.Context, q Querier, id string) error {
+	if id == "" {
+		return nil
+	}
+	_, err := q.Exec(ctx, `UPDATE outbox SET done_at = now() WHERE id = $1 AND done_at IS NULL`, id)
+	return err
+}
+
+// NewID returns a random, URL-safe identifier with prefix, e.g. "ord_…".
+func NewID(prefix string) string {
+	var b [15]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return prefix + "_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// IsUniqueViolation reports whether err is a unique-constraint violation.
+func IsUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
+
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(database URL)"
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	return u.String()
+}

@@ -1,0 +1,112 @@
+// Package templates holds the mail templates (HTML and plain text, in
+// Indonesian and English) embedded in the binary, parses them once at start
+// and checks them against sample data, so a broken template stops start-up
+// instead of a mail at 23:58.
+package templates
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	htmltemplate "html/template"
+	"strings"
+	texttemplate "text/template"
+)
+
+//go:embed mail/*.txt mail/*.html
+var files embed.FS
+
+// Kinds and locales every set must have.
+var (
+	Kinds   = []string{"billing", "confirmation", "rejection"}
+	Locales = []string{"id", "en"}
+)
+
+// Line is one order line as mailed.
+type Line struct {
+	Description, Quantity, Unit, Amount string
+}
+
+// Data is what a mail template sees. Amounts arrive formatted (Rp1.776.000).
+type Data struct {
+	SellerName    string
+	RequesterName string
+	AccountName   string
+	InvoiceNumber string
+	Lines         []Line
+	Subtotal      string
+	VAT           string
+	CardFee       string
+	Total         string
+	ExpiresAt     string // "23-11-2026 23:59 WIB"
+	Instructions  []string
+	PDFLink       string
+	PaidAt        string
+	Method        string
+	Reason        string
+}
+
+// Sample is data that exercises every field; Parse executes every template with it.
+func Sample() Data {
+	return Data{SellerName: "PT Contoh", RequesterName: "Sari Dewi", AccountName: "Acme", InvoiceNumber: "INV-2026-000001",
+		Lines: []Line{{"Saldo percakapan WhatsApp", "1.000.000", "IDR", "Rp1.000.000"}}, Subtotal: "Rp1.000.000", VAT: "Rp110.000",
+		CardFee: "Rp38.850", Total: "Rp1.110.000", ExpiresAt: "23-11-2026 23:59 WIB", Instructions: []string{"BCA Virtual Account: 123"},
+		PDFLink: "http://127.0.0.1:8080/v1/orders/x/proforma.pdf?sig=1", PaidAt: "22-11-2026 10:00 WIB", Method: "BCA Virtual Account", Reason: "amount differs"}
+}
+
+type pair struct {
+	text *texttemplate.Template
+	html *htmltemplate.Template
+}
+
+// Set is the parsed templates.
+type Set struct {
+	t map[string]pair // kind.locale
+}
+
+// Parse parses the embedded templates and executes each with Sample data.
+func Parse() (*Set, error) {
+	s := &Set{t: map[string]pair{}}
+	for _, k := range Kinds {
+		for _, l := range Locales {
+			name := k + "." + l
+			tt, err := texttemplate.New(name+".txt").Option("missingkey=error").ParseFS(files, "mail/"+name+".txt")
+			if err != nil {
+				return nil, fmt.Errorf("templates: %s.txt: %w", name, err)
+			}
+			ht, err := htmltemplate.New(name+".html").Option("missingkey=error").ParseFS(files, "mail/"+name+".html")
+			if err != nil {
+				return nil, fmt.Errorf("templates: %s.html: %w", name, err)
+			}
+			if tt.Lookup("subject") == nil {
+				return nil, fmt.Errorf("templates: %s.txt defines no subject", name)
+			}
+			s.t[name] = pair{tt, ht}
+			if _, _, _, err := s.Render(k, l, Sample()); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return s, nil
+}
+
+// Render executes the kind's templates in locale (falling back to id).
+func (s *Set) Render(kind, locale string, d Data) (subject, text, html string, err error) {
+	p, ok := s.t[kind+"."+locale]
+	if !ok {
+		if p, ok = s.t[kind+".id"]; !ok {
+			return "", "", "", fmt.Errorf("templates: no template for %s", kind)
+		}
+	}
+	var sb, tb, hb bytes.Buffer
+	if err := p.text.ExecuteTemplate(&sb, "subject", d); err != nil {
+		return "", "", "", fmt.Errorf("templates: %s subject: %w", kind, err)
+	}
+	if err := p.text.Execute(&tb, d); err != nil {
+		return "", "", "", fmt.Errorf("templates: %s text: %w", kind, err)
+	}
+	if err := p.html.Execute(&hb, d); err != nil {
+		return "", "", "", fmt.Errorf("templates: %s html: %w", kind, err)
+	}
+	return strings.TrimSpace(sb.String()), strings.TrimLeft(tb.String(), "\n"), hb.String(), nil
+}
