@@ -73,6 +73,9 @@ type Config struct {
 
 	// WorkerConcurrency is how many asynq tasks one work process runs at once.
 	WorkerConcurrency int
+	// OutboxRequeueAfter is how long a relayed outbox row may stay undone
+	// before it is relayed again (its task may have been lost with Redis).
+	OutboxRequeueAfter time.Duration
 }
 
 // Load reads the configuration from getenv (os.Getenv in production) and
@@ -146,6 +149,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.VATRate = rate(get("LUNAS_VAT_RATE", "0.11"), "LUNAS_VAT_RATE", &errs)
 	c.CardFeeRate = rate(get("LUNAS_CARD_FEE_RATE", "0.035"), "LUNAS_CARD_FEE_RATE", &errs)
 	c.SweepInterval = duration(get("LUNAS_SWEEP_INTERVAL", "1m"), "LUNAS_SWEEP_INTERVAL", &errs)
+	c.OutboxRequeueAfter = duration(get("LUNAS_OUTBOX_REQUEUE_AFTER", "2m"), "LUNAS_OUTBOX_REQUEUE_AFTER", &errs)
 	switch v := get("LUNAS_AUTO_MIGRATE", "true"); v {
 	case "true", "1":
 		c.AutoMigrate = true
@@ -227,6 +231,7 @@ func (c *Config) Print(w io.Writer) {
 		{"LUNAS_VAT_RATE", c.VATRate.String()},
 		{"LUNAS_CARD_FEE_RATE", c.CardFeeRate.String()},
 		{"LUNAS_SWEEP_INTERVAL", c.SweepInterval.String()},
+		{"LUNAS_OUTBOX_REQUEUE_AFTER", c.OutboxRequeueAfter.String()},
 		{"LUNAS_AUTO_MIGRATE", fmt.Sprint(c.AutoMigrate)},
 		{"LUNAS_SELLER_NAME", c.SellerName},
 		{"LUNAS_SELLER_ADDRESS", c.SellerAddress},

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/lunas-id/lunas/api"
@@ -77,6 +78,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("unknown command %q", cmd)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel(getenv("LUNAS_LOG_LEVEL"))}))
+	// go-redis (under asynq) logs dial failures through a package logger of
+	// its own; route it into ours so an outage is logged once per line, as JSON.
+	redisLoggerOnce.Do(func() { redis.SetLogger(redisLogger{log}) })
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
@@ -155,6 +159,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	relay := outbox.New(pool, client, clk, log)
 	relay.Relayed = m.relayed
+	relay.Stale = cfg.OutboxRequeueAfter
 	wg.Add(1)
 	go func() { defer wg.Done(); relay.Run(ctx) }()
 
@@ -217,6 +222,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case err := <-errc:
 		return err
 	}
+}
+
+// redisLoggerOnce guards go-redis's package logger, which is global to the
+// process (tests run several lunas "processes" in one).
+var redisLoggerOnce sync.Once
+
+type redisLogger struct{ l *slog.Logger }
+
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	r.l.Debug(fmt.Sprintf(format, v...), "component", "go-redis")
 }
 
 type redisPinger struct{ c *asynq.Client }
