@@ -70,7 +70,13 @@ func NewTransport(raw string, timeout time.Duration) (*Transport, error) {
 	opts = append(opts, gomail.WithPort(port))
 	if u.User != nil {
 		pass, _ := u.User.Password()
-		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
+		// PLAIN sends the password in clear text, so go-mail allows it only
+		// after STARTTLS or to localhost; with implicit TLS let it pick.
+		mech := gomail.SMTPAuthPlain
+		if u.Scheme == "smtps" {
+			mech = gomail.SMTPAuthAutoDiscover
+		}
+		opts = append(opts, gomail.WithSMTPAuth(mech),
 			gomail.WithUsername(u.User.Username()), gomail.WithPassword(pass))
 	}
 	return &Transport{host: host, opts: opts, redacted: u.Redacted()}, nil

@@ -10,11 +10,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
 // Message is one accepted message.
 type Message struct {
+	User string // the SMTP AUTH user, if the client logged in
 	From string
 	To   []string
 	Data []byte
@@ -91,11 +93,21 @@ func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 
 type session struct {
 	s    *Sink
+	user string
 	from string
 	to   []string
 }
 
-func (x *session) AuthPlain(username, password string) error { return nil }
+// AuthMechanisms offers PLAIN, so clients configured with credentials can log in.
+func (x *session) AuthMechanisms() []string { return []string{sasl.Plain} }
+
+// Auth accepts any PLAIN credentials and remembers the user.
+func (x *session) Auth(mech string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(identity, username, password string) error {
+		x.user = username
+		return nil
+	}), nil
+}
 func (x *session) Mail(from string, _ *smtp.MailOptions) error {
 	x.from = from
 	return nil
@@ -110,7 +122,7 @@ func (x *session) Data(r io.Reader) error {
 		return err
 	}
 	x.s.mu.Lock()
-	x.s.msgs = append(x.s.msgs, Message{From: x.from, To: x.to, Data: b, At: time.Now()})
+	x.s.msgs = append(x.s.msgs, Message{User: x.user, From: x.from, To: x.to, Data: b, At: time.Now()})
 	x.s.mu.Unlock()
 	select {
 	case x.s.received <- struct{}{}:

@@ -1,0 +1,105 @@
+package mail
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"github.com/lunas-id/lunas/mail/mailtest"
+)
+
+func TestTransportURLForms(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		url  string
+		ok   bool
+		host string
+	}{
+		{"smtp://127.0.0.1:1025", true, "127.0.0.1"},
+		{"smtp://user:p%40ss@mail.example:587", true, "mail.example"},
+		{"smtps://mail.example", true, "mail.example"},
+		{"smtps://user:pass@mail.example:465", true, "mail.example"},
+		{"http://mail.example", false, ""},
+		{"smtp://mail.example:notaport", false, ""},
+	}
+	for _, tc := range cases {
+		tr, err := NewTransport(tc.url, time.Second)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: err %v", tc.url, err)
+			continue
+		}
+		if tc.ok && (tr.host != tc.host || strings.Contains(tr.redacted, "pass")) {
+			t.Errorf("%s: host %q redacted %q", tc.url, tr.host, tr.redacted)
+		}
+	}
+}
+
+func msg(t *testing.T) *gomail.Msg {
+	m := gomail.NewMsg()
+	if err := m.From("lunas <billing@localhost>"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.To("sari@acme.example"); err != nil {
+		t.Fatal(err)
+	}
+	m.Subject("test")
+	m.SetBodyString(gomail.TypeTextPlain, "hello")
+	return m
+}
+
+func TestTransportSendsOnlyToTheRecipient(t *testing.T) {
+	t.Parallel()
+	sink, err := mailtest.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Stop()
+	tr, err := NewTransport("smtp://user:secret@"+sink.Addr(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Send(context.Background(), msg(t)); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.Messages()
+	if len(got) != 1 || len(got[0].To) != 1 || got[0].To[0] != "sari@acme.example" || got[0].User != "user" {
+		t.Errorf("envelope %+v", got)
+	}
+}
+
+func TestStalledServerDoesNotHang(t *testing.T) {
+	t.Parallel()
+	sink, err := mailtest.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Stop()
+	sink.Stall(true)
+	tr, err := NewTransport("smtp://"+sink.Addr(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = tr.Send(context.Background(), msg(t))
+	took := time.Since(start)
+	if err == nil {
+		t.Fatal("send to a stalled server succeeded")
+	}
+	// The bound is the timeout plus slack for a loaded machine, far below
+	// the hour the stalled server would hold us.
+	if took > 15*time.Second {
+		t.Errorf("send took %s with a 1 s timeout", took)
+	}
+	t.Logf("stalled server: gave up after %s: %v", took.Round(time.Millisecond), err)
+}
+
+func TestInjectionInRecipientIsRefused(t *testing.T) {
+	t.Parallel()
+	m := gomail.NewMsg()
+	if err := m.To("victim@x.example\r\nBcc: evil@x.example"); err == nil {
+		t.Error("a recipient with CRLF was accepted")
+	}
+}
