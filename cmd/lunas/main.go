@@ -16,6 +16,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	_ "time/tzdata" // Asia/Jakarta even in a minimal container image
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
