@@ -1,0 +1,399 @@
+// Command loadgen measures lunas the way a month-end peak loads it: it runs
+// `lunas all` as a real process beside the fake Midtrans and an SMTP sink,
+// creates N orders through the API, confirms them, opens VA attempts, then
+// fires signed settlement notifications at /webhooks/midtrans at a chosen
+// rate and concurrency (with a share of duplicates) and waits until every
+// order is paid and every confirmation mail is accepted. It prints one table,
+// including raw PostgreSQL insert TPS (pgbench, 16 clients) measured in the
+// same run for the ratio. `make bench` runs it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"mime"
+	"net/mail"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/lunas-id/lunas/harness"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+type opts struct {
+	orders      int
+	rate        int
+	concurrency int
+	dup         float64
+	bin         string
+	dbURL       string
+	redisURL    string
+	workers     int
+	pgbench     time.Duration
+}
+
+func run() error {
+	var o opts
+	flag.IntVar(&o.orders, "orders", 2000, "orders to create and settle")
+	flag.IntVar(&o.rate, "rate", 0, "notifications per second to aim for (0: as fast as the concurrency allows)")
+	flag.IntVar(&o.concurrency, "concurrency", 64, "notifications in flight at once")
+	flag.Float64Var(&o.dup, "dup", 0.2, "share of extra duplicate deliveries")
+	flag.StringVar(&o.bin, "lunas", "bin/lunas", "the lunas binary")
+	flag.StringVar(&o.dbURL, "db", envOr("LUNAS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/lunas?sslmode=disable"), "PostgreSQL server (a fresh database is made on it)")
+	flag.StringVar(&o.redisURL, "redis", envOr("LUNAS_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis server (database 13 is flushed and used)")
+	flag.IntVar(&o.workers, "workers", 40, "LUNAS_WORKER_CONCURRENCY for the lunas process")
+	flag.DurationVar(&o.pgbench, "pgbench", 10*time.Second, "pgbench duration (0 to skip)")
+	flag.Parse()
+	ctx := context.Background()
+
+	dir, err := os.MkdirTemp("", "lunas-load-")
+	if err != nil {
+		return err
+	}
+	dbName := fmt.Sprintf("lunas_load_%d", time.Now().Unix())
+	dbURL := withDB(o.dbURL, dbName)
+	redisURL := withDB(o.redisURL, "13")
+	if err := flushRedis(redisURL); err != nil {
+		return err
+	}
+	st, err := harness.New(ctx, harness.Config{Bin: o.bin, DatabaseURL: dbURL, RedisURL: redisURL, Dir: dir,
+		Extra: map[string]string{"LUNAS_WORKER_CONCURRENCY": strconv.Itoa(o.workers)}})
+	if err != nil {
+		return err
+	}
+	defer dropDB(o.dbURL, dbName)
+	defer st.Close()
+	if err := st.Start("all", "all"); err != nil {
+		return err
+	}
+	if err := st.WaitHealthy(30 * time.Second); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "loadgen: lunas pid %d, logs in %s\n", st.Proc("all").Pid(), dir)
+	if _, err := st.Call(ctx, "PUT", "/v1/accounts/load", harness.AppToken, map[string]string{"name": "Load Test"}, nil); err != nil {
+		return err
+	}
+
+	// Set-up: orders, invoices, VA attempts (not timed as webhook load).
+	setupStart := time.Now()
+	orders := make([]harness.Order, o.orders)
+	var setupErr atomic.Value
+	parallel(32, o.orders, func(i int) {
+		ord, err := st.PayableOrder(ctx, "load", i)
+		if err != nil {
+			setupErr.Store(err)
+		}
+		orders[i] = ord
+	})
+	if err, _ := setupErr.Load().(error); err != nil {
+		return fmt.Errorf("set-up: %w", err)
+	}
+	setup := time.Since(setupStart)
+	fmt.Fprintf(os.Stderr, "loadgen: %d orders confirmed with VA attempts in %s (%.0f orders/s through the API)\n", o.orders, setup.Round(time.Millisecond), float64(o.orders)/setup.Seconds())
+	// Let billing mails and UNPAID renders drain so they do not count against settlement.
+	waitFor(10*time.Minute, func() bool { return countMails(st) >= o.orders })
+
+	// The notifications, each order once plus a share of duplicates, shuffled.
+	type shot struct {
+		order int
+		body  []byte
+	}
+	var shots []shot
+	for i, ord := range orders {
+		body, err := st.Midtrans.Notification(ord.AttemptID, "settlement", "", nil)
+		if err != nil {
+			return err
+		}
+		shots = append(shots, shot{i, body})
+		if rand.Float64() < o.dup {
+			shots = append(shots, shot{i, body})
+		}
+	}
+	rand.Shuffle(len(shots), func(i, j int) { shots[i], shots[j] = shots[j], shots[i] })
+
+	firstSent := make([]time.Time, o.orders)
+	var sentMu sync.Mutex
+	latencies := make([]time.Duration, len(shots))
+	var failed atomic.Int64
+	var next atomic.Int64
+	var ticker <-chan time.Time
+	if o.rate > 0 {
+		t := time.NewTicker(time.Second / time.Duration(o.rate))
+		defer t.Stop()
+		ticker = t.C
+	}
+	fireStart := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < o.concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(shots) {
+					return
+				}
+				if ticker != nil {
+					<-ticker
+				}
+				s := shots[i]
+				start := time.Now()
+				sentMu.Lock()
+				if firstSent[s.order].IsZero() {
+					firstSent[s.order] = start
+				}
+				sentMu.Unlock()
+				code, err := st.Midtrans.Send(ctx, s.body)
+				latencies[i] = time.Since(start)
+				if err != nil || code != 200 {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	fire := time.Since(fireStart)
+
+	// Wait for every order paid and every confirmation accepted by the sink.
+	waitFor(10*time.Minute, func() bool { return countPaid(st) >= o.orders && countMails(st) >= 2*o.orders })
+	settledAt := time.Now()
+
+	// Settlement lag: first event received → order paid (both in PostgreSQL).
+	rows, err := st.Pool.Query(ctx, `SELECT extract(epoch FROM o.paid_at - min(e.received_at))
+		FROM orders o JOIN gateway_events e ON e.order_id = o.id WHERE o.status = 'paid' GROUP BY o.id, o.paid_at`)
+	if err != nil {
+		return err
+	}
+	lags, err := pgx.CollectRows(rows, pgx.RowTo[float64])
+	if err != nil {
+		return err
+	}
+	settle := make([]time.Duration, len(lags))
+	for i, l := range lags {
+		settle[i] = time.Duration(l * float64(time.Second))
+	}
+	var span time.Duration
+	_ = st.Pool.QueryRow(ctx, `SELECT make_interval(secs => extract(epoch FROM max(o.paid_at) - min(e.received_at)))
+		FROM orders o JOIN gateway_events e ON e.order_id = o.id`).Scan(&span)
+
+	// End to end: first notification sent → confirmation mail accepted.
+	byMail := map[string]int{}
+	for i, ord := range orders {
+		byMail[ord.Email] = i
+	}
+	var e2e []time.Duration
+	for _, m := range st.Sink.Messages() {
+		msg, err := mail.ReadMessage(strings.NewReader(string(m.Data)))
+		if err != nil || !isConfirmation(msg.Header.Get("Subject")) {
+			continue
+		}
+		if i, ok := byMail[m.To[0]]; ok && !firstSent[i].IsZero() {
+			e2e = append(e2e, m.At.Sub(firstSent[i]))
+		}
+	}
+	rss := st.Proc("all").PeakRSS()
+	var credited int64
+	_ = st.Pool.QueryRow(ctx, `SELECT wa_balance FROM accounts WHERE id = 'load'`).Scan(&credited)
+
+	var tps float64
+	if o.pgbench > 0 {
+		if tps, err = pgbench(o.dbURL, o.pgbench); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen: pgbench:", err)
+		}
+	}
+	accepted := float64(len(shots)-int(failed.Load())) / fire.Seconds()
+	fmt.Printf("\nlunas load run: %d orders, %d notifications (%.0f%% duplicates), concurrency %d, rate %s, worker concurrency %d\n\n",
+		o.orders, len(shots), 100*float64(len(shots)-o.orders)/float64(o.orders), o.concurrency, rateName(o.rate), o.workers)
+	fmt.Printf("| measure | value |\n|---|---|\n")
+	fmt.Printf("| webhooks accepted/s | %.0f (%d failed) |\n", accepted, failed.Load())
+	fmt.Printf("| webhook latency p50 / p95 / p99 | %s / %s / %s |\n", pct(latencies, 50), pct(latencies, 95), pct(latencies, 99))
+	fmt.Printf("| settlement lag (received → paid) p50 / p99 | %s / %s |\n", pct(settle, 50), pct(settle, 99))
+	fmt.Printf("| end-to-end lag (sent → mail accepted) p50 / p99 | %s / %s |\n", pct(e2e, 50), pct(e2e, 99))
+	fmt.Printf("| orders settled/s | %.0f (%d orders in %s) |\n", float64(len(lags))/span.Seconds(), len(lags), span.Round(time.Millisecond))
+	fmt.Printf("| all paid and mailed after first webhook | %s |\n", settledAt.Sub(fireStart).Round(time.Millisecond))
+	fmt.Printf("| lunas peak RSS | %.1f MB |\n", float64(rss)/(1<<20))
+	fmt.Printf("| pgbench single-row insert TPS (16 clients) | %.0f |\n", tps)
+	if tps > 0 {
+		fmt.Printf("| webhook ingest / pgbench ratio | %.2f |\n", accepted/tps)
+	}
+	fmt.Printf("| credited (check) | %d of %d expected |\n", credited, int64(o.orders)*1_000_000)
+	return nil
+}
+
+func isConfirmation(subject string) bool {
+	d, err := new(mimeDecoder).DecodeHeader(subject)
+	if err != nil {
+		d = subject
+	}
+	return strings.HasPrefix(d, "Pembayaran diterima") || strings.HasPrefix(d, "Payment received")
+}
+
+func rateName(r int) string {
+	if r == 0 {
+		return "unlimited"
+	}
+	return strconv.Itoa(r) + "/s"
+}
+
+func pct(ds []time.Duration, p int) string {
+	if len(ds) == 0 {
+		return "n/a"
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	if i > 0 {
+		i--
+	}
+	d := s[i]
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+	case d < time.Second:
+		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	}
+	return d.Round(10 * time.Millisecond).String()
+}
+
+func parallel(n, total int, fn func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < n; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= total {
+					return
+				}
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func waitFor(timeout time.Duration, cond func() bool) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) && !cond() {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func countPaid(st *harness.Stack) int {
+	var n int
+	_ = st.Pool.QueryRow(context.Background(), `SELECT count(*) FROM orders WHERE status = 'paid'`).Scan(&n)
+	return n
+}
+
+func countMails(st *harness.Stack) int { return len(st.Sink.Messages()) }
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func withDB(raw, db string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	u.Path = "/" + db
+	return u.String()
+}
+
+func flushRedis(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	args := []string{"-h", u.Hostname(), "-p", u.Port(), "-n", strings.TrimPrefix(u.Path, "/"), "FLUSHDB"}
+	if u.Port() == "" {
+		args[3] = "6379"
+	}
+	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("redis-cli FLUSHDB: %v: %s", err, out)
+	}
+	return nil
+}
+
+func dropDB(server, name string) {
+	conn, err := pgx.Connect(context.Background(), withDB(server, "postgres"))
+	if err != nil {
+		return
+	}
+	defer conn.Close(context.Background())
+	_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+}
+
+var tpsRe = regexp.MustCompile(`tps = ([0-9.]+)`)
+
+// pgbench measures raw single-row insert TPS with 16 clients in a scratch database.
+func pgbench(server string, d time.Duration) (float64, error) {
+	name := fmt.Sprintf("lunas_pgbench_%d", time.Now().Unix())
+	conn, err := pgx.Connect(context.Background(), withDB(server, "postgres"))
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), "CREATE DATABASE "+name); err != nil {
+		return 0, err
+	}
+	defer dropDB(server, name)
+	db, err := pgx.Connect(context.Background(), withDB(server, name))
+	if err != nil {
+		return 0, err
+	}
+	_, err = db.Exec(context.Background(), `CREATE TABLE t (id bigserial PRIMARY KEY, v text NOT NULL, at timestamptz NOT NULL DEFAULT now())`)
+	db.Close(context.Background())
+	if err != nil {
+		return 0, err
+	}
+	script := filepath.Join(os.TempDir(), name+".sql")
+	if err := os.WriteFile(script, []byte("INSERT INTO t (v) VALUES ('x');\n"), 0o644); err != nil {
+		return 0, err
+	}
+	defer os.Remove(script)
+	u, _ := url.Parse(server)
+	out, err := exec.Command("pgbench", "-n", "-c", "16", "-j", "2", "-T", strconv.Itoa(int(d.Seconds())), "-f", script,
+		"-h", u.Hostname(), "-p", portOr(u, "5432"), "-U", u.User.Username(), name).CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("%v: %s", err, out)
+	}
+	m := tpsRe.FindSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("no tps in: %s", out)
+	}
+	return strconv.ParseFloat(string(m[1]), 64)
+}
+
+func portOr(u *url.URL, def string) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	return def
+}
+
+type mimeDecoder = mime.WordDecoder
