@@ -37,7 +37,7 @@ func newServer(t *testing.T, pool *pgxpool.Pool) *httptest.Server {
 	jkt, _ := time.LoadLocation("Asia/Jakarta")
 	svc := invoice.New(invoice.Options{Pool: pool, Clock: clock.Wall{}, Catalog: invoice.DefaultCatalog(), Location: jkt,
 		Logger: lunastest.Logger(), Decoders: map[string]invoice.Decoder{gateway.ProviderMidtrans: midtrans.Decode}})
-	h := api.New(api.Options{Orders: svc, Documents: proforma.NewDocuments(pool, svc, proforma.Seller{}, jkt), Signer: proforma.NewSigner("k"),
+	h := api.New(api.Options{Orders: svc, Documents: proforma.NewDocuments(pool, svc, nil, proforma.Seller{}, jkt), Signer: proforma.NewSigner("k"),
 		Tokens: map[string]string{appTok: "app", finTok: "finance"}, Location: jkt, Logger: lunastest.Logger(),
 		Database: pinger{}, Redis: pinger{}, MidtransKey: key, OVOCallbackToken: "ovo-token", PublicURL: "http://lunas.test"})
 	srv := httptest.NewServer(h)

@@ -121,7 +121,10 @@ func TestReviewDeadline(t *testing.T) {
 	var wg sync.WaitGroup
 	var reviewErr error
 	wg.Add(2)
-	go func() { defer wg.Done(); _, reviewErr = e.svc.Review(e.ctx, o.ID, "finance:abcd", invoice.ReviewInput{Decision: "accept"}) }()
+	go func() {
+		defer wg.Done()
+		_, reviewErr = e.svc.Review(e.ctx, o.ID, "finance:abcd", invoice.ReviewInput{Decision: "accept"})
+	}()
 	go func() { defer wg.Done(); _, _ = e.svc.Sweep(e.ctx) }()
 	wg.Wait()
 	got := e.order(o.ID)

@@ -141,8 +141,12 @@ func (e *env) count(sql string, args ...any) int {
 	return n
 }
 
-func wa(n int64) invoice.ItemRequest  { return invoice.ItemRequest{Product: invoice.ProductWABalance, Quantity: n} }
-func muv(n int64) invoice.ItemRequest { return invoice.ItemRequest{Product: invoice.ProductMUV, Quantity: n} }
+func wa(n int64) invoice.ItemRequest {
+	return invoice.ItemRequest{Product: invoice.ProductWABalance, Quantity: n}
+}
+func muv(n int64) invoice.ItemRequest {
+	return invoice.ItemRequest{Product: invoice.ProductMUV, Quantity: n}
+}
 
 func TestConfirmIssuesGapFreeNumbersAndDeadline(t *testing.T) {
 	t.Parallel()
@@ -480,4 +484,6 @@ func TestIllegalTransitionsAre409(t *testing.T) {
 	}
 }
 
-func contains(s, sub string) bool { return len(sub) == 0 || (len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub))) }
+func contains(s, sub string) bool {
+	return len(sub) == 0 || (len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub)))
+}

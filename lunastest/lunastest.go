@@ -198,4 +198,3 @@ func Must[T any](t testing.TB) func(T, error) T {
 		return v
 	}
 }
-

@@ -29,6 +29,7 @@ type Seller struct {
 type Documents struct {
 	pool    *pgxpool.Pool
 	orders  *invoice.Service
+	r       *Renderer
 	seller  Seller
 	loc     *time.Location
 	catalog invoice.Catalog
@@ -37,8 +38,8 @@ type Documents struct {
 }
 
 // NewDocuments returns a document store.
-func NewDocuments(pool *pgxpool.Pool, orders *invoice.Service, seller Seller, loc *time.Location) *Documents {
-	return &Documents{pool: pool, orders: orders, seller: seller, loc: loc, catalog: orders.Catalog(), Rendered: func(time.Duration) {}}
+func NewDocuments(pool *pgxpool.Pool, orders *invoice.Service, r *Renderer, seller Seller, loc *time.Location) *Documents {
+	return &Documents{pool: pool, orders: orders, r: r, seller: seller, loc: loc, catalog: orders.Catalog(), Rendered: func(time.Duration) {}}
 }
 
 // Kinds of document.
@@ -156,7 +157,7 @@ func (d *Documents) Ensure(ctx context.Context, orderID, kind string) ([]byte, e
 		return nil, err
 	}
 	start := time.Now()
-	pdf, err = Render(data)
+	pdf, err = d.r.Render(data)
 	if err != nil {
 		return nil, err
 	}

@@ -99,8 +99,60 @@ func Number(n int64) string { return strings.TrimPrefix(Rupiah(n), "Rp") }
 // same bytes (golden tests, content hashes).
 var fixedDate = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// Render draws the proforma invoice as an A4 PDF.
-func Render(d Data) ([]byte, error) {
+// Renderer draws proforma invoices. Make one per process (NewRenderer
+// prepares the fonts) and share it: Render is safe for concurrent use.
+type Renderer struct {
+	fast *fastFonts
+}
+
+// NewRenderer prepares the fonts.
+func NewRenderer() (*Renderer, error) {
+	ff, err := makeFastFonts()
+	if err != nil {
+		return nil, err
+	}
+	return &Renderer{fast: ff}, nil
+}
+
+// texts lists every variable string printed on the document.
+func (d Data) texts() []string {
+	out := []string{d.SellerName, d.SellerAddress, d.SellerNPWP, d.InvoiceNumber, d.AccountName, d.AccountID, d.AccountNPWP,
+		d.Requester, d.RequesterMail, d.VATRate, d.CardFeeRate, d.PaidMethod, d.PaidReference}
+	for _, l := range d.Lines {
+		out = append(out, l.Description, l.Unit)
+	}
+	return append(out, d.Instructions...)
+}
+
+// Render draws the proforma invoice as an A4 PDF. Text that cp1252 can
+// write (every Indonesian and Western European name) takes the fast path,
+// the Go fonts in fpdf's pre-built single-byte form; anything else takes
+// the general path, the same Go fonts embedded as UTF-8 TrueType.
+func (r *Renderer) Render(d Data) ([]byte, error) {
+	if r != nil && r.fast != nil && encodable(d.texts()...) {
+		return render(d, func(pdf *fpdf.Fpdf) func(string) string {
+			pdf.AddFontFromBytes("go", "", r.fast.regularJSON, r.fast.regularZ)
+			pdf.AddFontFromBytes("go", "B", r.fast.boldJSON, r.fast.boldZ)
+			// Page content uncompressed: a zlib writer costs about 1 MB of
+			// allocation per document; the PDF grows by a few kilobytes.
+			pdf.SetCompression(false)
+			return r.fast.translate
+		})
+	}
+	return RenderUTF8(d)
+}
+
+// RenderUTF8 draws the invoice with the Go fonts embedded as UTF-8 TrueType:
+// any script the fonts cover, at several milliseconds per document.
+func RenderUTF8(d Data) ([]byte, error) {
+	return render(d, func(pdf *fpdf.Fpdf) func(string) string {
+		pdf.AddUTF8FontFromBytes("go", "", goregular.TTF)
+		pdf.AddUTF8FontFromBytes("go", "B", gobold.TTF)
+		return func(s string) string { return s }
+	})
+}
+
+func render(d Data, fonts func(*fpdf.Fpdf) func(string) string) ([]byte, error) {
 	w, ok := dict[d.Locale]
 	if !ok {
 		w = dict["id"]
@@ -122,14 +174,17 @@ func Render(d Data) ([]byte, error) {
 	pdf.SetCreator("lunas", true)
 	pdf.SetProducer("lunas", true)
 	pdf.SetTitle(w.title+" "+d.InvoiceNumber, true)
-	pdf.AddUTF8FontFromBytes("go", "", goregular.TTF)
-	pdf.AddUTF8FontFromBytes("go", "B", gobold.TTF)
+	tr := fonts(pdf)
+	cell := func(wd, h float64, txt, border string, ln int, align string, fill bool) {
+		pdf.CellFormat(wd, h, tr(txt), border, ln, align, fill, 0, "")
+	}
+	multi := func(wd, h float64, txt string) { pdf.MultiCell(wd, h, tr(txt), "", "L", false) }
 	pdf.SetMargins(15, 15, 15)
 	pdf.SetAutoPageBreak(true, 15)
 	pdf.AddPage()
 
 	pdf.SetFont("go", "B", 16)
-	pdf.CellFormat(110, 8, w.title, "", 0, "L", false, 0, "")
+	cell(110, 8, w.title, "", 0, "L", false)
 	status := w.unpaid
 	if d.Paid {
 		status = w.paid
@@ -137,28 +192,28 @@ func Render(d Data) ([]byte, error) {
 	} else {
 		pdf.SetTextColor(200, 0, 0)
 	}
-	pdf.CellFormat(70, 8, status, "", 1, "R", false, 0, "")
+	cell(70, 8, status, "", 1, "R", false)
 	pdf.SetTextColor(0, 0, 0)
 
 	pdf.SetFont("go", "B", 10)
-	pdf.CellFormat(0, 6, d.SellerName, "", 1, "L", false, 0, "")
+	cell(0, 6, d.SellerName, "", 1, "L", false)
 	pdf.SetFont("go", "", 9)
-	pdf.MultiCell(110, 4.5, d.SellerAddress, "", "L", false)
-	pdf.CellFormat(0, 4.5, w.npwp+": "+d.SellerNPWP, "", 1, "L", false, 0, "")
+	multi(110, 4.5, d.SellerAddress)
+	cell(0, 4.5, w.npwp+": "+d.SellerNPWP, "", 1, "L", false)
 	pdf.Ln(4)
 
 	kv := func(k, v string) {
 		pdf.SetFont("go", "", 9)
-		pdf.CellFormat(40, 5, k, "", 0, "L", false, 0, "")
+		cell(40, 5, k, "", 0, "L", false)
 		pdf.SetFont("go", "B", 9)
-		pdf.CellFormat(0, 5, v, "", 1, "L", false, 0, "")
+		cell(0, 5, v, "", 1, "L", false)
 	}
 	kv(w.number, d.InvoiceNumber)
 	kv(w.issued, when(d.IssuedAt))
 	kv(w.validUntil, d.ExpiresAt.In(loc).Format("02-01-2006")+" 23:59 "+zone)
 	pdf.Ln(3)
 	pdf.SetFont("go", "B", 10)
-	pdf.CellFormat(0, 6, w.billTo, "", 1, "L", false, 0, "")
+	cell(0, 6, w.billTo, "", 1, "L", false)
 	kv(w.account, d.AccountName+" ("+d.AccountID+")")
 	if d.AccountNPWP != "" {
 		kv(w.npwp, d.AccountNPWP)
@@ -174,15 +229,15 @@ func Render(d Data) ([]byte, error) {
 		if i != 0 && i != 2 {
 			align = "R"
 		}
-		pdf.CellFormat(cols[i], 7, h, "1", 0, align, true, 0, "")
+		cell(cols[i], 7, h, "1", 0, align, true)
 	}
 	pdf.Ln(-1)
 	pdf.SetFont("go", "", 9)
 	for _, l := range d.Lines {
-		pdf.CellFormat(cols[0], 7, l.Description, "1", 0, "L", false, 0, "")
-		pdf.CellFormat(cols[1], 7, Number(l.Quantity), "1", 0, "R", false, 0, "")
-		pdf.CellFormat(cols[2], 7, l.Unit, "1", 0, "L", false, 0, "")
-		pdf.CellFormat(cols[3], 7, Rupiah(l.Amount), "1", 1, "R", false, 0, "")
+		cell(cols[0], 7, l.Description, "1", 0, "L", false)
+		cell(cols[1], 7, Number(l.Quantity), "1", 0, "R", false)
+		cell(cols[2], 7, l.Unit, "1", 0, "L", false)
+		cell(cols[3], 7, Rupiah(l.Amount), "1", 1, "R", false)
 	}
 	sum := func(k, v string, bold bool) {
 		style := ""
@@ -190,8 +245,8 @@ func Render(d Data) ([]byte, error) {
 			style = "B"
 		}
 		pdf.SetFont("go", style, 9)
-		pdf.CellFormat(140, 6, k, "", 0, "R", false, 0, "")
-		pdf.CellFormat(40, 6, v, "", 1, "R", false, 0, "")
+		cell(140, 6, k, "", 0, "R", false)
+		cell(40, 6, v, "", 1, "R", false)
 	}
 	sum(w.subtotal, Rupiah(d.Subtotal), false)
 	sum(w.vat+" "+d.VATRate, Rupiah(d.VAT), false)
@@ -202,7 +257,7 @@ func Render(d Data) ([]byte, error) {
 	pdf.Ln(4)
 
 	pdf.SetFont("go", "B", 10)
-	pdf.CellFormat(0, 6, w.status+": "+status, "", 1, "L", false, 0, "")
+	cell(0, 6, w.status+": "+status, "", 1, "L", false)
 	if d.Paid {
 		kv(w.paidAt, when(d.PaidAt))
 		kv(w.method, d.PaidMethod)
@@ -211,15 +266,15 @@ func Render(d Data) ([]byte, error) {
 		}
 	} else if len(d.Instructions) > 0 {
 		pdf.SetFont("go", "B", 9)
-		pdf.CellFormat(0, 6, w.howToPay, "", 1, "L", false, 0, "")
+		cell(0, 6, w.howToPay, "", 1, "L", false)
 		pdf.SetFont("go", "", 9)
 		for _, in := range d.Instructions {
-			pdf.MultiCell(0, 5, "• "+in, "", "L", false)
+			multi(0, 5, "• "+in)
 		}
 	}
 	pdf.Ln(6)
 	pdf.SetFont("go", "", 8)
-	pdf.MultiCell(0, 4, w.footer, "", "L", false)
+	multi(0, 4, w.footer)
 
 	var buf bytes.Buffer
 	if err := pdf.Output(&buf); err != nil {

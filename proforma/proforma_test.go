@@ -46,15 +46,52 @@ func TestRupiah(t *testing.T) {
 	}
 }
 
+func renderer(t testing.TB) *Renderer {
+	r, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func TestPaidCardInvoiceGolden(t *testing.T) {
 	t.Parallel()
-	for _, locale := range []string{"id", "en"} {
-		t.Run(locale, func(t *testing.T) {
-			pdf, err := Render(paidCard(locale))
+	r := renderer(t)
+	for _, path := range []struct {
+		name   string
+		render func(Data) ([]byte, error)
+	}{{"cp1252", r.Render}, {"utf8", RenderUTF8}} {
+		for _, locale := range []string{"id", "en"} {
+			t.Run(path.name+"/"+locale, func(t *testing.T) { golden(t, path.render, locale) })
+		}
+	}
+}
+
+// The fast path must not take text it cannot write: a name outside cp1252
+// goes through the UTF-8 path and comes out whole.
+func TestNamesOutsideCP1252(t *testing.T) {
+	t.Parallel()
+	d := paidCard("en")
+	d.Requester = "Nguyễn Thị Minh Khai Ğ"
+	pdf, err := renderer(t).Render(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if txt := pdftotext(t, pdf); !strings.Contains(txt, "Nguyễn Thị Minh Khai Ğ") {
+		t.Errorf("name lost:\n%s", txt)
+	}
+}
+
+// golden checks one render against testdata/paid_card_LOCALE.txt; both
+// paths must print the same text.
+func golden(t *testing.T, render func(Data) ([]byte, error), locale string) {
+	{
+		{
+			pdf, err := render(paidCard(locale))
 			if err != nil {
 				t.Fatal(err)
 			}
-			again, _ := Render(paidCard(locale))
+			again, _ := render(paidCard(locale))
 			if !bytes.Equal(pdf, again) {
 				t.Error("two renders of the same data differ")
 			}
@@ -81,7 +118,7 @@ func TestPaidCardInvoiceGolden(t *testing.T) {
 			if string(want) != txt {
 				t.Errorf("text differs from %s (run with -update if the change is meant):\n%s", golden, txt)
 			}
-		})
+		}
 	}
 }
 
@@ -90,7 +127,7 @@ func TestUnpaidShowsInstructions(t *testing.T) {
 	d := paidCard("en")
 	d.Paid, d.CardFee, d.Total = false, 0, 1_110_000
 	d.Instructions = []string{"BCA Virtual Account: 12345678901 (Rp1.110.000)"}
-	pdf, err := Render(d)
+	pdf, err := renderer(t).Render(d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,11 +162,24 @@ func TestSignedLinks(t *testing.T) {
 	}
 }
 
+// BenchmarkRender is the proforma as lunas renders it (the cp1252 fast path).
 func BenchmarkRender(b *testing.B) {
+	r := renderer(b)
 	d := paidCard("id")
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Render(d); err != nil {
+		if _, err := r.Render(d); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRenderUTF8 is the general path, for names cp1252 cannot write.
+func BenchmarkRenderUTF8(b *testing.B) {
+	d := paidCard("id")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := RenderUTF8(d); err != nil {
 			b.Fatal(err)
 		}
 	}

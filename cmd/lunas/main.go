@@ -20,8 +20,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/lunas-id/lunas/api"
 	"github.com/lunas-id/lunas/clock"
@@ -149,7 +149,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Bank:     invoice.BankAccount(cfg.BankAccount),
 	})
 	orders.Settled = m.settled
-	docs := proforma.NewDocuments(pool, orders, proforma.Seller{Name: cfg.SellerName, Address: cfg.SellerAddress, NPWP: cfg.SellerNPWP}, cfg.Timezone)
+	renderer, err := proforma.NewRenderer()
+	if err != nil {
+		return err
+	}
+	docs := proforma.NewDocuments(pool, orders, renderer, proforma.Seller{Name: cfg.SellerName, Address: cfg.SellerAddress, NPWP: cfg.SellerNPWP}, cfg.Timezone)
 	docs.Rendered = m.pdfRendered
 	signer := proforma.NewSigner(cfg.SigningKey)
 

@@ -272,4 +272,3 @@ func (s *stack) settled(timeout time.Duration) {
 			+ (SELECT count(*) FROM mails WHERE status <> 'sent') + (SELECT count(*) FROM gateway_events WHERE processed_at IS NULL)`) == 0
 	})
 }
-

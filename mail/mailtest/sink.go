@@ -35,7 +35,7 @@ type Sink struct {
 
 // Start listens on addr ("127.0.0.1:0" for any port).
 func Start(addr string) (*Sink, error) {
-	s := &Sink{received: make(chan struct{}, 1 << 16)}
+	s := &Sink{received: make(chan struct{}, 1<<16)}
 	return s, s.listen(addr)
 }
 

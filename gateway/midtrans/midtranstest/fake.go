@@ -53,14 +53,14 @@ type Server struct {
 	NotifyURL string
 	Client    *http.Client
 
-	mu           sync.Mutex
-	txs          map[string]*Tx
-	chargeFault  Fault
-	statusFault  Fault
-	charges      int
-	statusCalls  int
-	cancels      []string
-	wib          *time.Location
+	mu          sync.Mutex
+	txs         map[string]*Tx
+	chargeFault Fault
+	statusFault Fault
+	charges     int
+	statusCalls int
+	cancels     []string
+	wib         *time.Location
 }
 
 // New returns a fake that checks requests against serverKey.
@@ -242,7 +242,7 @@ func (s *Server) body(tx *Tx, statusCode string) map[string]any {
 		"transaction_time": tx.TxTime.Format("2006-01-02 15:04:05"), "transaction_status": tx.Status, "transaction_id": tx.TransactionID,
 		"status_message": "midtrans payment notification", "status_code": statusCode, "payment_type": tx.PaymentType,
 		"order_id": tx.OrderID, "merchant_id": "G000FAKE", "gross_amount": gross, "fraud_status": tx.FraudStatus, "currency": "IDR",
-		"expiry_time": tx.ExpiryTime.Format("2006-01-02 15:04:05"),
+		"expiry_time":   tx.ExpiryTime.Format("2006-01-02 15:04:05"),
 		"signature_key": midtrans.Signature(tx.OrderID, statusCode, gross, s.ServerKey),
 	}
 	if tx.VANumber != "" {
