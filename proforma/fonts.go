@@ -1,7 +1,6 @@
 package proforma
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -74,12 +73,28 @@ func makeFastFonts() (*fastFonts, error) {
 			return nil, err
 		}
 	}
-	tr, err := fpdf.UnicodeTranslator(bytes.NewReader([]byte(m)))
-	if err != nil {
-		return nil, err
-	}
-	ff.translate = tr
+	ff.translate = toCP1252
 	return ff, nil
+}
+
+// toCP1252 writes s in cp1252 for the fast fonts. It is a pure function:
+// fpdf's UnicodeTranslator shares one buffer between calls and is not safe
+// for concurrent renders (the race detector showed it). Callers have
+// checked that s is encodable; anything else becomes '?'.
+func toCP1252(s string) string {
+	b := make([]byte, 0, len(s))
+	for _, r := range s {
+		if r < 0x80 {
+			b = append(b, byte(r))
+			continue
+		}
+		if c, ok := charmap.Windows1252.EncodeRune(r); ok {
+			b = append(b, c)
+		} else {
+			b = append(b, '?')
+		}
+	}
+	return string(b)
 }
 
 // encodable reports whether every string can be written in cp1252.

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -183,4 +184,26 @@ func BenchmarkRenderUTF8(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// Renders run concurrently in the worker; under -race this shows they share nothing.
+func TestConcurrentRenders(t *testing.T) {
+	t.Parallel()
+	r := renderer(t)
+	want, err := r.Render(paidCard("id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := r.Render(paidCard("id"))
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("concurrent render differs (err %v)", err)
+			}
+		}()
+	}
+	wg.Wait()
 }

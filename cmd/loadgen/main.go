@@ -12,7 +12,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"mime"
 	"net/mail"
 	"net/url"
@@ -49,6 +51,7 @@ type opts struct {
 	redisURL    string
 	workers     int
 	pgbench     time.Duration
+	profile     string
 }
 
 func run() error {
@@ -62,6 +65,7 @@ func run() error {
 	flag.StringVar(&o.redisURL, "redis", envOr("LUNAS_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis server (database 13 is flushed and used)")
 	flag.IntVar(&o.workers, "workers", 40, "LUNAS_WORKER_CONCURRENCY for the lunas process")
 	flag.DurationVar(&o.pgbench, "pgbench", 10*time.Second, "pgbench duration (0 to skip)")
+	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of lunas taken while the notifications are fired to this file")
 	flag.Parse()
 	ctx := context.Background()
 
@@ -75,8 +79,17 @@ func run() error {
 	if err := flushRedis(redisURL); err != nil {
 		return err
 	}
-	st, err := harness.New(ctx, harness.Config{Bin: o.bin, DatabaseURL: dbURL, RedisURL: redisURL, Dir: dir,
-		Extra: map[string]string{"LUNAS_WORKER_CONCURRENCY": strconv.Itoa(o.workers)}})
+	extra := map[string]string{"LUNAS_WORKER_CONCURRENCY": strconv.Itoa(o.workers)}
+	pprofAddr := ""
+	if o.profile != "" {
+		port, err := harness.FreePort()
+		if err != nil {
+			return err
+		}
+		pprofAddr = fmt.Sprintf("127.0.0.1:%d", port)
+		extra["LUNAS_PPROF_ADDR"] = pprofAddr
+	}
+	st, err := harness.New(ctx, harness.Config{Bin: o.bin, DatabaseURL: dbURL, RedisURL: redisURL, Dir: dir, Extra: extra})
 	if err != nil {
 		return err
 	}
@@ -143,6 +156,15 @@ func run() error {
 	}
 	fireStart := time.Now()
 	var wg sync.WaitGroup
+	if pprofAddr != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fetchProfile("http://"+pprofAddr+"/debug/pprof/profile?seconds=5", o.profile); err != nil {
+				fmt.Fprintln(os.Stderr, "loadgen: profile:", err)
+			}
+		}()
+	}
 	for w := 0; w < o.concurrency; w++ {
 		wg.Add(1)
 		go func() {
@@ -237,6 +259,21 @@ func run() error {
 	}
 	fmt.Printf("| credited (check) | %d of %d expected |\n", credited, int64(o.orders)*1_000_000)
 	return nil
+}
+
+func fetchProfile(url, path string) error {
+	res, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, res.Body)
+	return err
 }
 
 func isConfirmation(subject string) bool {

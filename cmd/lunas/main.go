@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"sync"
@@ -169,6 +170,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	go func() { defer wg.Done(); relay.Run(ctx) }()
 
 	errc := make(chan error, 2)
+	if addr := getenv("LUNAS_PPROF_ADDR"); addr != "" {
+		// Profiling for operators and the load run, on its own listener,
+		// never on the public one.
+		pp := &http.Server{Addr: addr, Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = pp.ListenAndServe() }()
+		defer pp.Close()
+		log.Info("pprof listening", "addr", addr)
+	}
 	if cmd == "all" || cmd == "work" {
 		tpl, err := templates.Parse()
 		if err != nil {
@@ -237,6 +246,15 @@ type redisLogger struct{ l *slog.Logger }
 
 func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	r.l.Debug(fmt.Sprintf(format, v...), "component", "go-redis")
+}
+
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 type redisPinger struct{ c *asynq.Client }

@@ -42,6 +42,25 @@ type stack struct {
 	sink     *mailtest.Sink
 	mu       sync.Mutex
 	procs    map[string]func()
+	logs     lockedBuffer
+}
+
+// lockedBuffer collects the processes' logs; they are printed when a test fails.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 type stackOptions struct {
@@ -77,13 +96,22 @@ func startStack(t *testing.T, o stackOptions) *stack {
 		"LUNAS_SMTP_URL": "smtp://" + sink.Addr(), "LUNAS_PUBLIC_URL": s.base, "LUNAS_SWEEP_INTERVAL": "300ms",
 		"LUNAS_OUTBOX_REQUEUE_AFTER": "2s", "LUNAS_AUTO_MIGRATE": "false",
 		"MIDTRANS_SERVER_KEY": serverKey, "MIDTRANS_BASE_URL": mtSrv.URL, "XENDIT_SECRET_KEY": xenditKey,
-		"XENDIT_BASE_URL": xdSrv.URL, "OVO_CALLBACK_TOKEN": ovoToken, "LUNAS_WORKER_CONCURRENCY": "8",
+		"XENDIT_BASE_URL": xdSrv.URL, "OVO_CALLBACK_TOKEN": ovoToken, "LUNAS_WORKER_CONCURRENCY": "8", "LUNAS_LOG_LEVEL": "INFO",
 	}
 	s.start("serve")
 	for i := 0; i < max(o.workers, 1); i++ {
 		s.start(fmt.Sprintf("work#%d", i+1))
 	}
-	t.Cleanup(s.stopAll)
+	t.Cleanup(func() {
+		s.stopAll()
+		if t.Failed() {
+			logs := s.logs.String()
+			if len(logs) > 20000 {
+				logs = "…" + logs[len(logs)-20000:]
+			}
+			t.Logf("lunas logs:\n%s", logs)
+		}
+	})
 	s.waitHealthy()
 	return s
 }
@@ -99,13 +127,25 @@ func (s *stack) waitHealthy() {
 	})
 }
 
+type prefixed struct {
+	name string
+	w    io.Writer
+}
+
+func (p prefixed) Write(b []byte) (int, error) {
+	if _, err := p.w.Write(append([]byte(p.name+" "), b...)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
 // start runs one process (serve or work#n) until stop(name).
 func (s *stack) start(name string) {
 	cmd, _, _ := strings.Cut(name, "#")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{cmd}, func(k string) string { return s.env[k] }, io.Discard, io.Discard)
+		done <- run(ctx, []string{cmd}, func(k string) string { return s.env[k] }, io.Discard, prefixed{name, &s.logs})
 	}()
 	s.mu.Lock()
 	s.procs[name] = func() {
@@ -267,8 +307,26 @@ func (s *stack) count(sql string, args ...any) int {
 // mail sent, every inbox event processed.
 func (s *stack) settled(timeout time.Duration) {
 	s.t.Helper()
-	lunastest.Eventually(s.t, timeout, "all outbox rows done, mails sent, events processed", func() bool {
+	left := func() int {
 		return s.count(`SELECT (SELECT count(*) FROM outbox WHERE done_at IS NULL AND (process_at IS NULL OR task_type <> 'invoice:expire'))
-			+ (SELECT count(*) FROM mails WHERE status <> 'sent') + (SELECT count(*) FROM gateway_events WHERE processed_at IS NULL)`) == 0
-	})
+			+ (SELECT count(*) FROM mails WHERE status <> 'sent') + (SELECT count(*) FROM gateway_events WHERE processed_at IS NULL)`)
+	}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if left() == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rows, _ := s.pool.Query(context.Background(), `SELECT 'outbox ' || id || ' relayed=' || coalesce(relayed_at::text, '-') FROM outbox WHERE done_at IS NULL
+		UNION ALL SELECT 'mail ' || id || ' ' || status || ' attempts=' || attempts || ' ' || coalesce(last_error, '') FROM mails WHERE status <> 'sent'
+		UNION ALL SELECT 'event ' || id FROM gateway_events WHERE processed_at IS NULL`)
+	var undone []string
+	for rows.Next() {
+		var line string
+		_ = rows.Scan(&line)
+		undone = append(undone, line)
+	}
+	rows.Close()
+	s.t.Fatalf("after %s, work is left undone:\n%s", timeout, strings.Join(undone, "\n"))
 }
