@@ -237,10 +237,13 @@ func (s *Service) RecordEvent(ctx context.Context, ev gateway.Event) (int64, err
 			SELECT 'apply:' || id, $4, convert_to(json_build_object('event_id', id)::text, 'UTF8') FROM ev
 			RETURNING id
 		)
-		SELECT coalesce((SELECT id FROM ev), 0), (SELECT count(*) FROM ob), pg_notify('lunas_outbox', '')`,
-		ev.Provider, ev.DedupeKey, ev.Payload, TaskPaymentApply).Scan(&id, new(int64), new(any))
+		SELECT coalesce((SELECT id FROM ev), 0), (SELECT count(*) FROM ob)`,
+		ev.Provider, ev.DedupeKey, ev.Payload, TaskPaymentApply).Scan(&id, new(int64))
 	if err != nil {
 		return 0, store.Unavailable(err)
+	}
+	if id > 0 {
+		s.Kick()
 	}
 	return id, nil
 }

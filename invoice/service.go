@@ -93,6 +93,9 @@ type Service struct {
 	// Settled is called with the lag from a gateway event's arrival to the
 	// settlement it caused (metrics).
 	Settled func(time.Duration)
+	// Kick is called after a commit that wrote outbox rows, so this
+	// process's relay moves them at once instead of at its next poll.
+	Kick func()
 }
 
 // Options configures a Service.
@@ -112,7 +115,7 @@ func New(o Options) *Service {
 	if o.Gateways == nil {
 		o.Gateways = map[string]Gateway{}
 	}
-	return &Service{pool: o.Pool, clock: o.Clock, catalog: o.Catalog, loc: o.Location, log: o.Logger, gateways: o.Gateways, decoders: o.Decoders, bank: o.Bank, Settled: func(time.Duration) {}}
+	return &Service{pool: o.Pool, clock: o.Clock, catalog: o.Catalog, loc: o.Location, log: o.Logger, gateways: o.Gateways, decoders: o.Decoders, bank: o.Bank, Settled: func(time.Duration) {}, Kick: func() {}}
 }
 
 // Catalog returns the pricing rules in force.

@@ -218,9 +218,6 @@ func TestSettlementPaysOutstandingFirst(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM mails WHERE order_id = $1 AND kind = 'confirmation'`, o.ID); n != 1 {
 		t.Errorf("confirmation mails = %d", n)
 	}
-	if n := e.count(`SELECT count(*) FROM outbox WHERE id = $1`, "pdf:"+o.ID+":paid"); n != 1 {
-		t.Errorf("paid render jobs = %d", n)
-	}
 }
 
 func TestConcurrentDuplicateSettlementsCreditOnce(t *testing.T) {

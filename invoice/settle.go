@@ -27,6 +27,7 @@ var ErrPoison = errors.New("invoice: event cannot be applied")
 // row lock serialises concurrent deliveries, and the ledger refuses a second
 // credit. outboxID is marked done in the same transaction.
 func (s *Service) ApplyEvent(ctx context.Context, eventID int64, outboxID string) error {
+	defer s.Kick()
 	return store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		var provider string
 		var payload []byte
@@ -158,7 +159,9 @@ func deref(p *string) string {
 
 // settle pays an order in the caller's transaction: order paid, attempt
 // succeeded, ledger credited (outstanding first), other open attempts
-// closed, and the PAID proforma and the confirmation mail queued.
+// closed, and the confirmation mail queued. The mail's task renders and
+// stores the PAID proforma it attaches (a separate render task doubled the
+// work per payment); GET proforma.pdf renders it on demand as well.
 func (s *Service) settle(ctx context.Context, tx pgx.Tx, o *Order, attemptID string, now time.Time) error {
 	if err := loadItems(ctx, tx, o); err != nil {
 		return err
@@ -186,10 +189,7 @@ func (s *Service) settle(ctx context.Context, tx pgx.Tx, o *Order, attemptID str
 		return err
 	}
 	o.Status = StatusPaid
-	if err := queueMail(ctx, tx, o, MailConfirmation, "", now); err != nil {
-		return err
-	}
-	return store.Enqueue(ctx, tx, job("pdf:"+o.ID+":paid", TaskPDFRender, TaskPayload{OrderID: o.ID, Kind: "paid"}, time.Time{}))
+	return queueMail(ctx, tx, o, MailConfirmation, "", now)
 }
 
 // Expire ends an unpaid order at its deadline. Before it does, it asks the

@@ -38,6 +38,7 @@ type Transport struct {
 	host     string
 	opts     []gomail.Option
 	redacted string
+	idle     chan *gomail.Client // open sessions kept for reuse
 }
 
 // NewTransport parses an SMTP URL. timeout bounds dialing and every SMTP
@@ -79,19 +80,61 @@ func NewTransport(raw string, timeout time.Duration) (*Transport, error) {
 		opts = append(opts, gomail.WithSMTPAuth(mech),
 			gomail.WithUsername(u.User.Username()), gomail.WithPassword(pass))
 	}
-	return &Transport{host: host, opts: opts, redacted: u.Redacted()}, nil
+	return &Transport{host: host, opts: opts, redacted: u.Redacted(), idle: make(chan *gomail.Client, 8)}, nil
 }
 
-// Send delivers msgs over one SMTP session.
+// Send delivers msgs, over an open session when one is idle (go-mail checks
+// it with NOOP and renews its deadline first), else over a new one. Opening
+// a session per mail cost a TCP and SMTP handshake each; under load that was
+// a large share of the mail task's time.
 func (t *Transport) Send(ctx context.Context, msgs ...*gomail.Msg) error {
+	select {
+	case c := <-t.idle:
+		err := c.Send(msgs...)
+		if err == nil {
+			t.keep(c)
+			return nil
+		}
+		_ = c.Close()
+		if !errors.Is(err, gomail.ErrNoActiveConnection) {
+			return fmt.Errorf("mail: send via %s: %w", t.redacted, err)
+		}
+		// The idle session had gone stale before anything was sent: open a new one.
+	default:
+	}
 	c, err := gomail.NewClient(t.host, t.opts...)
 	if err != nil {
 		return fmt.Errorf("mail: client for %s: %w", t.redacted, err)
 	}
-	if err := c.DialAndSendWithContext(ctx, msgs...); err != nil {
+	if err := c.DialWithContext(ctx); err != nil {
 		return fmt.Errorf("mail: send via %s: %w", t.redacted, err)
 	}
+	if err := c.Send(msgs...); err != nil {
+		_ = c.Close()
+		return fmt.Errorf("mail: send via %s: %w", t.redacted, err)
+	}
+	t.keep(c)
 	return nil
+}
+
+func (t *Transport) keep(c *gomail.Client) {
+	select {
+	case t.idle <- c:
+	default:
+		_ = c.Close()
+	}
+}
+
+// Close ends the idle sessions.
+func (t *Transport) Close() {
+	for {
+		select {
+		case c := <-t.idle:
+			_ = c.Close()
+		default:
+			return
+		}
+	}
 }
 
 // Service renders and sends queued mails.
@@ -146,7 +189,10 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 	err := s.pool.QueryRow(ctx, `SELECT id, order_id, kind, to_addr, locale, status, message_id, reason FROM mails WHERE id = $1`, mailID).
 		Scan(&r.id, &r.orderID, &r.kind, &r.to, &r.locale, &r.status, &r.messageID, &r.reason)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return store.MarkDone(ctx, s.pool, outboxID)
+		// The outbox row and the mail row commit together, so a task for a
+		// mail that does not exist came from another deployment's database
+		// (a shared Redis database) or from a hand edit: archive it loudly.
+		return fmt.Errorf("%w: mail %s does not exist in this database", ErrPermanent, mailID)
 	}
 	if err != nil {
 		return store.Unavailable(err)

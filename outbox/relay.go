@@ -36,17 +36,26 @@ type Relay struct {
 	Poll time.Duration
 	// Relayed is called with each batch's count (metrics).
 	Relayed func(int)
+	kick    chan struct{}
 }
 
 // New returns a relay.
 func New(pool *pgxpool.Pool, client *asynq.Client, c clock.Clock, log *slog.Logger) *Relay {
-	return &Relay{pool: pool, client: client, clock: c, log: log, Stale: 2 * time.Minute, Poll: 250 * time.Millisecond, Relayed: func(int) {}}
+	return &Relay{pool: pool, client: client, clock: c, log: log, Stale: 2 * time.Minute, Poll: 100 * time.Millisecond,
+		Relayed: func(int) {}, kick: make(chan struct{}, 1)}
 }
 
-// Run relays until ctx ends, woken by NOTIFY lunas_outbox and by a poll.
+// Kick wakes the relay now: this process has just committed outbox rows.
+// Rows other processes write are found by the poll.
+func (r *Relay) Kick() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run relays until ctx ends, woken by Kick and by a poll.
 func (r *Relay) Run(ctx context.Context) {
-	wake := make(chan struct{}, 1)
-	go r.listen(ctx, wake)
 	t := time.NewTicker(r.Poll)
 	defer t.Stop()
 	lastRequeue := time.Time{}
@@ -74,38 +83,9 @@ func (r *Relay) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-wake:
+		case <-r.kick:
 		case <-t.C:
 		}
-	}
-}
-
-func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
-	for ctx.Err() == nil {
-		conn, err := r.pool.Acquire(ctx)
-		if err != nil {
-			sleep(ctx, time.Second)
-			continue
-		}
-		_, err = conn.Exec(ctx, "LISTEN lunas_outbox")
-		for err == nil {
-			_, err = conn.Conn().WaitForNotification(ctx)
-			if err == nil {
-				select {
-				case wake <- struct{}{}:
-				default:
-				}
-			}
-		}
-		conn.Release()
-		sleep(ctx, time.Second)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
 	}
 }
 

@@ -196,11 +196,9 @@ func Enqueue(ctx context.Context, q Querier, jobs ...Job) error {
 			return fmt.Errorf("store: outbox %s: %w", j.ID, err)
 		}
 	}
-	if len(jobs) > 0 {
-		if _, err := q.Exec(ctx, `SELECT pg_notify('lunas_outbox', '')`); err != nil {
-			return fmt.Errorf("store: notify outbox: %w", err)
-		}
-	}
+	// No NOTIFY here: PostgreSQL serialises the commits of transactions
+	// that NOTIFY on one global lock, which capped webhook ingest and
+	// settlement under load. The relay polls, and is kicked in-process.
 	return nil
 }
 

@@ -14,8 +14,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/http"
 	"mime"
+	"net/http"
 	"net/mail"
 	"net/url"
 	"os"
@@ -52,6 +52,7 @@ type opts struct {
 	workers     int
 	pgbench     time.Duration
 	profile     string
+	accounts    int
 }
 
 func run() error {
@@ -65,6 +66,7 @@ func run() error {
 	flag.StringVar(&o.redisURL, "redis", envOr("LUNAS_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis server (database 13 is flushed and used)")
 	flag.IntVar(&o.workers, "workers", 40, "LUNAS_WORKER_CONCURRENCY for the lunas process")
 	flag.DurationVar(&o.pgbench, "pgbench", 10*time.Second, "pgbench duration (0 to skip)")
+	flag.IntVar(&o.accounts, "accounts", 200, "accounts the orders are spread over")
 	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of lunas taken while the notifications are fired to this file")
 	flag.Parse()
 	ctx := context.Background()
@@ -102,8 +104,12 @@ func run() error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "loadgen: lunas pid %d, logs in %s\n", st.Proc("all").Pid(), dir)
-	if _, err := st.Call(ctx, "PUT", "/v1/accounts/load", harness.AppToken, map[string]string{"name": "Load Test"}, nil); err != nil {
-		return err
+	// A month-end peak is many customers paying at once, not one customer
+	// paying thousands of times: orders are spread over -accounts accounts.
+	for a := 0; a < o.accounts; a++ {
+		if _, err := st.Call(ctx, "PUT", fmt.Sprintf("/v1/accounts/load-%d", a), harness.AppToken, map[string]string{"name": "Load Test"}, nil); err != nil {
+			return err
+		}
 	}
 
 	// Set-up: orders, invoices, VA attempts (not timed as webhook load).
@@ -111,7 +117,7 @@ func run() error {
 	orders := make([]harness.Order, o.orders)
 	var setupErr atomic.Value
 	parallel(32, o.orders, func(i int) {
-		ord, err := st.PayableOrder(ctx, "load", i)
+		ord, err := st.PayableOrder(ctx, fmt.Sprintf("load-%d", i%o.accounts), i)
 		if err != nil {
 			setupErr.Store(err)
 		}
@@ -233,8 +239,9 @@ func run() error {
 		}
 	}
 	rss := st.Proc("all").PeakRSS()
+	taskStats := scrapeTasks(st.Base + "/metrics")
 	var credited int64
-	_ = st.Pool.QueryRow(ctx, `SELECT wa_balance FROM accounts WHERE id = 'load'`).Scan(&credited)
+	_ = st.Pool.QueryRow(ctx, `SELECT sum(wa_balance) FROM accounts WHERE id LIKE 'load-%'`).Scan(&credited)
 
 	var tps float64
 	if o.pgbench > 0 {
@@ -243,8 +250,8 @@ func run() error {
 		}
 	}
 	accepted := float64(len(shots)-int(failed.Load())) / fire.Seconds()
-	fmt.Printf("\nlunas load run: %d orders, %d notifications (%.0f%% duplicates), concurrency %d, rate %s, worker concurrency %d\n\n",
-		o.orders, len(shots), 100*float64(len(shots)-o.orders)/float64(o.orders), o.concurrency, rateName(o.rate), o.workers)
+	fmt.Printf("\nlunas load run: %d orders over %d accounts, %d notifications (%.0f%% duplicates), concurrency %d, rate %s, worker concurrency %d\n\n",
+		o.orders, o.accounts, len(shots), 100*float64(len(shots)-o.orders)/float64(o.orders), o.concurrency, rateName(o.rate), o.workers)
 	fmt.Printf("| measure | value |\n|---|---|\n")
 	fmt.Printf("| webhooks accepted/s | %.0f (%d failed) |\n", accepted, failed.Load())
 	fmt.Printf("| webhook latency p50 / p95 / p99 | %s / %s / %s |\n", pct(latencies, 50), pct(latencies, 95), pct(latencies, 99))
@@ -258,7 +265,36 @@ func run() error {
 		fmt.Printf("| webhook ingest / pgbench ratio | %.2f |\n", accepted/tps)
 	}
 	fmt.Printf("| credited (check) | %d of %d expected |\n", credited, int64(o.orders)*1_000_000)
+	fmt.Printf("\ntasks (from /metrics): %s\n", taskStats)
 	return nil
+}
+
+var taskRe = regexp.MustCompile(`lunas_task_duration_seconds_(sum|count)\{outcome="([a-z]+)",type="([a-z:]+)"\} ([0-9.e+]+)`)
+
+// scrapeTasks summarises task counts and mean durations by type.
+func scrapeTasks(url string) string {
+	res, err := http.Get(url)
+	if err != nil {
+		return err.Error()
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	sums, counts := map[string]float64{}, map[string]float64{}
+	for _, m := range taskRe.FindAllStringSubmatch(string(b), -1) {
+		v, _ := strconv.ParseFloat(m[4], 64)
+		key := m[3] + "/" + m[2]
+		if m[1] == "sum" {
+			sums[key] += v
+		} else {
+			counts[key] += v
+		}
+	}
+	var parts []string
+	for k, c := range counts {
+		parts = append(parts, fmt.Sprintf("%s n=%.0f mean=%.1fms", k, c, 1000*sums[k]/c))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, "; ")
 }
 
 func fetchProfile(url, path string) error {

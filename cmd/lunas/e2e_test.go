@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"io"
 	"mime"
 	"mime/multipart"
+	"net/http"
 	"net/mail"
 	"os/exec"
 	"strings"
@@ -283,4 +285,35 @@ func decodeBase64(b []byte) []byte {
 	out := make([]byte, base64.StdEncoding.DecodedLen(len(clean)))
 	n, _ := base64.StdEncoding.Decode(out, clean)
 	return out[:n]
+}
+
+// Two deployments must not share a Redis database: each would run the
+// other's tasks against the wrong rows.
+func TestRefusesARedisDatabaseOfAnotherDeployment(t *testing.T) {
+	t.Parallel()
+	redisURL := lunastest.RedisURL(t)
+	addr := lunastest.FreeAddr(t)
+	env := func(db string) func(string) string {
+		return func(k string) string {
+			return map[string]string{"LUNAS_DATABASE_URL": db, "LUNAS_REDIS_URL": redisURL, "LUNAS_HTTP_ADDR": addr, "LUNAS_ENV": "test"}[k]
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, env(lunastest.DatabaseURL(t)), io.Discard, io.Discard) }()
+	lunastest.Eventually(t, 15*time.Second, "first deployment up", func() bool {
+		res, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			res.Body.Close()
+		}
+		return err == nil
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("first deployment: %v", err)
+	}
+	err := run(context.Background(), []string{"serve"}, env(lunastest.DatabaseURL(t)), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "already serves lunas") {
+		t.Errorf("second deployment on the same Redis database: %v", err)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"os/signal"
 	"sync"
@@ -122,6 +123,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	client := asynq.NewClient(redisOpt)
 	defer client.Close()
+	if err := claimRedis(ctx, redisOpt, cfg.DatabaseURL); err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -166,6 +170,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	relay := outbox.New(pool, client, clk, log)
 	relay.Relayed = m.relayed
 	relay.Stale = cfg.OutboxRequeueAfter
+	orders.Kick = relay.Kick
 	wg.Add(1)
 	go func() { defer wg.Done(); relay.Run(ctx) }()
 
@@ -187,6 +192,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return err
 		}
+		defer transport.Close()
 		mailer := mail.New(mail.Options{Pool: pool, Orders: orders, Documents: docs, Templates: tpl, Transport: transport, Signer: signer,
 			From: cfg.MailFrom, PublicURL: cfg.PublicURL, Location: cfg.Timezone, Logger: log})
 		mailer.Result = m.mailResult
@@ -255,6 +261,38 @@ func pprofMux() *http.ServeMux {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// claimRedis records which database this Redis database serves and refuses
+// to share it with another: two deployments on one Redis database would run
+// each other's tasks against the wrong rows. Redis being down is not an
+// error here (lunas starts and catches up when it is back).
+func claimRedis(ctx context.Context, opt asynq.RedisConnOpt, databaseURL string) error {
+	rc, ok := opt.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil
+	}
+	defer rc.Close()
+	owner := databaseIdentity(databaseURL)
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := rc.SetNX(cctx, "lunas:owner", owner, 0).Err(); err != nil {
+		return nil
+	}
+	got, err := rc.Get(cctx, "lunas:owner").Result()
+	if err == nil && got != owner {
+		return fmt.Errorf("LUNAS_REDIS_URL: this Redis database already serves lunas on %s, not %s; give each deployment its own Redis database (or DEL lunas:owner if that deployment is gone)", got, owner)
+	}
+	return nil
+}
+
+// databaseIdentity is host:port/dbname of a database URL, without credentials.
+func databaseIdentity(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn
+	}
+	return u.Host + u.Path
 }
 
 type redisPinger struct{ c *asynq.Client }
