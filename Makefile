@@ -28,3 +28,14 @@ tools:
 
 vet:
 	$(GO) vet ./...
+
+# Benchmarks (-benchmem) and the load run; the load run's table goes in the
+# README's Performance section. Knobs: ORDERS, RATE, CONCURRENCY.
+ORDERS ?= 2000
+RATE ?= 0
+CONCURRENCY ?= 64
+bench: build
+	go build -o bin/loadgen ./cmd/loadgen
+	./scripts/with-services.sh sh -c '$(GO) test -run "^$$" -bench . -benchmem -benchtime 2s ./gateway/midtrans ./invoice ./proforma ./mail && \
+		./bin/loadgen -orders $(ORDERS) -rate $(RATE) -concurrency $(CONCURRENCY) -workers 10 && \
+		./bin/loadgen -orders $(ORDERS) -rate 300 -concurrency $(CONCURRENCY) -workers 10 -pgbench 0'

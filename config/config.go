@@ -160,7 +160,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.WAMinTopUp = positive(get("LUNAS_WA_MIN_TOPUP", "1000000"), "LUNAS_WA_MIN_TOPUP", &errs)
 	c.MUVPackSize = positive(get("LUNAS_MUV_PACK_SIZE", "500"), "LUNAS_MUV_PACK_SIZE", &errs)
 	c.MUVPackPrice = positive(get("LUNAS_MUV_PACK_PRICE", "300000"), "LUNAS_MUV_PACK_PRICE", &errs)
-	c.WorkerConcurrency = int(positive(get("LUNAS_WORKER_CONCURRENCY", "20"), "LUNAS_WORKER_CONCURRENCY", &errs))
+	c.WorkerConcurrency = int(positive(get("LUNAS_WORKER_CONCURRENCY", "10"), "LUNAS_WORKER_CONCURRENCY", &errs))
 
 	bank := get("LUNAS_BANK_ACCOUNT", "BCA|1234567890|PT Lunas Contoh Indonesia")
 	parts := strings.Split(bank, "|")

@@ -135,3 +135,14 @@ func TestDeadline(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkPrice(b *testing.B) {
+	c := DefaultCatalog()
+	reqs := []ItemRequest{{ProductWABalance, 999_000}, {ProductMUV, 700}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := c.Price(reqs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

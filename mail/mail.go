@@ -273,7 +273,7 @@ func (s *Service) Build(ctx context.Context, r row) (*gomail.Msg, error) {
 	m.SetBodyString(gomail.TypeTextPlain, text)
 	m.AddAlternativeString(gomail.TypeTextHTML, html)
 	if r.kind == invoice.MailConfirmation {
-		pdf, err := s.docs.Ensure(ctx, o.ID, proforma.KindPaid)
+		pdf, err := s.docs.EnsureFor(ctx, o.ID, o, proforma.KindPaid)
 		if err != nil {
 			return nil, err
 		}

@@ -20,8 +20,22 @@ import (
 	"github.com/lunas-id/lunas/clock"
 )
 
-// Queue is the asynq queue lunas uses.
-const Queue = "lunas"
+// Queues lunas uses: money first. Applying a payment and expiring an
+// invoice go to QueueCritical; documents and mail to Queue, so a backlog of
+// mail never delays a settlement (the worker weighs them 6:1).
+const (
+	Queue         = "lunas"
+	QueueCritical = "lunas-critical"
+)
+
+// QueueFor names the queue of a task type.
+func QueueFor(taskType string) string {
+	switch taskType {
+	case "payment:apply", "invoice:expire":
+		return QueueCritical
+	}
+	return Queue
+}
 
 // Relay copies outbox rows into asynq.
 type Relay struct {
@@ -119,7 +133,7 @@ func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
 	done := make([]string, 0, len(items))
 	var enqErr error
 	for _, it := range items {
-		opts := []asynq.Option{asynq.TaskID(it.id), asynq.Queue(Queue), asynq.MaxRetry(25), asynq.Retention(24 * time.Hour), asynq.Timeout(2 * time.Minute)}
+		opts := []asynq.Option{asynq.TaskID(it.id), asynq.Queue(QueueFor(it.typ)), asynq.MaxRetry(25), asynq.Retention(24 * time.Hour), asynq.Timeout(2 * time.Minute)}
 		if it.at != nil {
 			// Deadlines are in the service clock's time (which a test clock
 			// may shift); asynq schedules on the wall clock.

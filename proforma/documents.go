@@ -134,6 +134,12 @@ func Instructions(o *invoice.Order) []string {
 // Ensure returns the stored document of kind for an order, rendering and
 // storing it first when it is missing. Concurrent calls store one document.
 func (d *Documents) Ensure(ctx context.Context, orderID, kind string) ([]byte, error) {
+	return d.EnsureFor(ctx, orderID, nil, kind)
+}
+
+// EnsureFor is Ensure for a caller that has loaded the order already (o may
+// be nil): the mail task, which needs the order for the mail itself.
+func (d *Documents) EnsureFor(ctx context.Context, orderID string, o *invoice.Order, kind string) ([]byte, error) {
 	var pdf []byte
 	err := d.pool.QueryRow(ctx, `SELECT pdf FROM documents WHERE order_id = $1 AND kind = $2`, orderID, kind).Scan(&pdf)
 	if err == nil {
@@ -142,9 +148,10 @@ func (d *Documents) Ensure(ctx context.Context, orderID, kind string) ([]byte, e
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return nil, store.Unavailable(err)
 	}
-	o, err := d.orders.GetOrder(ctx, orderID)
-	if err != nil {
-		return nil, err
+	if o == nil {
+		if o, err = d.orders.GetOrder(ctx, orderID); err != nil {
+			return nil, err
+		}
 	}
 	if o.InvoiceNumber == nil {
 		return nil, lunas.E(lunas.KindNotFound, "order %s has no invoice yet (confirm it first)", orderID)

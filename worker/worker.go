@@ -152,7 +152,7 @@ func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
 func NewServer(redis asynq.RedisConnOpt, concurrency int, log *slog.Logger) *asynq.Server {
 	return asynq.NewServer(redis, asynq.Config{
 		Concurrency:              concurrency,
-		Queues:                   map[string]int{outbox.Queue: 1},
+		Queues:                   map[string]int{outbox.QueueCritical: 6, outbox.Queue: 1},
 		RetryDelayFunc:           RetryDelay,
 		ShutdownTimeout:          20 * time.Second,
 		DelayedTaskCheckInterval: time.Second,

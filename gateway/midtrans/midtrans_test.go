@@ -120,3 +120,13 @@ func TestTheSDKHonoursTheContext(t *testing.T) {
 		t.Errorf("status against a hanging gateway: %v after %s", err, time.Since(start))
 	}
 }
+
+func BenchmarkVerify(b *testing.B) {
+	body := []byte(exampleB)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Verify(body, key); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
