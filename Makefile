@@ -6,7 +6,7 @@ GO        ?= go
 export LUNAS_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/lunas?sslmode=disable
 export LUNAS_REDIS_URL    ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test test-faults bench fuzz build vet tools demo-env
+.PHONY: run test test-faults bench fuzz build vet tools
 
 build:
 	$(GO) build -o bin/lunas ./cmd/lunas
@@ -39,3 +39,19 @@ bench: build
 	./scripts/with-services.sh sh -c '$(GO) test -run "^$$" -bench . -benchmem -benchtime 2s ./gateway/midtrans ./invoice ./proforma ./mail && \
 		./bin/loadgen -orders $(ORDERS) -rate $(RATE) -concurrency $(CONCURRENCY) -workers 10 && \
 		./bin/loadgen -orders $(ORDERS) -rate 300 -concurrency $(CONCURRENCY) -workers 10 -pgbench 0'
+
+# The fault suite: private PostgreSQL, Redis, SMTP sink and fake gateways,
+# one serve and two work processes, broken on purpose (see cmd/faults).
+test-faults: build
+	$(GO) build -o bin/faults ./cmd/faults
+	./bin/faults
+
+# Fuzz every parser that faces the outside for FUZZTIME each; found inputs
+# are kept under testdata/fuzz and replayed by `make test`.
+FUZZTIME ?= 60s
+fuzz:
+	./scripts/with-services.sh sh -c '\
+	  $(GO) test -run "^$$" -fuzz "^FuzzVerify$$" -fuzztime $(FUZZTIME) ./gateway/midtrans && \
+	  $(GO) test -run "^$$" -fuzz "^FuzzVerify$$" -fuzztime $(FUZZTIME) ./gateway/ovo && \
+	  $(GO) test -run "^$$" -fuzz "^FuzzOrderRequest$$" -fuzztime $(FUZZTIME) ./api && \
+	  $(GO) test -run "^$$" -fuzz "^FuzzProofUpload$$" -fuzztime $(FUZZTIME) ./api'

@@ -162,6 +162,18 @@ func (r *Redis) Start() error {
 	return waitPort(fmt.Sprintf("127.0.0.1:%d", r.Port), true, 15*time.Second)
 }
 
+// Kill stops the server at once (SIGKILL): writes of the last second may be
+// lost, as in a crash.
+func (r *Redis) Kill() error {
+	if r.cmd == nil || r.cmd.Process == nil {
+		return nil
+	}
+	_ = r.cmd.Process.Kill()
+	_, _ = r.cmd.Process.Wait()
+	r.cmd = nil
+	return waitPort(fmt.Sprintf("127.0.0.1:%d", r.Port), false, 10*time.Second)
+}
+
 // Stop stops the server (SIGTERM: AOF is flushed).
 func (r *Redis) Stop() error {
 	if r.cmd == nil || r.cmd.Process == nil {

@@ -615,6 +615,9 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Order, error) {
 		if _, err := tx.Exec(ctx, `UPDATE orders SET status = 'cancelled', updated_at = $2 WHERE id = $1`, id, now); err != nil {
 			return err
 		}
+		if err := store.MarkDone(ctx, tx, "expire:"+id); err != nil { // nothing left to expire
+			return err
+		}
 		return s.closeAttempts(ctx, tx, id, "", "cancelled", now)
 	})
 	if err != nil {

@@ -189,6 +189,10 @@ func (s *Service) settle(ctx context.Context, tx pgx.Tx, o *Order, attemptID str
 		return err
 	}
 	o.Status = StatusPaid
+	// The scheduled expiry has nothing left to do.
+	if err := store.MarkDone(ctx, tx, "expire:"+o.ID); err != nil {
+		return err
+	}
 	return queueMail(ctx, tx, o, MailConfirmation, "", now)
 }
 

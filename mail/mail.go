@@ -173,6 +173,10 @@ func New(o Options) *Service {
 		from: o.From, publicURL: o.PublicURL, loc: o.Location, log: o.Logger, Result: func(string) {}}
 }
 
+// leaseTime is how long a sender holds a mail: several SMTP timeouts, plus
+// time to record the outcome through a database restart.
+const leaseTime = 2 * time.Minute
+
 // ErrPermanent marks a mail the SMTP server refused for good (5xx): the
 // worker archives the task instead of retrying.
 var ErrPermanent = errors.New("mail: permanently refused")
@@ -200,8 +204,21 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 	if r.status != "queued" {
 		return store.MarkDone(ctx, s.pool, outboxID)
 	}
+	// Take the sending lease; it outlasts the SMTP timeout by far.
+	tag, err := s.pool.Exec(ctx, `UPDATE mails SET lease_until = now() + make_interval(secs => $2)
+		WHERE id = $1 AND status = 'queued' AND (lease_until IS NULL OR lease_until < now())`, r.id, leaseTime.Seconds())
+	if err != nil {
+		return store.Unavailable(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("mail %s is being sent by another worker (or was just sent); retrying later", r.id)
+	}
+	release := func() {
+		_, _ = s.pool.Exec(context.WithoutCancel(ctx), `UPDATE mails SET lease_until = NULL WHERE id = $1 AND status = 'queued'`, r.id)
+	}
 	msg, err := s.Build(ctx, r)
 	if err != nil {
+		release()
 		return err
 	}
 	if err := s.transport.Send(ctx, msg); err != nil {
@@ -211,7 +228,7 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 		if permanent {
 			status = "failed"
 		}
-		if _, uerr := s.pool.Exec(context.WithoutCancel(ctx), `UPDATE mails SET attempts = attempts + 1, last_error = $2, status = $3 WHERE id = $1 AND status = 'queued'`,
+		if _, uerr := s.pool.Exec(context.WithoutCancel(ctx), `UPDATE mails SET attempts = attempts + 1, last_error = $2, status = $3, lease_until = NULL WHERE id = $1 AND status = 'queued'`,
 			r.id, truncate(err.Error(), 500), status); uerr != nil {
 			s.log.Error("record mail failure", "mail_id", r.id, "err", uerr)
 		}
@@ -222,15 +239,32 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 		}
 		return err
 	}
-	// Accepted by the server: record it even if the task's context ends now.
+	// Accepted by the server. From here the mail must be recorded as sent,
+	// whatever happens to the task's context or to PostgreSQL (a restart
+	// takes seconds): a mail accepted but not recorded would go out again
+	// once the lease ends. Retry the record well inside the lease.
 	wctx := context.WithoutCancel(ctx)
-	if err := store.InTx(wctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(wctx, `UPDATE mails SET status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = $1`, r.id); err != nil {
+	record := func() error {
+		return store.InTx(wctx, s.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(wctx, `UPDATE mails SET status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = NULL, lease_until = NULL WHERE id = $1`, r.id); err != nil {
+				return err
+			}
+			return store.MarkDone(wctx, tx, outboxID)
+		})
+	}
+	backoff := 100 * time.Millisecond
+	for deadline := time.Now().Add(leaseTime / 2); ; {
+		err := record()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			s.log.Error("mail accepted by SMTP but not recorded; it stays leased so it is not sent again before the lease ends",
+				"mail_id", r.id, "err", err)
 			return err
 		}
-		return store.MarkDone(wctx, tx, outboxID)
-	}); err != nil {
-		return err
+		time.Sleep(backoff)
+		backoff = min(2*backoff, 5*time.Second)
 	}
 	s.Result("sent")
 	s.log.Info("mail sent", "mail_id", r.id, "kind", r.kind, "order_id", r.orderID)
