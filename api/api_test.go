@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -254,4 +256,58 @@ func TestTestClockIsOffOutsideTestEnv(t *testing.T) {
 	if code, _, _ := do(t, srv, "PUT", "/v1/test/clock", finTok, []byte(`{"now":"2026-11-22T10:00:00+07:00"}`)); code != 404 {
 		t.Errorf("test clock outside test env: %d, want 404", code)
 	}
+}
+
+// Tokens and keys never appear in logs or problem bodies, whatever the request.
+func TestSecretsStayOutOfLogsAndProblems(t *testing.T) {
+	t.Parallel()
+	pool, _ := lunastest.Pool(t)
+	var logs bytes.Buffer
+	jkt, _ := time.LoadLocation("Asia/Jakarta")
+	log := slog.New(slog.NewJSONHandler(&lockedWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	svc := invoice.New(invoice.Options{Pool: pool, Clock: clock.Wall{}, Catalog: invoice.DefaultCatalog(), Location: jkt, Logger: log})
+	h := api.New(api.Options{Orders: svc, Documents: proforma.NewDocuments(pool, svc, nil, proforma.Seller{}, jkt), Signer: proforma.NewSigner("k"),
+		Tokens: map[string]string{appTok: "app", finTok: "finance"}, Location: jkt, Logger: log,
+		Database: pinger{}, Redis: pinger{}, MidtransKey: key, OVOCallbackToken: "ovo-token-SECRET", PublicURL: "http://lunas.test"})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	var bodies []byte
+	for _, r := range []struct {
+		method, path, token string
+		body                []byte
+		hdr                 []string
+	}{
+		{"GET", "/v1/orders/nope", "guess-SECRET-token", nil, nil},
+		{"GET", "/v1/orders/nope", appTok, nil, nil},
+		{"GET", "/v1/orders", appTok, nil, nil},
+		{"POST", "/v1/orders", finTok, []byte(`{"account_id":"x"}`), nil},
+		{"POST", "/webhooks/midtrans", "", signed("pay_1", "200", "5.00"), nil},
+		{"POST", "/webhooks/midtrans", "", bytes.Replace(signed("pay_1", "200", "5.00"), []byte("5.00"), []byte("6.00"), 1), nil},
+		{"POST", "/webhooks/ovo", "", []byte(`{}`), []string{"x-callback-token", "wrong-SECRET"}},
+	} {
+		_, b, _ := do(t, srv, r.method, r.path, r.token, r.body, r.hdr...)
+		bodies = append(bodies, b...)
+	}
+	for _, secret := range []string{appTok, finTok, key, "ovo-token-SECRET", "guess-SECRET-token", "wrong-SECRET"} {
+		if bytes.Contains(logs.Bytes(), []byte(secret)) {
+			t.Errorf("logs contain %q", secret)
+		}
+		if bytes.Contains(bodies, []byte(secret)) {
+			t.Errorf("problem bodies contain %q", secret)
+		}
+	}
+	if bytes.Contains(bodies, []byte("SELECT")) || bytes.Contains(bodies, []byte("goroutine")) {
+		t.Errorf("problem bodies leak SQL or stacks: %s", bodies)
+	}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

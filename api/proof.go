@@ -14,16 +14,33 @@ import (
 
 // uploadProof takes a manual-transfer proof as multipart/form-data. The file
 // is read whole (at most 5 MiB) and checked by its content in invoice; the
-// name and declared type the client sent are ignored.
+// name and declared type the client sent are ignored, so nothing the client
+// names ever becomes a path.
 func (s *Server) uploadProof(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, invoice.MaxProofSize+64<<10)
-	mr, err := r.MultipartReader()
+	in, err := parseProof(r)
 	if err != nil {
-		s.writeError(w, r, &lunas.ValidationError{Fields: fieldErr("body", "must be multipart/form-data")})
+		var mbe *http.MaxBytesError
+		var ve *lunas.ValidationError
+		switch {
+		case errors.As(err, &mbe), lunas.KindOf(err) == lunas.KindTooLarge && !errors.As(err, &ve):
+			writeProblem(w, http.StatusRequestEntityTooLarge, "upload is larger than 5 MiB", fieldErr("file", "must be at most 5 MiB"))
+		default:
+			s.writeError(w, r, err)
+		}
 		return
 	}
-	var ve lunas.ValidationError
+	s.orderResult(w, r, http.StatusOK)(s.Orders.SubmitProof(r.Context(), r.PathValue("id"), in))
+}
+
+// parseProof reads the multipart form into a proof, naming every bad field.
+func parseProof(r *http.Request) (invoice.ProofInput, error) {
 	var in invoice.ProofInput
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return in, &lunas.ValidationError{Fields: fieldErr("body", "must be multipart/form-data")}
+	}
+	var ve lunas.ValidationError
 	values := map[string]string{}
 	sawFile := false
 	for {
@@ -32,8 +49,7 @@ func (s *Server) uploadProof(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		if err != nil {
-			s.multipartError(w, r, err)
-			return
+			return in, partError(err)
 		}
 		name := p.FormName()
 		switch name {
@@ -45,21 +61,21 @@ func (s *Server) uploadProof(w http.ResponseWriter, r *http.Request) {
 			sawFile = true
 			in.File, err = io.ReadAll(io.LimitReader(p, invoice.MaxProofSize+1))
 			if err != nil {
-				s.multipartError(w, r, err)
-				return
+				return in, partError(err)
 			}
 			if len(in.File) > invoice.MaxProofSize {
-				writeProblem(w, http.StatusRequestEntityTooLarge, "file is larger than 5 MiB", fieldErr("file", "must be at most 5 MiB"))
-				return
+				return in, lunas.E(lunas.KindTooLarge, "file is larger than 5 MiB")
 			}
 		case "amount", "transferred_at", "sender_bank", "sender_name":
 			b, err := io.ReadAll(io.LimitReader(p, 1024))
 			if err != nil {
-				s.multipartError(w, r, err)
-				return
+				return in, partError(err)
 			}
 			values[name] = strings.TrimSpace(string(b))
 		default:
+			if len(name) > 64 {
+				name = name[:64]
+			}
 			ve.Add(name, "is not a known field")
 		}
 		_ = p.Close()
@@ -91,25 +107,19 @@ func (s *Server) uploadProof(w http.ResponseWriter, r *http.Request) {
 	}
 	if !sawFile {
 		ve.Add("file", "is required")
+	} else if invoice.SniffProof(in.File) == "" && len(ve.Fields) > 0 {
+		// Report the content check with the other fields, all at once.
+		ve.Add("file", "must be a PNG, JPEG or PDF (checked by content)")
 	}
-	if err := ve.Err(); err != nil {
-		// The invoice check adds the content check, so report everything at once.
-		if sawFile && invoice.SniffProof(in.File) == "" {
-			ve.Add("file", "must be a PNG, JPEG or PDF (checked by content)")
-		}
-		s.writeError(w, r, &ve)
-		return
-	}
-	s.orderResult(w, r, http.StatusOK)(s.Orders.SubmitProof(r.Context(), r.PathValue("id"), in))
+	return in, ve.Err()
 }
 
-func (s *Server) multipartError(w http.ResponseWriter, r *http.Request, err error) {
+func partError(err error) error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		writeProblem(w, http.StatusRequestEntityTooLarge, "upload is larger than 5 MiB", fieldErr("file", "must be at most 5 MiB"))
-		return
+		return err
 	}
-	s.writeError(w, r, &lunas.ValidationError{Fields: fieldErr("body", "is not valid multipart/form-data")})
+	return &lunas.ValidationError{Fields: fieldErr("body", "is not valid multipart/form-data")}
 }
 
 func (s *Server) getProof(w http.ResponseWriter, r *http.Request) {

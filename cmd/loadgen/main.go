@@ -431,7 +431,7 @@ func pgbench(server string, d time.Duration) (float64, error) {
 		return 0, err
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(context.Background(), "CREATE DATABASE "+name); err != nil {
+	if _, err := conn.Exec(context.Background(), "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		return 0, err
 	}
 	defer dropDB(server, name)

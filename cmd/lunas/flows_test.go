@@ -179,7 +179,7 @@ func TestManualTransferEndToEnd(t *testing.T) {
 		var buf bytes.Buffer
 		mw := multipart.NewWriter(&buf)
 		if file != nil {
-			fw, _ := mw.CreateFormFile("file", "slip.png")
+			fw, _ := mw.CreateFormFile("file", "../../../etc/passwd.png") // the client's name is never used
 			fw.Write(file)
 		}
 		for k, v := range fields {
@@ -229,6 +229,9 @@ func TestManualTransferEndToEnd(t *testing.T) {
 	res.Body.Close()
 	if !bytes.Equal(got, png) || res.Header.Get("Content-Type") != "image/png" {
 		t.Errorf("proof download: %d bytes, %s", len(got), res.Header.Get("Content-Type"))
+	}
+	if cd := res.Header.Get("Content-Disposition"); cd != `attachment; filename="proof-`+o.ID+`.png"` {
+		t.Errorf("proof served as %q, want a name lunas made", cd)
 	}
 	var paid order
 	if code := s.call("POST", "/v1/orders/"+o.ID+"/review", financeToken, map[string]string{"decision": "accept"}, &paid); code != 200 || paid.Status != "paid" {

@@ -2,8 +2,10 @@ package midtrans_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,3 +132,33 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// FuzzVerify: no body makes Verify panic, and nothing is accepted unless
+// its signature is right for its own fields.
+func FuzzVerify(f *testing.F) {
+	f.Add([]byte(exampleA))
+	f.Add([]byte(exampleB))
+	f.Add([]byte(`{"order_id":"a","status_code":"200","gross_amount":"1.00","signature_key":"00"}`))
+	f.Add([]byte(`{"order_id":1}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ev, err := Verify(body, key)
+		if err != nil {
+			return
+		}
+		var n struct {
+			OrderID      string `json:"order_id"`
+			StatusCode   string `json:"status_code"`
+			GrossAmount  string `json:"gross_amount"`
+			SignatureKey string `json:"signature_key"`
+		}
+		_ = jsonUnmarshal(body, &n)
+		if Signature(n.OrderID, n.StatusCode, n.GrossAmount, key) != strings.ToLower(n.SignatureKey) || ev.DedupeKey == "" || ev.AttemptID != n.OrderID {
+			t.Fatalf("accepted %q as %+v", body, ev)
+		}
+		if _, err := Verify(body, key+"x"); err == nil {
+			t.Fatalf("accepted under another key: %q", body)
+		}
+	})
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -35,3 +35,26 @@ func TestVerifyAndDecode(t *testing.T) {
 		t.Errorf("empty data: %v", err)
 	}
 }
+
+// FuzzVerify: no callback makes the parser panic; a wrong token is always
+// refused; an accepted callback names its charge, reference and status.
+func FuzzVerify(f *testing.F) {
+	f.Add([]byte(failure), "tok", "wh-1")
+	f.Add([]byte(`{"data":{"id":"e","reference_id":"r","status":"SUCCEEDED","capture_amount":1e400}}`), "tok", "")
+	f.Add([]byte(`{"data":null}`), "", "")
+	f.Fuzz(func(t *testing.T, body []byte, token, webhookID string) {
+		ev, err := Verify(token, "tok", webhookID, body)
+		if token != "tok" {
+			if !errors.Is(err, gateway.ErrAuth) {
+				t.Fatalf("token %q not refused: %v", token, err)
+			}
+			return
+		}
+		if err != nil {
+			return
+		}
+		if ev.AttemptID == "" || ev.TxID == "" || ev.RawStatus == "" || ev.DedupeKey == "" || (ev.AmountValid && ev.Amount < 0) {
+			t.Fatalf("accepted %q as %+v", body, ev)
+		}
+	})
+}
