@@ -45,8 +45,8 @@ func TestSQLOnlyWithParameters(t *testing.T) {
 	t.Parallel()
 	allowed := map[string]bool{
 		"orderColumns": true, "attemptColumns": true, // const column lists
-		"where": true,  // ListOrders: built from literals only
-		"sql":   true,  // loadOrder: a literal plus a literal FOR UPDATE
+		"where":                           true, // ListOrders: built from literals only
+		"sql":                             true, // loadOrder: a literal plus a literal FOR UPDATE
 		"pgx.Identifier{name}.Sanitize()": true, // quoted identifier for CREATE/DROP DATABASE
 	}
 	fset, files := sources(t)
