@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -262,9 +261,9 @@ func TestTestClockIsOffOutsideTestEnv(t *testing.T) {
 func TestSecretsStayOutOfLogsAndProblems(t *testing.T) {
 	t.Parallel()
 	pool, _ := lunastest.Pool(t)
-	var logs bytes.Buffer
+	var logs lunastest.SyncBuffer
 	jkt, _ := time.LoadLocation("Asia/Jakarta")
-	log := slog.New(slog.NewJSONHandler(&lockedWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc := invoice.New(invoice.Options{Pool: pool, Clock: clock.Wall{}, Catalog: invoice.DefaultCatalog(), Location: jkt, Logger: log})
 	h := api.New(api.Options{Orders: svc, Documents: proforma.NewDocuments(pool, svc, nil, proforma.Seller{}, jkt), Signer: proforma.NewSigner("k"),
 		Tokens: map[string]string{appTok: "app", finTok: "finance"}, Location: jkt, Logger: log,
@@ -289,7 +288,7 @@ func TestSecretsStayOutOfLogsAndProblems(t *testing.T) {
 		bodies = append(bodies, b...)
 	}
 	for _, secret := range []string{appTok, finTok, key, "ovo-token-SECRET", "guess-SECRET-token", "wrong-SECRET"} {
-		if bytes.Contains(logs.Bytes(), []byte(secret)) {
+		if strings.Contains(logs.String(), secret) {
 			t.Errorf("logs contain %q", secret)
 		}
 		if bytes.Contains(bodies, []byte(secret)) {
@@ -299,15 +298,4 @@ func TestSecretsStayOutOfLogsAndProblems(t *testing.T) {
 	if bytes.Contains(bodies, []byte("SELECT")) || bytes.Contains(bodies, []byte("goroutine")) {
 		t.Errorf("problem bodies leak SQL or stacks: %s", bodies)
 	}
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"flag"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lunas-id/lunas/lunastest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -27,16 +28,7 @@ func paidCard(locale string) Data {
 	}
 }
 
-func pdftotext(t *testing.T, pdf []byte) string {
-	t.Helper()
-	cmd := exec.Command("pdftotext", "-layout", "-", "-")
-	cmd.Stdin = bytes.NewReader(pdf)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("pdftotext (apt-get install poppler-utils): %v", err)
-	}
-	return string(out)
-}
+func pdftotext(t *testing.T, pdf []byte) string { return lunastest.PDFText(t, pdf) }
 
 func TestRupiah(t *testing.T) {
 	t.Parallel()

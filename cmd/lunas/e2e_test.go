@@ -9,7 +9,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/mail"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -172,16 +171,7 @@ func TestMidtransVAPaymentEndToEnd(t *testing.T) {
 	}
 }
 
-func pdfText(t *testing.T, pdf []byte) string {
-	t.Helper()
-	cmd := exec.Command("pdftotext", "-layout", "-", "-")
-	cmd.Stdin = bytes.NewReader(pdf)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("pdftotext (apt-get install poppler-utils): %v", err)
-	}
-	return string(out)
-}
+func pdfText(t *testing.T, pdf []byte) string { return lunastest.PDFText(t, pdf) }
 
 func TestExpiryWithTwoWorkers(t *testing.T) {
 	t.Parallel()

@@ -42,25 +42,7 @@ type stack struct {
 	sink     *mailtest.Sink
 	mu       sync.Mutex
 	procs    map[string]func()
-	logs     lockedBuffer
-}
-
-// lockedBuffer collects the processes' logs; they are printed when a test fails.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs     lunastest.SyncBuffer // the processes' logs, printed when a test fails
 }
 
 type stackOptions struct {
