@@ -96,10 +96,14 @@ func (t *Transport) Send(ctx context.Context, msgs ...*gomail.Msg) error {
 			return nil
 		}
 		_ = c.Close()
-		if !errors.Is(err, gomail.ErrNoActiveConnection) {
+		var se *gomail.SendError
+		if !errors.Is(err, gomail.ErrNoActiveConnection) && !(errors.As(err, &se) && se.Reason == gomail.ErrConnCheck) {
 			return fmt.Errorf("mail: send via %s: %w", t.redacted, err)
 		}
-		// The idle session had gone stale before anything was sent: open a new one.
+		// The idle session had gone stale (its NOOP check failed) before
+		// anything was sent: drop every idle session, they are as old, and
+		// open a new one.
+		t.Close()
 	default:
 	}
 	c, err := gomail.NewClient(t.host, t.opts...)

@@ -103,3 +103,32 @@ func TestInjectionInRecipientIsRefused(t *testing.T) {
 		t.Error("a recipient with CRLF was accepted")
 	}
 }
+
+// A session kept for reuse goes stale when the server restarts; the next
+// send must notice (NOOP) and open a new session, not fail.
+func TestStaleSessionIsReplaced(t *testing.T) {
+	t.Parallel()
+	sink, err := mailtest.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Stop()
+	tr, err := NewTransport("smtp://"+sink.Addr(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if err := tr.Send(context.Background(), msg(t)); err != nil {
+		t.Fatal(err)
+	}
+	sink.Stop()
+	if err := sink.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Send(context.Background(), msg(t)); err != nil {
+		t.Fatalf("send after the server restarted: %v", err)
+	}
+	if n := len(sink.Messages()); n != 2 {
+		t.Errorf("%d messages, want 2", n)
+	}
+}
