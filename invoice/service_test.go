@@ -484,3 +484,39 @@ func TestIllegalTransitionsAre409(t *testing.T) {
 func contains(s, sub string) bool {
 	return len(sub) == 0 || (len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub)))
 }
+
+// The first settled attempt pays the order; the others are closed and
+// cancelled at the gateway.
+func TestOtherAttemptsAreCancelledAtTheGateway(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.account("acme")
+	o := e.confirmed("acme", wa(1_000_000))
+	first := e.pay(o.ID, gateway.MethodBCAVA)
+	second := e.pay(o.ID, gateway.MethodBNIVA)
+	e.deliver(second.ID, "settlement", "", nil)
+	got := e.order(o.ID)
+	if got.Payments[0].Status != invoice.AttemptCancelled || got.Payments[1].Status != invoice.AttemptSucceeded {
+		t.Fatalf("attempts %s / %s", got.Payments[0].Status, got.Payments[1].Status)
+	}
+	if n := e.count(`SELECT count(*) FROM outbox WHERE id = $1 AND task_type = 'payment:cancel'`, "cancel:"+first.ID); n != 1 {
+		t.Fatalf("cancel jobs = %d", n)
+	}
+	if err := e.svc.CancelAtGateway(e.ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, cancels := e.fake.Counts(); len(cancels) != 1 || cancels[0] != first.ID {
+		t.Errorf("gateway cancels %v", cancels)
+	}
+	if tx, _ := e.fake.Tx(first.ID); tx.Status != "cancel" {
+		t.Errorf("gateway transaction %s", tx.Status)
+	}
+	// The money of a late settlement on the cancelled attempt is still kept (double payment, flagged).
+	e.deliver(first.ID, "settlement", "", nil)
+	if n := e.count(`SELECT count(*) FROM gateway_events WHERE flag = 'double_payment'`); n != 1 {
+		t.Errorf("double_payment flags = %d", n)
+	}
+	if n := e.count(`SELECT count(*) FROM ledger_postings WHERE order_id = $1`, o.ID); n != 1 {
+		t.Errorf("postings = %d, want 1", n)
+	}
+}

@@ -146,6 +146,16 @@ func TestCardPaymentsEndToEnd(t *testing.T) {
 	if res.StatusCode != 401 {
 		t.Errorf("PDF without token: %d", res.StatusCode)
 	}
+	for _, q := range []string{"expires=4102444800&sig=00", "expires=946684800&sig=" + strings.Repeat("0", 64)} {
+		res, err := http.Get(s.base + "/v1/orders/" + o.ID + "/proforma.pdf?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 403 {
+			t.Errorf("tampered or expired link %q: %d, want 403", q, res.StatusCode)
+		}
+	}
 	req, _ := http.NewRequest("GET", s.base+"/v1/orders/"+o.ID+"/proforma.pdf", nil)
 	req.Header.Set("Authorization", "Bearer "+appToken)
 	res, err = http.DefaultClient.Do(req)

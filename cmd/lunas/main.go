@@ -204,7 +204,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer srv.Shutdown() // waits for in-flight tasks (ShutdownTimeout)
 		wg.Add(1)
 		go func() { defer wg.Done(); w.Sweep(ctx, cfg.SweepInterval) }()
-		log.Info("worker started", "concurrency", cfg.WorkerConcurrency, "sweep_interval", cfg.SweepInterval)
+		log.Info("worker started", "concurrency", cfg.WorkerConcurrency, "sweep_interval", cfg.SweepInterval.String())
 	}
 	if cmd == "all" || cmd == "serve" {
 		var tc api.TestClock
