@@ -152,12 +152,14 @@ func TestMidtransVAPaymentEndToEnd(t *testing.T) {
 	if len(msgs) != 2 {
 		t.Fatalf("%d mails, want 2 (billing, confirmation)", len(msgs))
 	}
+	confirmed := 0
 	for i, m := range msgs {
 		p := parse(t, m)
 		if strings.Join(p.rcpt, ",") != "sari@acme.example" || strings.Join(p.to, ",") != "sari@acme.example" || len(p.cc)+len(p.bcc) != 0 {
 			t.Errorf("mail %d: RCPT TO %v, To %v, Cc %v, Bcc %v: want only the requester", i, p.rcpt, p.to, p.cc, p.bcc)
 		}
-		if i == 1 {
+		if strings.HasPrefix(p.subject, "Pembayaran diterima") {
+			confirmed++
 			pdf := p.attachments[o.InvoiceNumber+".pdf"]
 			if !bytes.HasPrefix(pdf, []byte("%PDF-")) {
 				t.Errorf("confirmation has no PDF attachment (attachments: %d)", len(p.attachments))
@@ -165,6 +167,9 @@ func TestMidtransVAPaymentEndToEnd(t *testing.T) {
 				t.Errorf("attached PDF does not show PAID by BCA VA:\n%s", txt)
 			}
 		}
+	}
+	if confirmed != 1 {
+		t.Errorf("%d confirmation mails, want 1", confirmed)
 	}
 	if n := s.count(`SELECT count(*) FROM outbox WHERE done_at IS NULL AND task_type <> 'invoice:expire'`); n != 0 {
 		t.Errorf("%d outbox rows left undone", n)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lunas-id/lunas/gateway/midtrans/midtranstest"
@@ -107,6 +108,14 @@ func (s *stack) waitHealthy() {
 		}
 		return err == nil && res.StatusCode == 200
 	})
+}
+
+func mustRedisOpt(t *testing.T, u string) asynq.RedisConnOpt {
+	opt, err := asynq.ParseRedisURI(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return opt
 }
 
 type prefixed struct {
@@ -300,7 +309,20 @@ func (s *stack) settled(timeout time.Duration) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	rows, _ := s.pool.Query(context.Background(), `SELECT 'outbox ' || id || ' relayed=' || coalesce(relayed_at::text, '-') FROM outbox WHERE done_at IS NULL
+	insp := asynq.NewInspector(mustRedisOpt(s.t, s.env["LUNAS_REDIS_URL"]))
+	defer insp.Close()
+	rows, _ := s.pool.Query(context.Background(), `SELECT id FROM outbox WHERE done_at IS NULL`)
+	for rows.Next() {
+		var id string
+		_ = rows.Scan(&id)
+		for _, q := range []string{"lunas", "lunas-critical"} {
+			if info, err := insp.GetTaskInfo(q, id); err == nil {
+				s.t.Logf("asynq task %s in %s: state %s, retried %d, last error %q, next %s", id, q, info.State, info.Retried, info.LastErr, info.NextProcessAt)
+			}
+		}
+	}
+	rows.Close()
+	rows, _ = s.pool.Query(context.Background(), `SELECT 'outbox ' || id || ' relayed=' || coalesce(relayed_at::text, '-') FROM outbox WHERE done_at IS NULL
 		UNION ALL SELECT 'mail ' || id || ' ' || status || ' attempts=' || attempts || ' ' || coalesce(last_error, '') FROM mails WHERE status <> 'sent'
 		UNION ALL SELECT 'event ' || id FROM gateway_events WHERE processed_at IS NULL`)
 	var undone []string
