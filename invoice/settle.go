@@ -137,9 +137,8 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, ev gateway.Event) (outco
 		_, err := tx.Exec(ctx, `UPDATE payment_attempts SET status = 'succeeded', updated_at = $2 WHERE id = $1`, a.ID, now)
 		return "order already paid by " + deref(o.PaidAttemptID), FlagDoublePayment, orderID, attemptID, err
 	}
-	if o.Status == StatusInReview || o.Status == StatusRejected {
-		// A gateway payment beats a pending manual review.
-	}
+	// A gateway payment also settles an order whose manual transfer is in
+	// review or was rejected; money after expiry or cancel is credited late.
 	late := o.Status != StatusAwaitingPayment && o.Status != StatusInReview && o.Status != StatusRejected
 	if err := s.settle(ctx, tx, o, a.ID, now); err != nil {
 		return "", "", "", "", err
