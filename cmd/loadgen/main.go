@@ -53,6 +53,7 @@ type opts struct {
 	pgbench     time.Duration
 	profile     string
 	accounts    int
+	split       bool
 }
 
 func run() error {
@@ -67,6 +68,7 @@ func run() error {
 	flag.IntVar(&o.workers, "workers", 40, "LUNAS_WORKER_CONCURRENCY for the lunas process")
 	flag.DurationVar(&o.pgbench, "pgbench", 10*time.Second, "pgbench duration (0 to skip)")
 	flag.IntVar(&o.accounts, "accounts", 200, "accounts the orders are spread over")
+	flag.BoolVar(&o.split, "split", false, "run `serve` alone while the notifications are fired and start `work` after, to measure ingest without the worker on the same cores")
 	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of lunas taken while the notifications are fired to this file")
 	flag.Parse()
 	ctx := context.Background()
@@ -97,8 +99,19 @@ func run() error {
 	}
 	defer dropDB(o.dbURL, dbName)
 	defer st.Close()
-	if err := st.Start("all", "all"); err != nil {
+	main := "all"
+	if o.split {
+		main = "serve"
+	}
+	if err := st.Start("all", main); err != nil {
 		return err
+	}
+	if o.split {
+		// The worker is needed for set-up (billing mails, UNPAID renders); it is
+		// stopped before the burst and started again after it.
+		if err := st.Start("work", "work"); err != nil {
+			return err
+		}
 	}
 	if err := st.WaitHealthy(30 * time.Second); err != nil {
 		return err
@@ -148,6 +161,9 @@ func run() error {
 		}
 	}
 	rand.Shuffle(len(shots), func(i, j int) { shots[i], shots[j] = shots[j], shots[i] })
+	if o.split {
+		st.Proc("work").Stop()
+	}
 
 	firstSent := make([]time.Time, o.orders)
 	var sentMu sync.Mutex
@@ -200,6 +216,11 @@ func run() error {
 	}
 	wg.Wait()
 	fire := time.Since(fireStart)
+	if o.split {
+		if err := st.Start("work-after", "work"); err != nil {
+			return err
+		}
+	}
 
 	// Wait for every order paid and every confirmation accepted by the sink.
 	waitFor(10*time.Minute, func() bool { return countPaid(st) >= o.orders && countMails(st) >= 2*o.orders })
@@ -250,6 +271,9 @@ func run() error {
 		}
 	}
 	accepted := float64(len(shots)-int(failed.Load())) / fire.Seconds()
+	if o.split {
+		fmt.Printf("\n(split: serve alone during the burst, work started after it; settlement and end-to-end lags include that wait)")
+	}
 	fmt.Printf("\nlunas load run: %d orders over %d accounts, %d notifications (%.0f%% duplicates), concurrency %d, rate %s, worker concurrency %d\n\n",
 		o.orders, o.accounts, len(shots), 100*float64(len(shots)-o.orders)/float64(o.orders), o.concurrency, rateName(o.rate), o.workers)
 	fmt.Printf("| measure | value |\n|---|---|\n")
