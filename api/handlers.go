@@ -77,29 +77,31 @@ func encodeID(n int64) string {
 
 func (s *Server) getLedger(w http.ResponseWriter, r *http.Request) {
 	limit, err := page(r)
-	if err == nil {
-		var before int64
-		if before, err = idCursor(r); err == nil {
-			ps, err := s.Orders.Ledger(r.Context(), r.PathValue("account_id"), before, limit)
-			if err != nil {
-				s.writeError(w, r, err)
-				return
-			}
-			var next *string
-			if len(ps) == limit {
-				c := encodeID(ps[len(ps)-1].ID)
-				next = &c
-			}
-			data := make([]map[string]any, len(ps))
-			for i, p := range ps {
-				data[i] = map[string]any{"id": p.ID, "balance": p.Balance, "amount": p.Amount, "kind": p.Kind,
-					"order_id": p.OrderID, "adjustment_id": p.AdjustmentID, "memo": p.Memo, "created_at": s.ts(p.CreatedAt)}
-			}
-			writeJSON(w, http.StatusOK, map[string]any{"data": data, "next_cursor": next})
-			return
-		}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
-	s.writeError(w, r, err)
+	before, err := idCursor(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ps, err := s.Orders.Ledger(r.Context(), r.PathValue("account_id"), before, limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var next *string
+	if len(ps) == limit {
+		c := encodeID(ps[len(ps)-1].ID)
+		next = &c
+	}
+	data := make([]map[string]any, len(ps))
+	for i, p := range ps {
+		data[i] = map[string]any{"id": p.ID, "balance": p.Balance, "amount": p.Amount, "kind": p.Kind,
+			"order_id": p.OrderID, "adjustment_id": p.AdjustmentID, "memo": p.Memo, "created_at": s.ts(p.CreatedAt)}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": data, "next_cursor": next})
 }
 
 func (s *Server) adjust(w http.ResponseWriter, r *http.Request) {

@@ -121,9 +121,6 @@ func New(o Options) *Service {
 // Catalog returns the pricing rules in force.
 func (s *Service) Catalog() Catalog { return s.catalog }
 
-// Now is the service clock's current instant.
-func (s *Service) Now() time.Time { return s.clock.Now() }
-
 // ---------------------------------------------------------------- accounts
 
 // Account with its balances.

@@ -190,17 +190,6 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 	t.Fatalf("timed out after %s waiting for %s", timeout, what)
 }
 
-// Must fails the test on err.
-func Must[T any](t testing.TB) func(T, error) T {
-	return func(v T, err error) T {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-}
-
 // PDFText is pdftotext -layout of pdf (poppler-utils; `make test` installs it).
 func PDFText(t testing.TB, pdf []byte) string {
 	t.Helper()

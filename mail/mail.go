@@ -220,7 +220,7 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 	release := func() {
 		_, _ = s.pool.Exec(context.WithoutCancel(ctx), `UPDATE mails SET lease_until = NULL WHERE id = $1 AND status = 'queued'`, r.id)
 	}
-	msg, err := s.Build(ctx, r)
+	msg, err := s.build(ctx, r)
 	if err != nil {
 		release()
 		return err
@@ -282,8 +282,8 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// Build renders a mail row into a message addressed to its one recipient.
-func (s *Service) Build(ctx context.Context, r row) (*gomail.Msg, error) {
+// build renders a mail row into a message addressed to its one recipient.
+func (s *Service) build(ctx context.Context, r row) (*gomail.Msg, error) {
 	o, err := s.orders.GetOrder(ctx, r.orderID)
 	if err != nil {
 		return nil, err
@@ -330,36 +330,24 @@ func deref(p *string) string {
 }
 
 func (s *Service) data(o *invoice.Order, accountName string, r row) templates.Data {
-	zone := "WIB"
-	if s.loc.String() != "Asia/Jakarta" {
-		zone = time.Now().In(s.loc).Format("MST")
-	}
-	when := func(t *time.Time) string {
-		if t == nil {
-			return ""
-		}
-		return t.In(s.loc).Format("02-01-2006 15:04") + " " + zone
-	}
 	d := templates.Data{
 		RequesterName: o.Requester.Name, AccountName: accountName, InvoiceNumber: deref(o.InvoiceNumber),
 		Subtotal: proforma.Rupiah(o.Subtotal), VAT: proforma.Rupiah(o.VAT), Total: proforma.Rupiah(o.Total),
 		Instructions: proforma.Instructions(o), Reason: derefEmpty(r.reason),
 	}
 	if o.ExpiresAt != nil {
-		d.ExpiresAt = o.ExpiresAt.In(s.loc).Format("02-01-2006") + " 23:59 " + zone
+		d.ExpiresAt = proforma.ValidUntil(*o.ExpiresAt, s.loc)
 	}
 	d.SellerName = "lunas"
 	if a, err := gomailAddrName(s.from); err == nil && a != "" {
 		d.SellerName = a
 	}
 	for _, it := range o.Items {
-		desc := "WhatsApp balance"
-		if it.Product == invoice.ProductMUV {
-			desc = "Monthly unique visitors"
-		}
-		d.Lines = append(d.Lines, templates.Line{Description: desc, Quantity: proforma.Number(it.Quantity), Unit: it.Unit, Amount: proforma.Rupiah(it.Amount)})
+		d.Lines = append(d.Lines, templates.Line{Description: proforma.ProductName(it.Product, o.Locale), Quantity: proforma.Number(it.Quantity), Unit: it.Unit, Amount: proforma.Rupiah(it.Amount)})
 	}
-	d.PaidAt = when(o.PaidAt)
+	if o.PaidAt != nil {
+		d.PaidAt = proforma.LocalTime(*o.PaidAt, s.loc)
+	}
 	for _, a := range o.Payments {
 		if o.PaidAttemptID != nil && a.ID == *o.PaidAttemptID {
 			d.Method = proforma.MethodName(a.Method)

@@ -79,17 +79,7 @@ func (d *Documents) DataFor(ctx context.Context, o *invoice.Order, kind string) 
 		Subtotal: o.Subtotal, VAT: o.VAT, VATRate: pct(d.catalog.VATRate), CardFeeRate: pct(d.catalog.CardFeeRate), Total: o.Total,
 	}
 	for _, it := range o.Items {
-		desc := "WhatsApp conversation balance"
-		if o.Locale == "id" {
-			desc = "Saldo percakapan WhatsApp"
-		}
-		if it.Product == invoice.ProductMUV {
-			desc = "Monthly unique visitors"
-			if o.Locale == "id" {
-				desc = "Pengunjung unik bulanan"
-			}
-		}
-		data.Lines = append(data.Lines, Line{Description: desc, Quantity: it.Quantity, Unit: it.Unit, Amount: it.Amount})
+		data.Lines = append(data.Lines, Line{Description: ProductName(it.Product, o.Locale), Quantity: it.Quantity, Unit: it.Unit, Amount: it.Amount})
 	}
 	if kind == KindPaid && o.PaidAt != nil {
 		data.Paid, data.PaidAt = true, *o.PaidAt

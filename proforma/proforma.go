@@ -92,6 +92,42 @@ func Rupiah(n int64) string {
 	return "Rp" + b.String()
 }
 
+// LocalTime formats t in the business zone the Indonesian way,
+// "22-11-2026 10:15 WIB"; the zone is WIB for Asia/Jakarta, else its abbreviation.
+func LocalTime(t time.Time, loc *time.Location) string {
+	return t.In(loc).Format("02-01-2006 15:04") + " " + zoneName(t, loc)
+}
+
+// ValidUntil formats an invoice deadline: its date and "23:59 WIB".
+func ValidUntil(t time.Time, loc *time.Location) string {
+	return t.In(loc).Format("02-01-2006") + " 23:59 " + zoneName(t, loc)
+}
+
+func zoneName(t time.Time, loc *time.Location) string {
+	if loc.String() == "Asia/Jakarta" {
+		return "WIB"
+	}
+	return t.In(loc).Format("MST")
+}
+
+var productNames = map[string]map[string]string{
+	"wa_balance": {"id": "Saldo percakapan WhatsApp", "en": "WhatsApp conversation balance"},
+	"muv":        {"id": "Pengunjung unik bulanan", "en": "Monthly unique visitors"},
+}
+
+// ProductName is a product's display name in locale (id when unknown),
+// the same on the PDF and in mail.
+func ProductName(product, locale string) string {
+	names, ok := productNames[product]
+	if !ok {
+		return product
+	}
+	if n, ok := names[locale]; ok {
+		return n
+	}
+	return names["id"]
+}
+
 // Number formats a count with Indonesian thousands separators: 1.000.
 func Number(n int64) string { return strings.TrimPrefix(Rupiah(n), "Rp") }
 
@@ -161,11 +197,7 @@ func render(d Data, fonts func(*fpdf.Fpdf) func(string) string) ([]byte, error) 
 	if loc == nil {
 		loc = time.UTC
 	}
-	zone := "WIB"
-	if loc.String() != "Asia/Jakarta" {
-		zone = d.IssuedAt.In(loc).Format("MST")
-	}
-	when := func(t time.Time) string { return t.In(loc).Format("02-01-2006 15:04") + " " + zone }
+	when := func(t time.Time) string { return LocalTime(t, loc) }
 
 	pdf := fpdf.New("P", "mm", "A4", "")
 	pdf.SetCreationDate(fixedDate)
@@ -210,7 +242,7 @@ func render(d Data, fonts func(*fpdf.Fpdf) func(string) string) ([]byte, error) 
 	}
 	kv(w.number, d.InvoiceNumber)
 	kv(w.issued, when(d.IssuedAt))
-	kv(w.validUntil, d.ExpiresAt.In(loc).Format("02-01-2006")+" 23:59 "+zone)
+	kv(w.validUntil, ValidUntil(d.ExpiresAt, loc))
 	pdf.Ln(3)
 	pdf.SetFont("go", "B", 10)
 	cell(0, 6, w.billTo, "", 1, "L", false)

@@ -115,39 +115,37 @@ func run() error {
 	var gatewayRefusals atomic.Int64
 	mk := func(i int) error {
 		acct := fmt.Sprintf("acct-%d", i%20)
-		for {
-			o, err := st.PayableOrder(ctx, acct, i)
-			if err == nil {
-				p := planSettle
-				switch {
-				case i%10 == 7:
-					p = planDeny
-				case i%10 == 9:
-					p = planNone
-				}
-				orders[i] = order{Order: o, plan: p, account: acct}
-				return nil
-			}
-			if !strings.Contains(err.Error(), "502") {
-				return err
-			}
-			gatewayRefusals.Add(1)
-			// Pay the same order again through a new attempt.
-			var a struct {
-				ID string `json:"id"`
-			}
-			for {
-				time.Sleep(500 * time.Millisecond)
-				if _, err := st.Call(ctx, "POST", "/v1/orders/"+o.ID+"/payments", harness.AppToken, map[string]string{"method": "bri_va"}, &a); err == nil {
-					break
-				}
-				gatewayRefusals.Add(1)
-			}
-			o.AttemptID = a.ID
+		o, err := st.PayableOrder(ctx, acct, i)
+		if err == nil {
 			p := planSettle
+			switch {
+			case i%10 == 7:
+				p = planDeny
+			case i%10 == 9:
+				p = planNone
+			}
 			orders[i] = order{Order: o, plan: p, account: acct}
 			return nil
 		}
+		if !strings.Contains(err.Error(), "502") {
+			return err
+		}
+		gatewayRefusals.Add(1)
+		// Refused by the gateway: pay the same order through a new attempt
+		// once the gateway answers again.
+		var a struct {
+			ID string `json:"id"`
+		}
+		for {
+			time.Sleep(500 * time.Millisecond)
+			if _, err := st.Call(ctx, "POST", "/v1/orders/"+o.ID+"/payments", harness.AppToken, map[string]string{"method": "bri_va"}, &a); err == nil {
+				break
+			}
+			gatewayRefusals.Add(1)
+		}
+		o.AttemptID = a.ID
+		orders[i] = order{Order: o, plan: planSettle, account: acct}
+		return nil
 	}
 	first := *n * 4 / 5
 	if err := parallel(16, 0, first, mk); err != nil {
