@@ -6,10 +6,12 @@ GO        ?= go
 export LUNAS_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/lunas?sslmode=disable
 export LUNAS_REDIS_URL    ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test test-faults bench fuzz build vet tools
+.PHONY: walkthrough run test test-faults bench fuzz build vet lint tools
 
+# -buildvcs=auto: stamp the git revision into the binary (`bin/lunas version`)
+# even where GOFLAGS turns stamping off; a tree without git just goes unstamped.
 build:
-	$(GO) build -o bin/lunas ./cmd/lunas
+	$(GO) build -buildvcs=auto -o bin/lunas ./cmd/lunas
 	$(GO) build -o bin/fakegw ./cmd/fakegw
 
 # Run lunas (all in one process) with the fake Midtrans, fake Xendit and an
@@ -18,27 +20,55 @@ build:
 run: build
 	./scripts/with-services.sh ./scripts/run-local.sh
 
+# The README's walkthrough, run exactly as written against a fresh `make run`
+# stack on its own ports (scripts/walkthrough.sh); CI runs it.
+walkthrough: build
+	./scripts/with-services.sh ./scripts/walkthrough.sh
+
 # The whole test suite, with the race detector, against real PostgreSQL and Redis.
 test: tools
 	./scripts/with-services.sh $(GO) test -race -count=1 -timeout 20m ./...
 
-# Installs what tests read PDFs with (pdftotext) when it is missing and we may.
+# Installs what tests need beside the servers when it is missing and we may:
+# pdftotext (tests read PDFs) and redis-sentinel (the Sentinel failover test).
 tools:
 	@command -v pdftotext >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils) >/dev/null; } || { echo "pdftotext missing: sudo apt-get install -y poppler-utils"; exit 1; }
+	@command -v redis-sentinel >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-sentinel) >/dev/null; } || { echo "redis-sentinel missing: sudo apt-get install -y redis-sentinel"; exit 1; }
 
 vet:
 	$(GO) vet ./...
+
+# What CI checks besides the tests: go vet, staticcheck (a pinned release;
+# `go list -m -versions honnef.co/go/tools` lists them), and that go.mod and
+# go.sum are tidy.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint: vet
+	GOBIN=$(CURDIR)/bin $(GO) install $(STATICCHECK)
+	bin/staticcheck ./...
+	$(GO) mod tidy -diff
 
 # Benchmarks (-benchmem) and the load run; the load run's table goes in the
 # README's Performance section. Knobs: ORDERS, RATE, CONCURRENCY.
 ORDERS ?= 2000
 RATE ?= 0
 CONCURRENCY ?= 64
+# usagebench (issue 13): USAGE_EVENTS in the sustained run, then the 100,000-message hot-row broadcast.
+USAGE_EVENTS ?= 500000
+# webhookbench (issue 18): WEBHOOK_EVENTS events to 3 endpoints; deliveries/s and lag.
+WEBHOOK_EVENTS ?= 10000
+# subbench (issue 14): SUB_INVOICES subscriptions due the same day, issued with PDF and mail.
+SUB_INVOICES ?= 10000
 bench: build
 	go build -o bin/loadgen ./cmd/loadgen
+	go build -o bin/usagebench ./cmd/usagebench
+	go build -o bin/webhookbench ./cmd/webhookbench
+	go build -o bin/subbench ./cmd/subbench
 	./scripts/with-services.sh sh -c '$(GO) test -run "^$$" -bench . -benchmem -benchtime 2s ./gateway/midtrans ./invoice ./proforma ./mail && \
 		./bin/loadgen -orders $(ORDERS) -rate $(RATE) -concurrency $(CONCURRENCY) -workers 10 && \
-		./bin/loadgen -orders $(ORDERS) -rate 300 -concurrency $(CONCURRENCY) -workers 10 -pgbench 0'
+		./bin/loadgen -orders $(ORDERS) -rate 300 -concurrency $(CONCURRENCY) -workers 10 -pgbench 0 && \
+		./bin/usagebench -events $(USAGE_EVENTS) && \
+		./bin/webhookbench -events $(WEBHOOK_EVENTS) -endpoints 3 && \
+		./bin/subbench -invoices $(SUB_INVOICES)'
 
 # The fault suite: private PostgreSQL, Redis, SMTP sink and fake gateways,
 # one serve and two work processes, broken on purpose (see cmd/faults).

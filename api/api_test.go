@@ -3,6 +3,8 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -11,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -18,9 +21,12 @@ import (
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/gateway"
 	"github.com/lunas-id/lunas/gateway/midtrans"
+	"github.com/lunas-id/lunas/internal/lunastest"
+	"github.com/lunas-id/lunas/internal/openapitest"
 	"github.com/lunas-id/lunas/invoice"
-	"github.com/lunas-id/lunas/lunastest"
+	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/proforma"
+	"github.com/lunas-id/lunas/review"
 )
 
 const (
@@ -36,14 +42,22 @@ func (pinger) Ping(context.Context) error { return nil }
 func newServer(t *testing.T, pool *pgxpool.Pool) *httptest.Server {
 	t.Helper()
 	jkt, _ := time.LoadLocation("Asia/Jakarta")
-	svc := invoice.New(invoice.Options{Pool: pool, Clock: clock.Wall{}, Catalog: invoice.DefaultCatalog(), Location: jkt,
-		Logger: lunastest.Logger(), Decoders: map[string]invoice.Decoder{gateway.ProviderMidtrans: midtrans.Decode}})
-	h := api.New(api.Options{Orders: svc, Documents: proforma.NewDocuments(pool, svc, nil, proforma.Seller{}, jkt), Signer: proforma.NewSigner("k"),
+	svc := invoice.New(invoice.Options{Pool: pool, Clock: clock.Wall{}, Catalog: invoice.DefaultCatalog(), Location: jkt, Logger: lunastest.Logger()})
+	pay := payment.New(payment.Options{Pool: pool, Orders: svc, Logger: lunastest.Logger(),
+		Decoders: map[string]payment.Decoder{gateway.ProviderMidtrans: midtrans.DecodeCallback}})
+	h := api.New(api.Options{Orders: svc, Payments: pay, Reviews: review.New(pool, svc, pay, invoice.BankAccount{}, lunastest.Logger()), Documents: proforma.NewDocuments(pool, svc, nil, proforma.Seller{}, jkt), Signer: proforma.NewSigner("k"),
 		Tokens: map[string]string{appTok: "app", finTok: "finance"}, Location: jkt, Logger: lunastest.Logger(),
 		Database: pinger{}, Redis: pinger{}, MidtransKey: key, OVOCallbackToken: "ovo-token", PublicURL: "http://lunas.test"})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
+	checked(t, srv)
 	return srv
+}
+
+// checked makes every request through srv.Client() (which do uses) checked
+// against the OpenAPI document: an undocumented field or status fails t.
+func checked(t *testing.T, srv *httptest.Server) {
+	srv.Client().Transport = openapitest.New(t).Transport(srv.Client().Transport)
 }
 
 type problem struct {
@@ -64,7 +78,7 @@ func do(t *testing.T, srv *httptest.Server, method, path, token string, body []b
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,11 +279,13 @@ func TestSecretsStayOutOfLogsAndProblems(t *testing.T) {
 	jkt, _ := time.LoadLocation("Asia/Jakarta")
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc := invoice.New(invoice.Options{Pool: pool, Clock: clock.Wall{}, Catalog: invoice.DefaultCatalog(), Location: jkt, Logger: log})
-	h := api.New(api.Options{Orders: svc, Documents: proforma.NewDocuments(pool, svc, nil, proforma.Seller{}, jkt), Signer: proforma.NewSigner("k"),
+	pay := payment.New(payment.Options{Pool: pool, Orders: svc, Logger: log})
+	h := api.New(api.Options{Orders: svc, Payments: pay, Reviews: review.New(pool, svc, pay, invoice.BankAccount{}, lunastest.Logger()), Documents: proforma.NewDocuments(pool, svc, nil, proforma.Seller{}, jkt), Signer: proforma.NewSigner("k"),
 		Tokens: map[string]string{appTok: "app", finTok: "finance"}, Location: jkt, Logger: log,
 		Database: pinger{}, Redis: pinger{}, MidtransKey: key, OVOCallbackToken: "ovo-token-SECRET", PublicURL: "http://lunas.test"})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
+	checked(t, srv)
 	var bodies []byte
 	for _, r := range []struct {
 		method, path, token string
@@ -297,5 +313,81 @@ func TestSecretsStayOutOfLogsAndProblems(t *testing.T) {
 	}
 	if bytes.Contains(bodies, []byte("SELECT")) || bytes.Contains(bodies, []byte("goroutine")) {
 		t.Errorf("problem bodies leak SQL or stacks: %s", bodies)
+	}
+}
+
+// A signed notification whose body is not UTF-8 is kept as it was signed,
+// and still listed as valid UTF-8 JSON.
+func TestGatewayEventsListIsUTF8(t *testing.T) {
+	t.Parallel()
+	pool, _ := lunastest.Pool(t)
+	srv := newServer(t, pool)
+	sig := midtrans.Signature("ord-x", "200", "1000.00", key)
+	body := []byte(`{"order_id":"ord-x","status_code":"200","gross_amount":"1000.00","signature_key":"` + sig +
+		`","transaction_id":"tx-x","transaction_status":"settlement","fraud_status":"accept","currency":"IDR","status_message":"ok ` + "\xff\xfe\xc3" + `"}`)
+	if c, b, _ := do(t, srv, "POST", "/webhooks/midtrans", "", body); c != 200 {
+		t.Fatalf("webhook: %d %s", c, b)
+	}
+	if _, err := pool.Exec(context.Background(), `UPDATE gateway_events SET flag = 'unmatched', processed_at = now()`); err != nil {
+		t.Fatal(err)
+	}
+	var stored []byte
+	if err := pool.QueryRow(context.Background(), `SELECT payload FROM gateway_events`).Scan(&stored); err != nil || !bytes.Equal(stored, body) {
+		t.Errorf("the inbox does not keep the body as signed (err %v)", err)
+	}
+	c, b, _ := do(t, srv, "GET", "/v1/gateway-events?flag=unmatched", finTok, nil)
+	if c != 200 || !utf8.Valid(b) || !json.Valid(b) {
+		t.Fatalf("list: %d, valid UTF-8 %v, valid JSON %v: %q", c, utf8.Valid(b), json.Valid(b), b)
+	}
+	var out struct {
+		Data []struct {
+			Payload map[string]string `json:"payload"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil || len(out.Data) != 1 || out.Data[0].Payload["status_message"] != "ok \uFFFD" {
+		t.Errorf("listed %s (%v)", b, err)
+	}
+}
+
+// A request that crashed while holding an Idempotency-Key leaves it "in
+// progress" only until its lease ends; then the same request takes it over.
+func TestIdempotencyKeyOfACrashedRequestIsReleased(t *testing.T) {
+	t.Parallel()
+	pool, _ := lunastest.Pool(t)
+	srv := newServer(t, pool)
+	do(t, srv, "PUT", "/v1/accounts/acme", appTok, []byte(`{"name":"Acme"}`))
+	body := []byte(`{"account_id":"acme","requester":{"name":"Sari","email":"sari@acme.example"},"items":[{"product":"wa_balance","quantity":1000000}]}`)
+	tok := sha256.Sum256([]byte(appTok))
+	ident := "app:" + hex.EncodeToString(tok[:4])
+	sum := sha256.Sum256(append([]byte("POST /v1/orders\n"), body...))
+	hash := hex.EncodeToString(sum[:])
+	// k-live: a request is running (its lease is on); k-dead: its process
+	// died a while ago (the lease ran out); k-old: in progress from before
+	// leases existed.
+	for _, row := range []struct {
+		key   string
+		lease any
+	}{{"k-live", time.Now().Add(time.Minute)}, {"k-dead", time.Now().Add(-time.Second)}, {"k-old", nil}} {
+		if _, err := pool.Exec(context.Background(), `INSERT INTO idempotency_keys (identity, key, request_hash, lease_until) VALUES ($1,$2,$3,$4)`,
+			ident, row.key, hash, row.lease); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, _, h := do(t, srv, "POST", "/v1/orders", appTok, body, "Idempotency-Key", "k-live"); c != 409 || h.Get("Retry-After") == "" {
+		t.Errorf("key held by a running request: %d (Retry-After %q), want 409 with Retry-After", c, h.Get("Retry-After"))
+	}
+	for _, k := range []string{"k-dead", "k-old"} {
+		c1, b1, _ := do(t, srv, "POST", "/v1/orders", appTok, body, "Idempotency-Key", k)
+		c2, b2, h2 := do(t, srv, "POST", "/v1/orders", appTok, body, "Idempotency-Key", k)
+		if c1 != 201 || c2 != 201 || !bytes.Equal(b1, b2) || h2.Get("Idempotent-Replayed") != "true" {
+			t.Errorf("%s: %d then %d (replayed %q): want the key taken over, then replayed", k, c1, c2, h2.Get("Idempotent-Replayed"))
+		}
+	}
+	other := bytes.Replace(body, []byte("1000000"), []byte("2000000"), 1)
+	if _, err := pool.Exec(context.Background(), `INSERT INTO idempotency_keys (identity, key, request_hash) VALUES ($1,'k-other',$2)`, ident, hash); err != nil {
+		t.Fatal(err)
+	}
+	if c, _, _ := do(t, srv, "POST", "/v1/orders", appTok, other, "Idempotency-Key", "k-other"); c != 409 {
+		t.Errorf("a crashed key with another body: %d, want 409", c)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/review"
 )
 
 // FuzzOrderRequest feeds arbitrary bodies to the order decoder and the
@@ -73,7 +74,7 @@ func FuzzProofUpload(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if len(in.File) == 0 || len(in.File) > invoice.MaxProofSize || in.Amount <= 0 || in.TransferredAt.IsZero() || in.SenderBank == "" || in.SenderName == "" {
+		if len(in.File) == 0 || len(in.File) > review.MaxProofSize || in.Amount <= 0 || in.TransferredAt.IsZero() || in.SenderBank == "" || in.SenderName == "" {
 			t.Fatalf("accepted an incomplete proof: %+v", in)
 		}
 	})

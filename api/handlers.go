@@ -4,12 +4,15 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/payment"
+	"github.com/lunas-id/lunas/review"
 )
 
 func (s *Server) putAccount(w http.ResponseWriter, r *http.Request) {
@@ -27,12 +30,12 @@ func (s *Server) putAccount(w http.ResponseWriter, r *http.Request) {
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, s.accountView(a))
+	s.writeAccount(w, r, status, a)
 }
 
 func (s *Server) accountView(a invoice.Account) map[string]any {
 	return map[string]any{"id": a.ID, "name": a.Name, "address": a.Address, "npwp": a.NPWP, "balances": a.Balances,
-		"created_at": s.ts(a.CreatedAt), "updated_at": s.ts(a.UpdatedAt)}
+		"billing_email": a.BillingEmail, "created_at": s.ts(a.CreatedAt), "updated_at": s.ts(a.UpdatedAt)}
 }
 
 func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
@@ -41,7 +44,7 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.accountView(a))
+	s.writeAccount(w, r, http.StatusOK, a)
 }
 
 // page reads ?limit= (default 50, max 500).
@@ -57,7 +60,50 @@ func page(r *http.Request) (int, error) {
 	return n, nil
 }
 
+// timePage reads a list's limit and (created_at, id) cursor, for the lists
+// ordered newest first (orders, subscriptions), adding what is wrong to ve
+// so every bad field is named at once.
+func timePage(r *http.Request, ve *lunas.ValidationError) (int, *invoice.Cursor) {
+	limit, err := page(r)
+	var pve *lunas.ValidationError
+	if errors.As(err, &pve) {
+		ve.Fields = append(ve.Fields, pve.Fields...)
+	}
+	c := r.URL.Query().Get("cursor")
+	if c == "" {
+		return limit, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	ts, id, ok := strings.Cut(string(b), "|")
+	t, terr := time.Parse(time.RFC3339Nano, ts)
+	if err != nil || !ok || terr != nil {
+		ve.Add("cursor", "is not a cursor this API returned")
+		return limit, nil
+	}
+	return limit, &invoice.Cursor{CreatedAt: t, ID: id}
+}
+
+// encodeTimeCursor is the next_cursor of a newest-first list; nil on the
+// last page.
+func encodeTimeCursor(c *invoice.Cursor) *string {
+	if c == nil {
+		return nil
+	}
+	v := base64.RawURLEncoding.EncodeToString([]byte(c.CreatedAt.Format(time.RFC3339Nano) + "|" + c.ID))
+	return &v
+}
+
 // idCursor reads a numeric-id cursor.
+// idPage reads a list's limit and id cursor, for the lists paged by a
+// numeric id (ledger postings, gateway events, webhook deliveries).
+func idPage(r *http.Request) (limit int, before int64, err error) {
+	if limit, err = page(r); err != nil {
+		return 0, 0, err
+	}
+	before, err = idCursor(r)
+	return limit, before, err
+}
+
 func idCursor(r *http.Request) (int64, error) {
 	c := r.URL.Query().Get("cursor")
 	if c == "" {
@@ -76,12 +122,7 @@ func encodeID(n int64) string {
 }
 
 func (s *Server) getLedger(w http.ResponseWriter, r *http.Request) {
-	limit, err := page(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	before, err := idCursor(r)
+	limit, before, err := idPage(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -99,7 +140,7 @@ func (s *Server) getLedger(w http.ResponseWriter, r *http.Request) {
 	data := make([]map[string]any, len(ps))
 	for i, p := range ps {
 		data[i] = map[string]any{"id": p.ID, "balance": p.Balance, "amount": p.Amount, "kind": p.Kind,
-			"order_id": p.OrderID, "adjustment_id": p.AdjustmentID, "memo": p.Memo, "created_at": s.ts(p.CreatedAt)}
+			"order_id": p.OrderID, "adjustment_id": p.AdjustmentID, "reversal_id": p.ReversalID, "usage_event_id": p.UsageEventID, "reconciliation_id": p.ReconciliationID, "memo": p.Memo, "created_at": s.ts(p.CreatedAt)}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": data, "next_cursor": next})
 }
@@ -155,27 +196,11 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
 	var ve lunas.ValidationError
 	switch f.Status {
 	case "", invoice.StatusDraft, invoice.StatusAwaitingPayment, invoice.StatusInReview, invoice.StatusPaid,
-		invoice.StatusExpired, invoice.StatusCancelled, invoice.StatusRejected, invoice.StatusClosed:
+		invoice.StatusExpired, invoice.StatusCancelled, invoice.StatusRejected, invoice.StatusClosed, invoice.StatusRefunded:
 	default:
 		ve.Add("status", "unknown status %q", f.Status)
 	}
-	limit, err := page(r)
-	if err != nil {
-		var pve *lunas.ValidationError
-		errors.As(err, &pve)
-		ve.Fields = append(ve.Fields, pve.Fields...)
-	}
-	f.Limit = limit
-	if c := q.Get("cursor"); c != "" {
-		b, err := base64.RawURLEncoding.DecodeString(c)
-		ts, id, ok := strings.Cut(string(b), "|")
-		t, terr := time.Parse(time.RFC3339Nano, ts)
-		if err != nil || !ok || terr != nil {
-			ve.Add("cursor", "is not a cursor this API returned")
-		} else {
-			f.Cursor = &invoice.Cursor{CreatedAt: t, ID: id}
-		}
-	}
+	f.Limit, f.Cursor = timePage(r, &ve)
 	if err := ve.Err(); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -185,16 +210,11 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	data := make([]orderView, len(orders))
+	data := make([]invoice.View, len(orders))
 	for i, o := range orders {
 		data[i] = s.orderView(o)
 	}
-	var nc *string
-	if next != nil {
-		c := base64.RawURLEncoding.EncodeToString([]byte(next.CreatedAt.Format(time.RFC3339Nano) + "|" + next.ID))
-		nc = &c
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": data, "next_cursor": nc})
+	writeJSON(w, http.StatusOK, map[string]any{"data": data, "next_cursor": encodeTimeCursor(next)})
 }
 
 func (s *Server) patchOrder(w http.ResponseWriter, r *http.Request) {
@@ -217,12 +237,12 @@ func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) {
-	var in invoice.PaymentInput
+	var in payment.PaymentInput
 	if err := decode(r, &in); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	a, err := s.Orders.CreatePayment(r.Context(), r.PathValue("id"), in)
+	a, err := s.Payments.CreatePayment(r.Context(), r.PathValue("id"), in)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -231,33 +251,40 @@ func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) review(w http.ResponseWriter, r *http.Request) {
-	var in invoice.ReviewInput
+	var in review.ReviewInput
 	if err := decode(r, &in); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.orderResult(w, r, http.StatusOK)(s.Orders.Review(r.Context(), r.PathValue("id"), callerOf(r).identity, in))
+	s.orderResult(w, r, http.StatusOK)(s.Reviews.Review(r.Context(), r.PathValue("id"), callerOf(r).identity, in))
 }
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
-	flag := r.URL.Query().Get("flag")
-	switch flag {
-	case "", invoice.FlagUnmatched, invoice.FlagAmountMismatch, invoice.FlagPaidLate, invoice.FlagDoublePayment:
+	q := r.URL.Query()
+	f := payment.EventFilter{Flag: q.Get("flag")}
+	var ve lunas.ValidationError
+	if f.Flag != "" && !slices.Contains(payment.Flags, f.Flag) {
+		ve.Add("flag", "must be one of %s", strings.Join(payment.Flags, ", "))
+	}
+	switch q.Get("resolved") {
+	case "":
+	case "true", "false":
+		b := q.Get("resolved") == "true"
+		f.Resolved = &b
 	default:
-		s.writeError(w, r, &lunas.ValidationError{Fields: fieldErr("flag", "must be unmatched, amount_mismatch, paid_late or double_payment")})
+		ve.Add("resolved", "must be true or false")
+	}
+	if err := ve.Err(); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
-	limit, err := page(r)
+	limit, before, err := idPage(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	before, err := idCursor(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	evs, err := s.Orders.ListEvents(r.Context(), flag, before, limit)
+	f.Before, f.Limit = before, limit
+	evs, err := s.Payments.ListEvents(r.Context(), f)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -268,9 +295,48 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		next = &c
 	}
 	if evs == nil {
-		evs = []invoice.Event{}
+		evs = []payment.Event{}
+	}
+	for i := range evs {
+		s.localEvent(&evs[i])
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": evs, "next_cursor": next})
+}
+
+// resolveEvent marks a flagged gateway event resolved (finance), with who
+// did it and a note.
+func (s *Server) resolveEvent(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		s.writeError(w, r, lunas.E(lunas.KindNotFound, "gateway event %q not found", r.PathValue("id")))
+		return
+	}
+	var in struct {
+		Note string `json:"note"`
+	}
+	if err := decode(r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ev, err := s.Payments.Resolve(r.Context(), id, callerOf(r).identity, in.Note)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.localEvent(&ev)
+	writeJSON(w, http.StatusOK, ev)
+}
+
+// localEvent shows an inbox event's times in the business zone, as every
+// time in the API is (RFC 3339 with its offset).
+func (s *Server) localEvent(e *payment.Event) {
+	e.ReceivedAt = e.ReceivedAt.In(s.Location)
+	for _, t := range []**time.Time{&e.ProcessedAt, &e.ResolvedAt} {
+		if *t != nil {
+			v := (*t).In(s.Location)
+			*t = &v
+		}
+	}
 }
 
 func (s *Server) proformaPDF(w http.ResponseWriter, r *http.Request) {

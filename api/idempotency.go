@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -34,6 +35,12 @@ func (r *recorder) Write(b []byte) (int, error) {
 // the same key and body get the first answer again; the same key with
 // another body gets 409. Keys are scoped to the caller's token. A 5xx answer
 // is not kept, so the retry really retries.
+//
+// The request that takes a key holds it under a lease (idempotencyLease):
+// while it runs, the same key gets 409 "in progress"; when it ends the key
+// holds the answer (or is released on a 5xx or a panic); and when it never
+// ends (the process was killed) the lease runs out and the next request with
+// the same key and body takes the key over.
 func (s *Server) idempotent(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get("Idempotency-Key")
@@ -56,7 +63,15 @@ func (s *Server) idempotent(h http.HandlerFunc) http.HandlerFunc {
 		ident := callerOf(r).identity
 		pool := s.Orders.Pool()
 		ctx := r.Context()
-		tag, err := pool.Exec(ctx, `INSERT INTO idempotency_keys (identity, key, request_hash) VALUES ($1,$2,$3) ON CONFLICT DO NOTHING`, ident, key, hash)
+		// Take the key: a new one, or one whose holder's lease ran out
+		// without an answer (with the same request).
+		tag, err := pool.Exec(ctx, `
+			INSERT INTO idempotency_keys (identity, key, request_hash, lease_until)
+			VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+			ON CONFLICT (identity, key) DO UPDATE SET lease_until = EXCLUDED.lease_until, created_at = now()
+			WHERE idempotency_keys.status IS NULL AND idempotency_keys.request_hash = EXCLUDED.request_hash
+			  AND (idempotency_keys.lease_until IS NULL OR idempotency_keys.lease_until < now())`,
+			ident, key, hash, s.idempotencyLease().Seconds())
 		if err != nil {
 			s.writeError(w, r, store.Unavailable(err))
 			return
@@ -75,6 +90,7 @@ func (s *Server) idempotent(h http.HandlerFunc) http.HandlerFunc {
 			case prevHash != hash:
 				writeProblem(w, http.StatusConflict, "this Idempotency-Key was used with a different request", nil)
 			case status == nil:
+				w.Header().Set("Retry-After", retryAfter)
 				writeProblem(w, http.StatusConflict, "a request with this Idempotency-Key is still in progress", nil)
 			default:
 				ct := "application/json"
@@ -88,16 +104,39 @@ func (s *Server) idempotent(h http.HandlerFunc) http.HandlerFunc {
 			}
 			return
 		}
+		// The outcome is written even when the client has gone, but within
+		// a deadline of its own: a stalled database must not hold the
+		// request (the lease covers what is not written).
+		finish := func(sql string, args ...any) {
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.dbDeadline())
+			defer cancel()
+			if _, err := pool.Exec(wctx, sql, args...); err != nil {
+				s.log.Error("idempotency key not updated; its lease will free it", "err", err)
+			}
+		}
+		release := func() {
+			finish(`DELETE FROM idempotency_keys WHERE identity = $1 AND key = $2 AND status IS NULL`, ident, key)
+		}
 		rec := &recorder{ResponseWriter: w}
+		completed := false
+		defer func() {
+			if !completed {
+				release() // the handler panicked: free the key now
+			}
+		}()
 		h(rec, r)
-		wctx := context.WithoutCancel(ctx)
+		completed = true
 		if rec.status >= 500 || rec.status == 0 {
-			_, _ = pool.Exec(wctx, `DELETE FROM idempotency_keys WHERE identity = $1 AND key = $2`, ident, key)
+			release()
 			return
 		}
-		if _, err := pool.Exec(wctx, `UPDATE idempotency_keys SET status = $3, response = $4 WHERE identity = $1 AND key = $2`,
-			ident, key, rec.status, rec.buf.Bytes()); err != nil {
-			s.log.Error("store idempotent response", "err", err)
-		}
+		finish(`UPDATE idempotency_keys SET status = $3, response = $4, lease_until = NULL WHERE identity = $1 AND key = $2`,
+			ident, key, rec.status, rec.buf.Bytes())
 	}
+}
+
+// idempotencyLease is how long a request holds its key: longer than any
+// request may run (the gateway deadline), with room to spare.
+func (s *Server) idempotencyLease() time.Duration {
+	return 2 * s.gatewayDeadline()
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -37,6 +38,9 @@ var typeOf = map[int]string{
 func writeProblem(w http.ResponseWriter, status int, detail string, fields []lunas.FieldError) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
+	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(problem{
 		Type: "https://lunas.dev/problems/" + typeOf[status], Title: http.StatusText(status), Status: status, Detail: detail, Errors: fields,
@@ -54,6 +58,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		writeProblem(w, http.StatusRequestEntityTooLarge, "body is larger than the limit", nil)
+		return
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+		// The database deadline passed (deadline.go): whatever was begun
+		// was rolled back; the client retries.
+		s.log.Warn("request past its database deadline", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeProblem(w, http.StatusServiceUnavailable, "the database did not answer in time; retry later", nil)
 		return
 	}
 	kind := lunas.KindOf(err)

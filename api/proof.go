@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -9,7 +10,7 @@ import (
 	"time"
 
 	"github.com/lunas-id/lunas"
-	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/review"
 )
 
 // uploadProof takes a manual-transfer proof as multipart/form-data. The file
@@ -17,7 +18,7 @@ import (
 // name and declared type the client sent are ignored, so nothing the client
 // names ever becomes a path.
 func (s *Server) uploadProof(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, invoice.MaxProofSize+64<<10)
+	r.Body = http.MaxBytesReader(w, r.Body, review.MaxProofSize+64<<10)
 	in, err := parseProof(r)
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -30,12 +31,15 @@ func (s *Server) uploadProof(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	s.orderResult(w, r, http.StatusOK)(s.Orders.SubmitProof(r.Context(), r.PathValue("id"), in))
+	ctx, cancel := context.WithTimeout(r.Context(), s.dbDeadline())
+	defer cancel()
+	r = r.WithContext(ctx)
+	s.orderResult(w, r, http.StatusOK)(s.Reviews.SubmitProof(ctx, r.PathValue("id"), in))
 }
 
 // parseProof reads the multipart form into a proof, naming every bad field.
-func parseProof(r *http.Request) (invoice.ProofInput, error) {
-	var in invoice.ProofInput
+func parseProof(r *http.Request) (review.ProofInput, error) {
+	var in review.ProofInput
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return in, &lunas.ValidationError{Fields: fieldErr("body", "must be multipart/form-data")}
@@ -59,11 +63,11 @@ func parseProof(r *http.Request) (invoice.ProofInput, error) {
 				continue
 			}
 			sawFile = true
-			in.File, err = io.ReadAll(io.LimitReader(p, invoice.MaxProofSize+1))
+			in.File, err = io.ReadAll(io.LimitReader(p, review.MaxProofSize+1))
 			if err != nil {
 				return in, partError(err)
 			}
-			if len(in.File) > invoice.MaxProofSize {
+			if len(in.File) > review.MaxProofSize {
 				return in, lunas.E(lunas.KindTooLarge, "file is larger than 5 MiB")
 			}
 		case "amount", "transferred_at", "sender_bank", "sender_name":
@@ -107,7 +111,7 @@ func parseProof(r *http.Request) (invoice.ProofInput, error) {
 	}
 	if !sawFile {
 		ve.Add("file", "is required")
-	} else if invoice.SniffProof(in.File) == "" && len(ve.Fields) > 0 {
+	} else if review.SniffProof(in.File) == "" && len(ve.Fields) > 0 {
 		// Report the content check with the other fields, all at once.
 		ve.Add("file", "must be a PNG, JPEG or PDF (checked by content)")
 	}
@@ -123,7 +127,7 @@ func partError(err error) error {
 }
 
 func (s *Server) getProof(w http.ResponseWriter, r *http.Request) {
-	p, err := s.Orders.LatestProof(r.Context(), r.PathValue("id"))
+	p, err := s.Reviews.LatestProof(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -8,9 +8,6 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -20,7 +17,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/proforma"
+	"github.com/lunas-id/lunas/report"
+	"github.com/lunas-id/lunas/review"
+	"github.com/lunas-id/lunas/sending"
+	"github.com/lunas-id/lunas/subscription"
+	"github.com/lunas-id/lunas/token"
+	"github.com/lunas-id/lunas/usage"
+	"github.com/lunas-id/lunas/webhook"
 )
 
 // Pinger reports whether a dependency answers.
@@ -37,6 +42,8 @@ type TestClock interface {
 // Options configures a Server.
 type Options struct {
 	Orders           *invoice.Service
+	Payments         *payment.Service
+	Reviews          *review.Service
 	Documents        *proforma.Documents
 	Signer           proforma.Signer
 	Tokens           map[string]string // token → role
@@ -48,30 +55,32 @@ type Options struct {
 	MidtransKey      string
 	OVOCallbackToken string
 	PublicURL        string
+	Usage            *usage.Service   // usage billing; nil: its routes answer 404
+	Webhooks         *webhook.Service // events to the app; nil: its routes answer 404
+	Console          http.Handler     // the finance console, served under /console/; nil: not mounted
+	// DBDeadline bounds the database work of a request (default 2 s);
+	// GatewayTimeout is what a gateway call may add (default 20 s).
+	DBDeadline, GatewayTimeout time.Duration
+	// Recurring billing; nil: their routes answer 404.
+	Subscriptions *subscription.Service
+	Reports       *report.Service
+	Sendings      *sending.Service
 }
 
 // Server serves the API.
 type Server struct {
 	Options
 	log     *slog.Logger
-	tokens  []tokenEntry
+	tokens  *token.Set
 	metrics *metrics
-	mux     *http.ServeMux
-}
-
-type tokenEntry struct {
-	hash     [32]byte
-	role     string
-	identity string
+	mux     *routeMux
+	refused *limiter // log lines for refused webhook signatures
 }
 
 // New returns a Server with its routes.
 func New(o Options) *Server {
-	s := &Server{Options: o, log: o.Logger, mux: http.NewServeMux(), metrics: newMetrics(o.Registry)}
-	for tok, role := range o.Tokens {
-		h := sha256.Sum256([]byte(tok))
-		s.tokens = append(s.tokens, tokenEntry{hash: h, role: role, identity: role + ":" + hex.EncodeToString(h[:4])})
-	}
+	s := &Server{Options: o, log: o.Logger, mux: newRouteMux(), metrics: newMetrics(o.Registry), refused: newLimiter(10 * time.Second),
+		tokens: token.NewSet(o.Tokens)}
 	s.routes()
 	return s
 }
@@ -82,8 +91,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 const (
-	roleApp     = "app"
-	roleFinance = "finance"
+	roleApp     = token.RoleApp
+	roleFinance = token.RoleFinance
 )
 
 // routes registers every route; who calls each is said beside it.
@@ -98,22 +107,52 @@ func (s *Server) routes() {
 	s.handle("PATCH /v1/orders/{id}", app, s.patchOrder)
 	s.handle("POST /v1/orders/{id}/confirm", app, s.confirmOrder)
 	s.handle("POST /v1/orders/{id}/cancel", app, s.cancelOrder)
-	s.handle("POST /v1/orders/{id}/payments", app, s.idempotent(s.createPayment))
-	s.handle("POST /v1/orders/{id}/proof", app, s.uploadProof)
+	s.handleWithin("POST /v1/orders/{id}/payments", app, s.gatewayDeadline(), s.idempotent(s.createPayment))
+	s.handleWithin("POST /v1/orders/{id}/proof", app, 0, s.uploadProof) // its deadline starts after the upload
+	if s.Usage != nil {
+		s.handle("POST /v1/accounts/{account_id}/usage", app, s.postUsage)
+		s.handle("GET /v1/accounts/{account_id}/usage", app, s.getUsage)
+		s.handle("POST /v1/accounts/{account_id}/reconciliations", fin, s.reconcile)
+	}
+	if s.Subscriptions != nil {
+		s.handle("POST /v1/subscriptions", app, s.idempotent(s.createSubscription))
+		s.handle("GET /v1/subscriptions/{id}", app, s.getSubscription)
+		s.handle("PATCH /v1/subscriptions/{id}", app, s.patchSubscription)
+		s.handle("PUT /v1/plans/{plan_id}", fin, s.putPlan)
+		s.handle("GET /v1/subscriptions", fin, s.listSubscriptions)
+		s.handle("POST /v1/subscriptions/due-day", fin, s.moveDueDay)
+	}
+	if s.Reports != nil {
+		s.handle("GET /v1/reports/overdue", fin, s.overdueReport)
+		s.handle("GET /v1/reports/overdue.xlsx", fin, s.overdueXLSX)
+	}
+	if s.Sendings != nil {
+		s.handle("POST /v1/sendings", fin, s.idempotent(s.createSending))
+		s.handle("GET /v1/sendings/{id}", fin, s.getSending)
+	}
 	// Finance staff.
 	s.handle("POST /v1/accounts/{account_id}/adjustments", fin, s.idempotent(s.adjust))
 	s.handle("GET /v1/orders", fin, s.listOrders)
 	s.handle("GET /v1/orders/{id}/proof", fin, s.getProof)
 	s.handle("POST /v1/orders/{id}/review", fin, s.review)
 	s.handle("GET /v1/gateway-events", fin, s.listEvents)
+	s.handle("POST /v1/gateway-events/{id}/resolve", fin, s.resolveEvent)
+	if s.Webhooks != nil {
+		s.handle("POST /v1/webhook-endpoints", fin, s.idempotent(s.createWebhookEndpoint))
+		s.handle("GET /v1/webhook-endpoints", fin, s.listWebhookEndpoints)
+		s.handle("DELETE /v1/webhook-endpoints/{id}", fin, s.deleteWebhookEndpoint)
+		s.handle("GET /v1/webhook-endpoints/{id}/deliveries", fin, s.listWebhookDeliveries)
+		s.handle("POST /v1/webhook-deliveries/{id}/retry", fin, s.retryWebhookDelivery)
+	}
 	// Bearer token (app) or a signed link from a mail.
-	s.mux.HandleFunc("GET /v1/orders/{id}/proforma.pdf", s.proformaPDF)
+	s.mux.HandleFunc("GET /v1/orders/{id}/proforma.pdf", withDeadline(s.dbDeadline(), s.proformaPDF))
 	// Gateways: no bearer token; authenticity is checked per provider.
-	s.mux.HandleFunc("POST /webhooks/midtrans", s.webhookMidtrans)
-	s.mux.HandleFunc("POST /webhooks/ovo", s.webhookOVO)
+	s.mux.HandleFunc("POST /webhooks/midtrans", withDeadline(s.dbDeadline(), s.webhookMidtrans))
+	s.mux.HandleFunc("POST /webhooks/ovo", withDeadline(s.dbDeadline(), s.webhookOVO))
 	// Operations.
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("GET /openapi.json", s.openAPI())
 	if s.Registry != nil {
 		s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
 	}
@@ -121,6 +160,10 @@ func (s *Server) routes() {
 	if s.TestClock != nil {
 		s.handle("GET /v1/test/clock", app, s.getClock)
 		s.handle("PUT /v1/test/clock", fin, s.putClock)
+	}
+	// Finance staff in a browser: its own sessions, CSRF and pages.
+	if s.Console != nil {
+		s.mux.Handle("/console/", s.Console)
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "no route "+r.Method+" "+r.URL.Path, nil)
@@ -139,8 +182,18 @@ func callerOf(r *http.Request) caller {
 	return c
 }
 
-// handle registers an authenticated route open to roles.
+// handle registers an authenticated route open to roles, with the database
+// deadline.
 func (s *Server) handle(pattern string, roles []string, h http.HandlerFunc) {
+	s.handleWithin(pattern, roles, s.dbDeadline(), h)
+}
+
+// handleWithin registers an authenticated route whose context ends after d
+// (0: the handler sets its own deadline).
+func (s *Server) handleWithin(pattern string, roles []string, d time.Duration, h http.HandlerFunc) {
+	if d > 0 {
+		h = withDeadline(d, h)
+	}
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		c, ok := s.authenticate(r)
 		if !ok {
@@ -160,23 +213,15 @@ func (s *Server) handle(pattern string, roles []string, h http.HandlerFunc) {
 	})
 }
 
-// authenticate compares the bearer token's hash with every known token's
-// hash in constant time, so timing reveals nothing about any token.
+// authenticate finds the bearer token's role (token.Set compares hashes in
+// constant time).
 func (s *Server) authenticate(r *http.Request) (caller, bool) {
-	auth := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || tok == "" {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
 		return caller{}, false
 	}
-	h := sha256.Sum256([]byte(tok))
-	var found caller
-	matched := 0
-	for _, t := range s.tokens {
-		if subtle.ConstantTimeCompare(h[:], t.hash[:]) == 1 {
-			found, matched = caller{role: t.role, identity: t.identity}, 1
-		}
-	}
-	return found, matched == 1
+	c, ok := s.tokens.Lookup(tok)
+	return caller{role: c.Role, identity: c.Identity}, ok
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {

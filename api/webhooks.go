@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/lunas-id/lunas/gateway"
@@ -35,14 +36,20 @@ func (s *Server) record(w http.ResponseWriter, r *http.Request, ev gateway.Event
 	switch {
 	case errors.Is(err, gateway.ErrAuth):
 		s.metrics.webhook(ev.Provider, "unauthorized", start)
+		// Rate-limited: a flood of forgeries must not flood the log.
+		if n, ok := s.refused.allow(ev.Provider, time.Now()); ok {
+			s.log.Warn("webhook refused: authenticity check failed", "provider", ev.Provider, "remote", r.RemoteAddr,
+				"refused_since_last_line", n)
+		}
 		writeProblem(w, http.StatusUnauthorized, "authenticity check failed", nil)
 		return
 	case err != nil:
 		s.metrics.webhook(ev.Provider, "malformed", start)
+		s.log.Warn("webhook malformed", "provider", ev.Provider, "err", err.Error())
 		writeProblem(w, http.StatusBadRequest, err.Error(), nil)
 		return
 	}
-	id, err := s.Orders.RecordEvent(r.Context(), ev)
+	id, err := s.Payments.RecordEvent(r.Context(), ev)
 	if err != nil {
 		s.metrics.webhook(ev.Provider, "unavailable", start)
 		s.log.Error("webhook not recorded", "provider", ev.Provider, "err", err)
@@ -54,6 +61,8 @@ func (s *Server) record(w http.ResponseWriter, r *http.Request, ev gateway.Event
 		outcome = "duplicate"
 	}
 	s.metrics.webhook(ev.Provider, outcome, start)
+	s.log.Info("webhook received", "provider", ev.Provider, "event_id", id, "attempt_id", firstNonEmpty(ev.AttemptID, ev.TxID),
+		"status", ev.RawStatus, "outcome", outcome, "latency_ms", time.Since(start).Milliseconds())
 	writeJSON(w, http.StatusOK, map[string]string{"status": outcome})
 }
 
@@ -74,7 +83,42 @@ func (s *Server) webhookOVO(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ev, err := ovo.Verify(r.Header.Get("x-callback-token"), s.OVOCallbackToken, r.Header.Get("webhook-id"), body)
+	ev, err := ovo.Verify(r.Header.Get("x-callback-token"), s.OVOCallbackToken, body)
 	ev.Provider = gateway.ProviderOVO
 	s.record(w, r, ev, err, start)
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// limiter lets one log line through per key per interval and counts what
+// it held back, so an operator sees "refused 5,000 since the last line"
+// rather than 5,000 lines.
+type limiter struct {
+	mu    sync.Mutex
+	every time.Duration
+	last  map[string]time.Time
+	held  map[string]int
+}
+
+func newLimiter(every time.Duration) *limiter {
+	return &limiter{every: every, last: map[string]time.Time{}, held: map[string]int{}}
+}
+
+// allow reports whether a line for key may be written now, and how many
+// were held back before it.
+func (l *limiter) allow(key string, now time.Time) (int, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.last[key]) < l.every {
+		l.held[key]++
+		return 0, false
+	}
+	n := l.held[key]
+	l.last[key], l.held[key] = now, 0
+	return n, true
 }

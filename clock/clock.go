@@ -3,7 +3,9 @@
 // Production uses the wall clock. With LUNAS_ENV=test the clock can be set
 // through the API (a "test clock"): the setting is stored in PostgreSQL so
 // every process that shares the database runs on the same instant, and the
-// clock keeps running forward from the instant it was set to.
+// clock keeps running forward from the instant it was set to. Every Now
+// reads the stored offset, so once PUT /v1/test/clock has answered no
+// process acts on the old clock.
 package clock
 
 import (
@@ -44,15 +46,24 @@ func (f *Fixed) Now() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.t }
 func (f *Fixed) Set(t time.Time) { f.mu.Lock(); f.t = t; f.mu.Unlock() }
 
 // Test is the service-wide test clock: wall time plus an offset that is kept
-// in the test_clock table. Set writes the offset; Refresh reads it, and a
-// background loop refreshes it so that other processes see a change within
-// the refresh interval (well inside one sweep interval).
+// in the test_clock table. Set writes the offset; Now reads it from the
+// database every time, so a change reaches every process before the PUT
+// that made it answers. Callers take Now inside their transaction after
+// locking the row they decide on (invoice does), so a decision is never
+// taken on an offset older than the state it looks at.
+//
+// The reads go through a pool of the clock's own: Now is called inside
+// transactions, and borrowing from their pool could leave every
+// connection waiting for another. When the read fails (the database is
+// restarting) Now falls back to the last offset read, which a background
+// loop (Run) also keeps fresh.
 type Test struct {
 	pool   *pgxpool.Pool
-	offset atomic.Int64 // nanoseconds added to the wall clock
+	offset atomic.Int64 // nanoseconds added to the wall clock: the last read
 }
 
-// NewTest returns a test clock backed by pool, loaded once.
+// NewTest returns a test clock backed by pool (used by the clock alone),
+// loaded once.
 func NewTest(ctx context.Context, pool *pgxpool.Pool) (*Test, error) {
 	c := &Test{pool: pool}
 	if err := c.Refresh(ctx); err != nil {
@@ -61,8 +72,14 @@ func NewTest(ctx context.Context, pool *pgxpool.Pool) (*Test, error) {
 	return c, nil
 }
 
-// Now returns wall time shifted by the stored offset.
+// readTimeout bounds one read of the offset.
+const readTimeout = 2 * time.Second
+
+// Now returns wall time shifted by the stored offset, read now.
 func (c *Test) Now() time.Time {
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
+	_ = c.Refresh(ctx) // on failure the last offset stands
 	return time.Now().UTC().Add(time.Duration(c.offset.Load()))
 }
 

@@ -61,3 +61,67 @@ func TestPrintMasksSecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestUsageBillingSettings(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _, ok := c.WAPrices.Price("+6281234567890", "marketing"); !ok || p != 600 || c.WATopUpStep != 0 || c.LowBalanceRatio.String() != "0.4" {
+		t.Errorf("usage defaults: price %d %v, step %d, ratio %s", p, ok, c.WATopUpStep, c.LowBalanceRatio)
+	}
+	c, err = Load(env(map[string]string{"LUNAS_WA_PRICES": "62:marketing=600,utility=300,authentication=440,service=275;*:marketing=900,utility=400,authentication=500,service=300",
+		"LUNAS_WA_TOPUP_STEP": "500000", "LUNAS_LOW_BALANCE_RATIO": "0.25"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _, _ := c.WAPrices.Price("+447911123456", "marketing"); p != 900 || c.WATopUpStep != 500000 || c.LowBalanceRatio.String() != "0.25" {
+		t.Errorf("usage settings: %d %d %s", p, c.WATopUpStep, c.LowBalanceRatio)
+	}
+	_, err = Load(env(map[string]string{"LUNAS_WA_PRICES": "62:marketing=600", "LUNAS_WA_TOPUP_STEP": "-5", "LUNAS_LOW_BALANCE_RATIO": "1.5"}))
+	for _, name := range []string{"LUNAS_WA_PRICES", "LUNAS_WA_TOPUP_STEP", "LUNAS_LOW_BALANCE_RATIO"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+}
+
+func TestProductionRefusesShortSecrets(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("k", MinSecretBytes)
+	_, err := Load(env(map[string]string{"LUNAS_ENV": "production", "LUNAS_SIGNING_KEY": "x",
+		"LUNAS_API_TOKENS": "app:y,finance:" + long, "OVO_CALLBACK_TOKEN": "z"}))
+	if err == nil {
+		t.Fatal("production accepted 1-byte secrets")
+	}
+	for _, name := range []string{"LUNAS_SIGNING_KEY", "LUNAS_API_TOKENS: the app token", "OVO_CALLBACK_TOKEN"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+	if strings.Contains(err.Error(), "finance token") {
+		t.Errorf("a %d-byte token was refused: %v", MinSecretBytes, err)
+	}
+	real := realProduction()
+	real["LUNAS_SIGNING_KEY"], real["LUNAS_API_TOKENS"], real["OVO_CALLBACK_TOKEN"] = long, "app:a"+long+",finance:f"+long, long
+	if _, err := Load(env(real)); err != nil {
+		t.Errorf("production with %d-byte secrets: %v", MinSecretBytes, err)
+	}
+}
+
+func TestWorkerPools(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(map[string]string{"LUNAS_WORKER_POOLS": "critical:12, mail:3"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.WorkerPools["critical"] != 12 || c.WorkerPools["mail"] != 3 || len(c.WorkerPools) != 2 {
+		t.Errorf("pools %v", c.WorkerPools)
+	}
+	for _, bad := range []string{"critical", "mail:0", "mail:2,mail:3", ":4", "mail:x"} {
+		if _, err := Load(env(map[string]string{"LUNAS_WORKER_POOLS": bad})); err == nil || !strings.Contains(err.Error(), "LUNAS_WORKER_POOLS") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}

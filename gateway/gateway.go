@@ -73,23 +73,45 @@ const (
 	StatusPending   Status = "pending"   // nothing yet
 	StatusChallenge Status = "challenge" // card held by fraud detection: credit nothing
 	StatusFailed    Status = "failed"    // deny, cancel, expire, failure; OVO FAILED, VOIDED
-	StatusIgnored   Status = "ignored"   // refunds and others lunas does not act on
+	StatusRefunded  Status = "refunded"  // money came and (some of) it was taken back: refund, chargeback
+	StatusIgnored   Status = "ignored"   // a status or event type lunas does not act on
 )
 
-// Event is a verified gateway callback in normalised form.
+// Event is a verified gateway callback, or a gateway's answer to a status
+// lookup, in normalised form. A callback is only a hint: the payment
+// package asks the gateway (Lookup) and acts on the answer.
 type Event struct {
 	Provider    string
-	DedupeKey   string // unique per provider event
-	AttemptID   string // our reference (Midtrans order_id, Xendit reference_id)
-	TxID        string // the gateway's transaction id
+	DedupeKey   string // unique per provider event, built from signed or identifying fields
+	AttemptID   string // our reference (Midtrans order_id, Xendit reference_id); empty when the event names only TxID
+	TxID        string // the gateway's transaction id (Xendit charge id)
+	Type        string // the envelope's event type (Xendit: ewallet.capture, ewallet.void, ewallet.refund)
 	RawStatus   string // as the gateway said it
+	StatusCode  string // Midtrans status_code, which its signature covers
 	Status      Status
 	Amount      int64 // whole rupiah; AmountValid false when not a whole number
 	AmountValid bool
 	Currency    string
 	FailureCode string
 	Method      string // payment_type or channel code
-	Payload     []byte // raw body as received
+	// Refunded is the gateway's cumulative total taken back of the
+	// transaction (refunds and chargebacks), whole rupiah.
+	Refunded int64
+	// ReversalKind names what took money back: refund, chargeback, deny,
+	// cancel, void.
+	ReversalKind string
+	// Suspect says why a callback contradicts itself (a Midtrans
+	// status_code that does not fit its transaction_status): it is recorded
+	// and flagged, never acted on.
+	Suspect string
+	Payload []byte // raw body as received
+}
+
+// Ref names a transaction at its gateway: our attempt id and, once known,
+// the gateway's own id (Xendit looks charges up by theirs).
+type Ref struct {
+	AttemptID string
+	TxID      string
 }
 
 // Errors returned by callback parsers; the webhook handler maps them to

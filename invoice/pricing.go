@@ -18,6 +18,7 @@ const (
 // Catalog holds the configurable pricing rules of DESIGN.md.
 type Catalog struct {
 	WAMinTopUp   int64           // minimum WhatsApp balance top-up, IDR
+	WATopUpStep  int64           // when > 0, WhatsApp top-ups are rounded up to a multiple of it (LUNAS_WA_TOPUP_STEP)
 	MUVPackSize  int64           // visitors per pack
 	MUVPackPrice int64           // IDR per pack
 	VATRate      decimal.Decimal // on the subtotal
@@ -46,6 +47,11 @@ type Item struct {
 	Quantity          int64   `json:"quantity"`
 	Amount            int64   `json:"amount"`
 	Adjustment        *string `json:"adjustment"`
+	// A subscription line names its plan and period; Description is the
+	// plan's name at issue, printed instead of the product's name.
+	PlanID      *string `json:"plan_id,omitempty"`
+	Period      *string `json:"period,omitempty"`
+	Description string  `json:"-"`
 }
 
 // Totals is what an order costs.
@@ -84,6 +90,14 @@ func (c Catalog) Price(reqs []ItemRequest) ([]Item, Totals, error) {
 			if r.Quantity < c.WAMinTopUp {
 				it.Quantity = c.WAMinTopUp
 				it.Adjustment = ptr(fmt.Sprintf("raised to the minimum top-up of %d", c.WAMinTopUp))
+			}
+			if step := c.WATopUpStep; step > 0 && it.Quantity%step != 0 {
+				it.Quantity = (it.Quantity/step + 1) * step
+				note := fmt.Sprintf("rounded up to a multiple of %d", step)
+				if it.Adjustment != nil {
+					note = *it.Adjustment + ", then " + note
+				}
+				it.Adjustment = &note
 			}
 			it.Amount = it.Quantity
 		case ProductMUV:

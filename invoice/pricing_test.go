@@ -146,3 +146,37 @@ func BenchmarkPrice(b *testing.B) {
 		}
 	}
 }
+
+func TestPriceWATopUpStep(t *testing.T) {
+	t.Parallel()
+	c := DefaultCatalog()
+	c.WATopUpStep = 500_000
+	for _, tc := range []struct {
+		req, want int64
+		note      string
+	}{
+		{1_000_000, 1_000_000, ""},
+		{1_200_000, 1_500_000, "rounded up to a multiple of 500000"},
+		{2_500_000, 2_500_000, ""},
+		{2_500_001, 3_000_000, "rounded up to a multiple of 500000"},
+		{1, 1_000_000, "raised to the minimum top-up of 1000000"},
+	} {
+		items, _, err := c.Price([]ItemRequest{{ProductWABalance, tc.req}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		it := items[0]
+		got := ""
+		if it.Adjustment != nil {
+			got = *it.Adjustment
+		}
+		if it.Quantity != tc.want || it.Amount != tc.want || got != tc.note {
+			t.Errorf("%d: quantity %d amount %d adjustment %q; want %d %q", tc.req, it.Quantity, it.Amount, got, tc.want, tc.note)
+		}
+	}
+	c.WAMinTopUp = 700_000 // a minimum that is not a multiple of the step
+	items, _, _ := c.Price([]ItemRequest{{ProductWABalance, 10}})
+	if items[0].Quantity != 1_000_000 || *items[0].Adjustment != "raised to the minimum top-up of 700000, then rounded up to a multiple of 500000" {
+		t.Errorf("minimum then step: %+v %s", items[0], *items[0].Adjustment)
+	}
+}

@@ -2,11 +2,11 @@ package invoice
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/mail"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,9 +15,10 @@ import (
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/clock"
-	"github.com/lunas-id/lunas/gateway"
 	"github.com/lunas-id/lunas/ledger"
 	"github.com/lunas-id/lunas/store"
+	"github.com/lunas-id/lunas/task"
+	"github.com/lunas-id/lunas/webhook"
 )
 
 // Order statuses.
@@ -30,48 +31,15 @@ const (
 	StatusCancelled       = "cancelled"
 	StatusRejected        = "rejected"
 	StatusClosed          = "closed"
+	StatusRefunded        = "refunded" // the gateway took all of the payment back
 )
 
 // Lifetimes from DESIGN.md.
 const (
-	DraftLifetime   = 120 * time.Hour
-	ReviewLifetime  = 24 * time.Hour
-	ReasonNotInTime = "not confirmed in time"
-	maxNameLength   = 200
-	maxEmailLength  = 254
+	DraftLifetime  = 120 * time.Hour
+	maxNameLength  = 200
+	maxEmailLength = 254
 )
-
-// Task types the worker serves; invoice writes them into the outbox.
-const (
-	TaskPaymentApply  = "payment:apply"
-	TaskPaymentCancel = "payment:cancel"
-	TaskInvoiceExpire = "invoice:expire"
-	TaskPDFRender     = "pdf:render"
-	TaskMailSend      = "mail:send"
-)
-
-// TaskPayload is the JSON payload of every lunas task.
-type TaskPayload struct {
-	OrderID   string `json:"order_id,omitempty"`
-	EventID   int64  `json:"event_id,omitempty"`
-	MailID    string `json:"mail_id,omitempty"`
-	AttemptID string `json:"attempt_id,omitempty"`
-	Kind      string `json:"kind,omitempty"`
-}
-
-func job(id, typ string, p TaskPayload, at time.Time) store.Job {
-	b, _ := json.Marshal(p)
-	return store.Job{ID: id, Type: typ, Payload: b, ProcessAt: at}
-}
-
-// Gateway is what the service needs from one payment provider.
-type Gateway interface {
-	Charge(ctx context.Context, req gateway.ChargeRequest) (gateway.ChargeResult, error)
-	// Status asks the gateway what became of an attempt; nil when it knows
-	// nothing conclusive.
-	Status(ctx context.Context, attemptID string) (*gateway.Event, error)
-	Cancel(ctx context.Context, attemptID string) error
-}
 
 // BankAccount is where manual transfers go.
 type BankAccount struct {
@@ -80,22 +48,23 @@ type BankAccount struct {
 	Holder string `json:"holder"`
 }
 
+// OpenAttempts ends an order's open gateway attempts at their gateways
+// before its price changes; payment.Service provides it. It returns a
+// conflict when one cannot be ended (the customer may be paying it).
+type OpenAttempts interface {
+	EndOpenAttempts(ctx context.Context, orderID string) error
+}
+
 // Service runs the order machine.
 type Service struct {
-	pool     *pgxpool.Pool
-	clock    clock.Clock
-	catalog  Catalog
-	loc      *time.Location
-	log      *slog.Logger
-	gateways map[string]Gateway // by provider
-	decoders map[string]Decoder // by provider
-	bank     BankAccount
-	// Settled is called with the lag from a gateway event's arrival to the
-	// settlement it caused (metrics).
-	Settled func(time.Duration)
-	// Kick is called after a commit that wrote outbox rows, so this
-	// process's relay moves them at once instead of at its next poll.
-	Kick func()
+	pool    *pgxpool.Pool
+	clock   clock.Clock
+	catalog Catalog
+	loc     *time.Location
+	log     *slog.Logger
+	// Attempts is set by cmd/lunas once the payment service exists (it
+	// depends on this one); nil means no gateway attempt can be open.
+	Attempts OpenAttempts
 }
 
 // Options configures a Service.
@@ -105,18 +74,18 @@ type Options struct {
 	Catalog  Catalog
 	Location *time.Location
 	Logger   *slog.Logger
-	Gateways map[string]Gateway
-	Decoders map[string]Decoder
-	Bank     BankAccount
 }
 
 // New returns a Service.
 func New(o Options) *Service {
-	if o.Gateways == nil {
-		o.Gateways = map[string]Gateway{}
-	}
-	return &Service{pool: o.Pool, clock: o.Clock, catalog: o.Catalog, loc: o.Location, log: o.Logger, gateways: o.Gateways, decoders: o.Decoders, bank: o.Bank, Settled: func(time.Duration) {}, Kick: func() {}}
+	return &Service{pool: o.Pool, clock: o.Clock, catalog: o.Catalog, loc: o.Location, log: o.Logger}
 }
+
+// Clock is the service clock (payment and review take now from it too).
+func (s *Service) Clock() clock.Clock { return s.clock }
+
+// Location is the business time zone.
+func (s *Service) Location() *time.Location { return s.loc }
 
 // Catalog returns the pricing rules in force.
 func (s *Service) Catalog() Catalog { return s.catalog }
@@ -132,6 +101,10 @@ type Account struct {
 	Balances  ledger.Balances `json:"balances"`
 	CreatedAt time.Time       `json:"created_at"`
 	UpdatedAt time.Time       `json:"updated_at"`
+
+	// BillingEmail receives the low-balance alerts (nil: the requester of
+	// the latest paid order does).
+	BillingEmail *string `json:"billing_email"`
 }
 
 // AccountInput is the body of PUT /v1/accounts/{id}.
@@ -139,6 +112,9 @@ type AccountInput struct {
 	Name    string  `json:"name"`
 	Address *string `json:"address"`
 	NPWP    *string `json:"npwp"`
+
+	// BillingEmail: absent keeps it, "" removes it.
+	BillingEmail *string `json:"billing_email"`
 }
 
 // PutAccount creates or updates an account; created reports which.
@@ -158,16 +134,23 @@ func (s *Service) PutAccount(ctx context.Context, id string, in AccountInput) (A
 	if in.Address != nil && len(*in.Address) > 500 {
 		ve.Add("address", "must be at most 500 characters")
 	}
+	if in.BillingEmail != nil && *in.BillingEmail != "" {
+		if msg := checkEmail(*in.BillingEmail); msg != "" {
+			ve.Add("billing_email", "%s", msg)
+		}
+	}
 	if err := ve.Err(); err != nil {
 		return Account{}, false, err
 	}
 	now := s.clock.Now()
 	var created bool
 	err := s.pool.QueryRow(ctx, `
-		INSERT INTO accounts (id, name, address, npwp, created_at, updated_at) VALUES ($1, $2, coalesce($3, ''), coalesce($4, ''), $5, $5)
+		INSERT INTO accounts (id, name, address, npwp, billing_email, created_at, updated_at)
+		VALUES ($1, $2, coalesce($3, ''), coalesce($4, ''), nullif($6, ''), $5, $5)
 		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,
-			address = coalesce($3, accounts.address), npwp = coalesce($4, accounts.npwp), updated_at = $5
-		RETURNING (xmax = 0)`, id, in.Name, in.Address, in.NPWP, now).Scan(&created)
+			address = coalesce($3, accounts.address), npwp = coalesce($4, accounts.npwp),
+			billing_email = CASE WHEN $6::text IS NULL THEN accounts.billing_email ELSE nullif($6, '') END, updated_at = $5
+		RETURNING (xmax = 0)`, id, in.Name, in.Address, in.NPWP, now, in.BillingEmail).Scan(&created)
 	if err != nil {
 		return Account{}, false, store.Unavailable(err)
 	}
@@ -179,8 +162,8 @@ func (s *Service) PutAccount(ctx context.Context, id string, in AccountInput) (A
 func (s *Service) GetAccount(ctx context.Context, id string) (Account, error) {
 	var a Account
 	err := s.pool.QueryRow(ctx, `
-		SELECT id, name, address, npwp, wa_balance, muv, outstanding, created_at, updated_at FROM accounts WHERE id = $1`, id).
-		Scan(&a.ID, &a.Name, &a.Address, &a.NPWP, &a.Balances.WABalance, &a.Balances.MUV, &a.Balances.Outstanding, &a.CreatedAt, &a.UpdatedAt)
+		SELECT id, name, address, npwp, billing_email, wa_balance, muv, outstanding, created_at, updated_at FROM accounts WHERE id = $1`, id).
+		Scan(&a.ID, &a.Name, &a.Address, &a.NPWP, &a.BillingEmail, &a.Balances.WABalance, &a.Balances.MUV, &a.Balances.Outstanding, &a.CreatedAt, &a.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, lunas.E(lunas.KindNotFound, "account %q not found", id)
 	}
@@ -275,12 +258,23 @@ type Order struct {
 	ExpiresAt     *time.Time
 	PaidAt        *time.Time
 	PaidAttemptID *string
-	StatusReason  *string
-	ReviewSince   *time.Time
-	Payments      []Attempt
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// RefundedAmount is what the gateway took back of the paying attempt.
+	RefundedAmount int64
+	StatusReason   *string
+	ReviewSince    *time.Time
+	// A subscription invoice names its subscription, its period (YYYY-MM)
+	// and its due date (YYYY-MM-DD); nil for every other order.
+	SubscriptionID *string
+	Period         *string
+	DueDate        *string
+	Payments       []Attempt
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
+
+// Paid reports whether the order was paid: paid, or refunded since (its
+// PAID proforma and confirmation still stand).
+func (o *Order) Paid() bool { return o.Status == StatusPaid || o.Status == StatusRefunded }
 
 // CreateInput is the body of POST /v1/orders.
 type CreateInput struct {
@@ -357,8 +351,9 @@ func insertItems(ctx context.Context, tx pgx.Tx, orderID string, items []Item) e
 	}
 	for i, it := range items {
 		_, err := tx.Exec(ctx, `
-			INSERT INTO order_items (order_id, line, product, unit, requested_quantity, quantity, amount, adjustment)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`, orderID, i, it.Product, it.Unit, it.RequestedQuantity, it.Quantity, it.Amount, it.Adjustment)
+			INSERT INTO order_items (order_id, line, product, unit, requested_quantity, quantity, amount, adjustment, plan_id, period, description)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,nullif($11, ''))`, orderID, i, it.Product, it.Unit, it.RequestedQuantity, it.Quantity, it.Amount, it.Adjustment,
+			it.PlanID, it.Period, it.Description)
 		if err != nil {
 			return err
 		}
@@ -393,16 +388,26 @@ func validID(id string) bool {
 }
 
 const orderColumns = `o.id, o.account_id, o.status, o.requester_name, o.requester_email, o.locale, o.currency,
-	o.subtotal, o.vat, o.total, i.number, i.issued_at, i.expires_at, o.paid_at, o.paid_attempt_id,
-	o.status_reason, o.review_since, o.created_at, o.updated_at`
+	o.subtotal, o.vat, o.total, i.number, i.issued_at, i.expires_at, o.paid_at, o.paid_attempt_id, o.refunded_amount,
+	o.status_reason, o.review_since, o.created_at, o.updated_at, o.subscription_id, o.period, to_char(o.due_date, 'YYYY-MM-DD')`
 
 func scanOrder(row pgx.Row) (*Order, error) {
 	var o Order
 	err := row.Scan(&o.ID, &o.AccountID, &o.Status, &o.Requester.Name, &o.Requester.Email, &o.Locale, &o.Currency,
-		&o.Subtotal, &o.VAT, &o.Total, &o.InvoiceNumber, &o.IssuedAt, &o.ExpiresAt, &o.PaidAt, &o.PaidAttemptID,
-		&o.StatusReason, &o.ReviewSince, &o.CreatedAt, &o.UpdatedAt)
+		&o.Subtotal, &o.VAT, &o.Total, &o.InvoiceNumber, &o.IssuedAt, &o.ExpiresAt, &o.PaidAt, &o.PaidAttemptID, &o.RefundedAmount,
+		&o.StatusReason, &o.ReviewSince, &o.CreatedAt, &o.UpdatedAt, &o.SubscriptionID, &o.Period, &o.DueDate)
 	return &o, err
 }
+
+// Lock reads an order inside tx holding its row lock: the lock that
+// serialises every state change of that order (payment and review take it
+// too).
+func Lock(ctx context.Context, tx pgx.Tx, id string) (*Order, error) {
+	return loadOrder(ctx, tx, id, true)
+}
+
+// LoadItems reads an order's items.
+func LoadItems(ctx context.Context, q store.Querier, o *Order) error { return loadItems(ctx, q, o) }
 
 // loadOrder reads an order; with lock it takes the row lock that serialises
 // every state change of that order.
@@ -422,14 +427,14 @@ func loadOrder(ctx context.Context, q store.Querier, id string, lock bool) (*Ord
 }
 
 func loadItems(ctx context.Context, q store.Querier, o *Order) error {
-	rows, err := q.Query(ctx, `SELECT product, unit, requested_quantity, quantity, amount, adjustment
+	rows, err := q.Query(ctx, `SELECT product, unit, requested_quantity, quantity, amount, adjustment, plan_id, period, coalesce(description, '')
 		FROM order_items WHERE order_id = $1 ORDER BY line`, o.ID)
 	if err != nil {
 		return err
 	}
 	o.Items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Item, error) {
 		var it Item
-		err := r.Scan(&it.Product, &it.Unit, &it.RequestedQuantity, &it.Quantity, &it.Amount, &it.Adjustment)
+		err := r.Scan(&it.Product, &it.Unit, &it.RequestedQuantity, &it.Quantity, &it.Amount, &it.Adjustment, &it.PlanID, &it.Period, &it.Description)
 		return it, err
 	})
 	return err
@@ -508,17 +513,50 @@ func conflict(action string, o *Order) error {
 }
 
 // PatchOrder re-prices an order's items. Allowed in draft, and in rejected,
-// where the corrected order goes back to in_review.
+// where the corrected order goes back to in_review. A price never changes
+// under an open payment: every open gateway attempt is ended at its gateway
+// first (409 when one cannot be), and the UNPAID proforma of the old price
+// is replaced.
 func (s *Service) PatchOrder(ctx context.Context, id string, reqs []ItemRequest) (*Order, error) {
 	items, tot, err := s.catalog.Price(reqs)
 	if err != nil {
 		return nil, err
 	}
-	err = s.inOrderTx(ctx, id, func(tx pgx.Tx, o *Order, now time.Time) error {
+	o, err := s.GetOrder(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if o.Status == StatusRejected && s.Attempts != nil {
+		if err := s.Attempts.EndOpenAttempts(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	err = s.InOrderTx(ctx, id, func(tx pgx.Tx, o *Order, now time.Time) error {
 		switch o.Status {
 		case StatusDraft:
 		case StatusRejected:
-			if _, err := tx.Exec(ctx, `UPDATE orders SET status = 'in_review', review_since = $2, status_reason = NULL WHERE id = $1`, id, now); err != nil {
+			// An attempt opened at a gateway between the check above and
+			// this lock would be paid at the old price: refuse.
+			var open int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM payment_attempts WHERE order_id = $1 AND status = 'pending' AND provider <> 'manual'`, id).Scan(&open); err != nil {
+				return err
+			}
+			if open > 0 {
+				return lunas.E(lunas.KindConflict, "cannot change items: order %s has an open gateway payment; try again", id)
+			}
+			// Manual attempts of the old price end here; the review of the
+			// corrected order opens one at the new price.
+			if err := CloseAttempts(ctx, tx, id, "", AttemptCancelled, now); err != nil {
+				return err
+			}
+			if err := transition(ctx, tx, id, []string{StatusRejected}, StatusInReview, now, `review_since = $4, status_reason = NULL`, now); err != nil {
+				return err
+			}
+			// The stored UNPAID proforma shows the old price.
+			if _, err := tx.Exec(ctx, `DELETE FROM documents WHERE order_id = $1 AND kind = 'unpaid'`, id); err != nil {
+				return err
+			}
+			if err := store.Enqueue(ctx, tx, task.Render(id, "unpaid", strconv.FormatInt(now.UnixNano(), 10))); err != nil {
 				return err
 			}
 		default:
@@ -533,12 +571,43 @@ func (s *Service) PatchOrder(ctx context.Context, id string, reqs []ItemRequest)
 	if err != nil {
 		return nil, err
 	}
+	s.log.Info("order re-priced", "order_id", id, "subtotal", tot.Subtotal, "total", tot.Total)
 	return s.GetOrder(ctx, id)
 }
 
-// inOrderTx runs fn in a transaction holding the order's row lock, with
+// Transition moves an order from one of from to to, conditionally in SQL:
+// the row count proves the order was still in a from status. set adds
+// assignments using $4… for extra args. Every order transition goes
+// through it, and a change of status records its order.* event to the
+// app in the same transaction (EmitOrderEvent).
+func Transition(ctx context.Context, tx pgx.Tx, id string, from []string, to string, now time.Time, set string, args ...any) error {
+	return transition(ctx, tx, id, from, to, now, set, args...)
+}
+
+func transition(ctx context.Context, tx pgx.Tx, id string, from []string, to string, now time.Time, set string, args ...any) error {
+	sql := `UPDATE orders SET status = $2, updated_at = $3`
+	if set != "" {
+		sql += `, ` + set
+	}
+	// prev reads the status being left (callers hold the order's row lock).
+	sql += fmt.Sprintf(` FROM (SELECT status AS was FROM orders WHERE id = $1) prev WHERE id = $1 AND status = ANY($%d) RETURNING prev.was`, 4+len(args))
+	var was string
+	err := tx.QueryRow(ctx, sql, append(append([]any{id, to, now}, args...), from)...).Scan(&was)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return lunas.E(lunas.KindConflict, "order %s is no longer %s", id, strings.Join(from, " or "))
+	}
+	if err != nil {
+		return err
+	}
+	if typ := eventFor(to); typ != "" && was != to {
+		return EmitOrderEvent(ctx, tx, id, typ, now)
+	}
+	return nil
+}
+
+// InOrderTx runs fn in a transaction holding the order's row lock, with
 // now taken once for the whole transaction.
-func (s *Service) inOrderTx(ctx context.Context, id string, fn func(tx pgx.Tx, o *Order, now time.Time) error) error {
+func (s *Service) InOrderTx(ctx context.Context, id string, fn func(tx pgx.Tx, o *Order, now time.Time) error) error {
 	return store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		o, err := loadOrder(ctx, tx, id, true)
 		if err != nil {
@@ -552,7 +621,7 @@ func (s *Service) inOrderTx(ctx context.Context, id string, fn func(tx pgx.Tx, o
 // 23:59 on the next day in the business zone. Billing info is mailed to the
 // requester, the UNPAID proforma is rendered, and the expiry is scheduled.
 func (s *Service) Confirm(ctx context.Context, id string) (*Order, error) {
-	err := s.inOrderTx(ctx, id, func(tx pgx.Tx, o *Order, now time.Time) error {
+	err := s.InOrderTx(ctx, id, func(tx pgx.Tx, o *Order, now time.Time) error {
 		if o.Status != StatusDraft {
 			return conflict("confirm", o)
 		}
@@ -568,21 +637,19 @@ func (s *Service) Confirm(ctx context.Context, id string) (*Order, error) {
 			number, id, now, expires); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE orders SET status = 'awaiting_payment', updated_at = $2 WHERE id = $1`, id, now); err != nil {
+		if err := transition(ctx, tx, id, []string{StatusDraft}, StatusAwaitingPayment, now, ""); err != nil {
 			return err
 		}
 		o.Status = StatusAwaitingPayment
-		if err := queueMail(ctx, tx, o, MailBilling, "", now); err != nil {
+		if err := QueueMail(ctx, tx, o, MailBilling, "", now); err != nil {
 			return err
 		}
-		return store.Enqueue(ctx, tx,
-			job("expire:"+id, TaskInvoiceExpire, TaskPayload{OrderID: id}, expires),
-			job("pdf:"+id+":unpaid", TaskPDFRender, TaskPayload{OrderID: id, Kind: "unpaid"}, time.Time{}),
-		)
+		return store.Enqueue(ctx, tx, task.Expire(id, expires), task.Render(id, "unpaid", ""))
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.log.Info("order confirmed", "order_id", id, "to", StatusAwaitingPayment)
 	return s.GetOrder(ctx, id)
 }
 
@@ -603,51 +670,66 @@ func nextInvoiceNumber(ctx context.Context, tx pgx.Tx, local time.Time) (string,
 
 // Cancel cancels an order the customer no longer wants.
 func (s *Service) Cancel(ctx context.Context, id string) (*Order, error) {
-	err := s.inOrderTx(ctx, id, func(tx pgx.Tx, o *Order, now time.Time) error {
+	err := s.InOrderTx(ctx, id, func(tx pgx.Tx, o *Order, now time.Time) error {
 		switch o.Status {
 		case StatusDraft, StatusAwaitingPayment, StatusRejected:
 		default:
 			return conflict("cancel", o)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE orders SET status = 'cancelled', updated_at = $2 WHERE id = $1`, id, now); err != nil {
+		if err := transition(ctx, tx, id, []string{StatusDraft, StatusAwaitingPayment, StatusRejected}, StatusCancelled, now, ""); err != nil {
 			return err
 		}
-		if err := store.MarkDone(ctx, tx, "expire:"+id); err != nil { // nothing left to expire
+		if err := store.MarkDone(ctx, tx, task.ExpireID(id)); err != nil { // nothing left to expire
 			return err
 		}
-		return s.closeAttempts(ctx, tx, id, "", "cancelled", now)
+		return CloseAttempts(ctx, tx, id, "", AttemptCancelled, now)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.log.Info("order cancelled", "order_id", id, "to", StatusCancelled)
 	return s.GetOrder(ctx, id)
 }
 
-// closeAttempts ends every open attempt of an order but keep (the paying
-// one) with status, and asks the gateway to cancel those it carries.
-func (s *Service) closeAttempts(ctx context.Context, tx pgx.Tx, orderID, keep, status string, now time.Time) error {
-	rows, err := tx.Query(ctx, `
-		UPDATE payment_attempts SET status = $3, updated_at = $4
-		WHERE order_id = $1 AND id <> $2 AND status = 'pending' RETURNING id, provider`, orderID, keep, status, now)
-	if err != nil {
-		return err
-	}
-	type ap struct{ id, provider string }
-	closed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ap, error) {
-		var a ap
-		return a, r.Scan(&a.id, &a.provider)
+// CloseDrafts closes drafts older than 120 h; the sweeper calls it. Many
+// processes may run it at once: the UPDATE's condition makes each close
+// happen once.
+func (s *Service) CloseDrafts(ctx context.Context) (int, error) {
+	now := s.clock.Now()
+	var closed []string
+	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			UPDATE orders SET status = 'closed', status_reason = 'not confirmed within 120 h', updated_at = $1
+			WHERE status = 'draft' AND created_at <= $2 RETURNING id`, now, now.Add(-DraftLifetime))
+		if err != nil {
+			return err
+		}
+		if closed, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return err
+		}
+		for _, id := range closed { // each row moved once: one order.closed each
+			if err := EmitOrderEvent(ctx, tx, id, webhook.OrderClosed, now); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
-		return err
+		return 0, store.Unavailable(err)
 	}
-	var jobs []store.Job
-	for _, a := range closed {
-		if a.provider != gateway.ProviderManual {
-			jobs = append(jobs, job("cancel:"+a.id, TaskPaymentCancel, TaskPayload{AttemptID: a.id}, time.Time{}))
-		}
+	if len(closed) > 0 {
+		s.log.Info("drafts closed", "count", len(closed), "to", StatusClosed)
 	}
-	return store.Enqueue(ctx, tx, jobs...)
+	return len(closed), nil
 }
 
 // Pool is the service's database pool, for tasks that mark outbox rows done.
 func (s *Service) Pool() *pgxpool.Pool { return s.pool }
+
+// CheckEmail says what is wrong with an email address ("" when nothing):
+// the rule every recipient lunas mails follows (subscription customers too).
+func CheckEmail(e string) string { return checkEmail(e) }
+
+// ValidID reports whether id is 1-64 letters, digits, '-', '_' or '.': the
+// rule for ids callers choose (accounts, plans).
+func ValidID(id string) bool { return validID(id) }

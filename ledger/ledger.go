@@ -2,8 +2,11 @@
 // and keeps the account's cached balances equal to the sum of its postings,
 // in the same transaction.
 //
-// invoice calls TopUp when an order is paid and Adjust for finance's
-// month-end charges and refunds; nothing else moves money.
+// payment calls TopUp when an order is paid and Reverse when the gateway
+// takes a payment back; invoice calls Adjust for finance's month-end
+// charges and refunds; usage calls PostUsage for conversation and visitor
+// debits and refunds and Reconcile for month-end reconciliation; nothing
+// else moves money.
 package ledger
 
 import (
@@ -27,15 +30,20 @@ const (
 
 // Posting is one movement of one balance.
 type Posting struct {
-	ID           int64     `json:"id"`
-	AccountID    string    `json:"account_id"`
-	Balance      string    `json:"balance"`
-	Amount       int64     `json:"amount"`
-	Kind         string    `json:"kind"`
-	OrderID      *string   `json:"order_id"`
-	AdjustmentID *string   `json:"adjustment_id"`
-	Memo         string    `json:"memo"`
-	CreatedAt    time.Time `json:"created_at"`
+	ID           int64   `json:"id"`
+	AccountID    string  `json:"account_id"`
+	Balance      string  `json:"balance"`
+	Amount       int64   `json:"amount"`
+	Kind         string  `json:"kind"`
+	OrderID      *string `json:"order_id"`
+	AdjustmentID *string `json:"adjustment_id"`
+	ReversalID   *string `json:"reversal_id"`
+	// UsageEventID ties a usage debit or refund to its usage event;
+	// ReconciliationID a reconciliation's charge or refund to it.
+	UsageEventID     *int64    `json:"usage_event_id"`
+	ReconciliationID *string   `json:"reconciliation_id"`
+	Memo             string    `json:"memo"`
+	CreatedAt        time.Time `json:"created_at"`
 }
 
 // Balances of an account.
@@ -66,9 +74,9 @@ func post(ctx context.Context, tx pgx.Tx, now time.Time, accountID string, ps []
 			continue
 		}
 		_, err := tx.Exec(ctx, `
-			INSERT INTO ledger_postings (account_id, balance, amount, kind, order_id, adjustment_id, memo, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			accountID, p.Balance, p.Amount, p.Kind, p.OrderID, p.AdjustmentID, p.Memo, now)
+			INSERT INTO ledger_postings (account_id, balance, amount, kind, order_id, adjustment_id, reversal_id, usage_event_id, reconciliation_id, memo, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			accountID, p.Balance, p.Amount, p.Kind, p.OrderID, p.AdjustmentID, p.ReversalID, p.UsageEventID, p.ReconciliationID, p.Memo, now)
 		if store.IsUniqueViolation(err) {
 			return ErrAlreadyCredited
 		}
@@ -103,11 +111,39 @@ func TopUp(ctx context.Context, tx pgx.Tx, now time.Time, accountID, orderID str
 	}
 	payOff := min(b.Outstanding, wa)
 	oid := &orderID
-	return post(ctx, tx, now, accountID, []Posting{
+	err = post(ctx, tx, now, accountID, []Posting{
 		{Balance: BalanceOutstanding, Amount: -payOff, Kind: "topup_outstanding", OrderID: oid, Memo: "outstanding paid from top-up"},
 		{Balance: BalanceWA, Amount: wa - payOff, Kind: "topup", OrderID: oid, Memo: "WhatsApp balance top-up"},
 		{Balance: BalanceMUV, Amount: muv, Kind: "topup", OrderID: oid, Memo: "monthly unique visitors top-up"},
 	})
+	if err != nil {
+		return err
+	}
+	return rearm(ctx, tx, accountID, wa > 0, muv > 0)
+}
+
+// Reverse takes back (part of) an order's credit after the gateway took
+// the money back (payment's reversal): wa from the WhatsApp balance, and
+// whatever the balance no longer holds becomes outstanding; muv from the
+// visitor quota, down to 0 at most (visitors owed are not money). Each
+// posting carries the reversal id, which a unique index makes once-only.
+func Reverse(ctx context.Context, tx pgx.Tx, now time.Time, accountID, orderID, reversalID string, wa, muv int64, memo string) (Balances, error) {
+	b, err := lock(ctx, tx, accountID)
+	if err != nil {
+		return b, err
+	}
+	take := min(b.WABalance, wa)
+	muvTake := min(b.MUV, muv)
+	oid, rid := &orderID, &reversalID
+	err = post(ctx, tx, now, accountID, []Posting{
+		{Balance: BalanceWA, Amount: -take, Kind: "reversal", OrderID: oid, ReversalID: rid, Memo: memo},
+		{Balance: BalanceOutstanding, Amount: wa - take, Kind: "reversal_outstanding", OrderID: oid, ReversalID: rid, Memo: memo},
+		{Balance: BalanceMUV, Amount: -muvTake, Kind: "reversal", OrderID: oid, ReversalID: rid, Memo: memo},
+	})
+	b.WABalance -= take
+	b.Outstanding += wa - take
+	b.MUV -= muvTake
+	return b, err
 }
 
 // Adjustment kinds.
@@ -120,6 +156,17 @@ const (
 // from the balance and whatever the balance cannot cover becomes
 // outstanding; a refund first reduces outstanding, then credits the balance.
 func Adjust(ctx context.Context, tx pgx.Tx, now time.Time, accountID, adjustmentID, kind string, amount int64, reason string) (Balances, error) {
+	return adjust(ctx, tx, now, accountID, adjustmentID, nil, kind, amount, reason)
+}
+
+// Reconcile posts a month-end reconciliation's difference as the adjustment
+// adjustmentID (charge or refund, with Adjust's rules), its postings tied to
+// the reconciliation too.
+func Reconcile(ctx context.Context, tx pgx.Tx, now time.Time, accountID, reconciliationID, adjustmentID, kind string, amount int64, reason string) (Balances, error) {
+	return adjust(ctx, tx, now, accountID, adjustmentID, &reconciliationID, kind, amount, reason)
+}
+
+func adjust(ctx context.Context, tx pgx.Tx, now time.Time, accountID, adjustmentID string, reconciliationID *string, kind string, amount int64, reason string) (Balances, error) {
 	b, err := lock(ctx, tx, accountID)
 	if err != nil {
 		return b, err
@@ -146,6 +193,9 @@ func Adjust(ctx context.Context, tx pgx.Tx, now time.Time, accountID, adjustment
 	default:
 		return b, lunas.E(lunas.KindInvalid, "unknown adjustment kind %q", kind)
 	}
+	for i := range ps {
+		ps[i].ReconciliationID = reconciliationID
+	}
 	return b, post(ctx, tx, now, accountID, ps)
 }
 
@@ -156,14 +206,14 @@ func List(ctx context.Context, q store.Querier, accountID string, before int64, 
 		before = 1<<63 - 1
 	}
 	rows, err := q.Query(ctx, `
-		SELECT id, account_id, balance, amount, kind, order_id, adjustment_id, memo, created_at
+		SELECT id, account_id, balance, amount, kind, order_id, adjustment_id, reversal_id, usage_event_id, reconciliation_id, memo, created_at
 		FROM ledger_postings WHERE account_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`, accountID, before, limit)
 	if err != nil {
 		return nil, store.Unavailable(err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Posting, error) {
 		var p Posting
-		err := r.Scan(&p.ID, &p.AccountID, &p.Balance, &p.Amount, &p.Kind, &p.OrderID, &p.AdjustmentID, &p.Memo, &p.CreatedAt)
+		err := r.Scan(&p.ID, &p.AccountID, &p.Balance, &p.Amount, &p.Kind, &p.OrderID, &p.AdjustmentID, &p.ReversalID, &p.UsageEventID, &p.ReconciliationID, &p.Memo, &p.CreatedAt)
 		return p, err
 	})
 }

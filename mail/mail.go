@@ -83,19 +83,29 @@ func NewTransport(raw string, timeout time.Duration) (*Transport, error) {
 	return &Transport{host: host, opts: opts, redacted: u.Redacted(), idle: make(chan *gomail.Client, 8)}, nil
 }
 
-// Send delivers msgs, over an open session when one is idle (go-mail checks
+// Send delivers m, over an open session when one is idle (go-mail checks
 // it with NOOP and renews its deadline first), else over a new one. Opening
 // a session per mail cost a TCP and SMTP handshake each; under load that was
 // a large share of the mail task's time.
-func (t *Transport) Send(ctx context.Context, msgs ...*gomail.Msg) error {
+//
+// The server's 250 to the end of DATA is what counts: once it came, the mail
+// is sent, whatever happens to the session after (go-mail then sends RSET,
+// and a connection that breaks there comes back as ErrSMTPReset with
+// m.IsDelivered() true); Send returns nil and drops the session. A session
+// that saw any other error is closed too, never reused: the next mail gets a
+// fresh one.
+func (t *Transport) Send(ctx context.Context, m *gomail.Msg) error {
 	select {
 	case c := <-t.idle:
-		err := c.Send(msgs...)
+		err := c.Send(m)
 		if err == nil {
 			t.keep(c)
 			return nil
 		}
 		_ = c.Close()
+		if m.IsDelivered() {
+			return nil
+		}
 		var se *gomail.SendError
 		if !errors.Is(err, gomail.ErrNoActiveConnection) && !(errors.As(err, &se) && se.Reason == gomail.ErrConnCheck) {
 			return fmt.Errorf("mail: send via %s: %w", t.redacted, err)
@@ -113,8 +123,11 @@ func (t *Transport) Send(ctx context.Context, msgs ...*gomail.Msg) error {
 	if err := c.DialWithContext(ctx); err != nil {
 		return fmt.Errorf("mail: send via %s: %w", t.redacted, err)
 	}
-	if err := c.Send(msgs...); err != nil {
+	if err := c.Send(m); err != nil {
 		_ = c.Close()
+		if m.IsDelivered() {
+			return nil
+		}
 		return fmt.Errorf("mail: send via %s: %w", t.redacted, err)
 	}
 	t.keep(c)
@@ -194,7 +207,7 @@ type row struct {
 // is not sent again.
 func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 	var r row
-	err := s.pool.QueryRow(ctx, `SELECT id, order_id, kind, to_addr, locale, status, message_id, reason FROM mails WHERE id = $1`, mailID).
+	err := s.pool.QueryRow(ctx, `SELECT id, coalesce(order_id, ''), kind, to_addr, locale, status, message_id, reason FROM mails WHERE id = $1`, mailID).
 		Scan(&r.id, &r.orderID, &r.kind, &r.to, &r.locale, &r.status, &r.messageID, &r.reason)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// The outbox row and the mail row commit together, so a task for a
@@ -225,6 +238,16 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 		release()
 		return err
 	}
+	// Hold the connection the outcome is recorded on before talking to the
+	// SMTP server, so that between the server accepting the mail and the
+	// record there is only one short local statement: no wait for a pool
+	// slot, no rendering, no other round trip.
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		release()
+		return store.Unavailable(err)
+	}
+	defer conn.Release()
 	if err := s.transport.Send(ctx, msg); err != nil {
 		var se *gomail.SendError
 		permanent := errors.As(err, &se) && !se.IsTemp() && se.Reason == gomail.ErrSMTPRcptTo
@@ -232,13 +255,13 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 		if permanent {
 			status = "failed"
 		}
-		if _, uerr := s.pool.Exec(context.WithoutCancel(ctx), `UPDATE mails SET attempts = attempts + 1, last_error = $2, status = $3, lease_until = NULL WHERE id = $1 AND status = 'queued'`,
+		if _, uerr := conn.Exec(context.WithoutCancel(ctx), `UPDATE mails SET attempts = attempts + 1, last_error = $2, status = $3, lease_until = NULL WHERE id = $1 AND status = 'queued'`,
 			r.id, truncate(err.Error(), 500), status); uerr != nil {
 			s.log.Error("record mail failure", "mail_id", r.id, "err", uerr)
 		}
 		s.Result("failed")
 		if permanent {
-			_ = store.MarkDone(context.WithoutCancel(ctx), s.pool, outboxID)
+			_ = store.MarkDone(context.WithoutCancel(ctx), conn, outboxID)
 			return fmt.Errorf("%w: %v", ErrPermanent, err)
 		}
 		return err
@@ -246,22 +269,13 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 	// Accepted by the server. From here the mail must be recorded as sent,
 	// whatever happens to the task's context or to PostgreSQL (a restart
 	// takes seconds): a mail accepted but not recorded would go out again
-	// once the lease ends. Retry the record well inside the lease.
+	// once the lease ends. The record is one statement (one commit) on the
+	// connection held above; if that fails, retry on fresh connections well
+	// inside the lease.
 	wctx := context.WithoutCancel(ctx)
-	record := func() error {
-		return store.InTx(wctx, s.pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(wctx, `UPDATE mails SET status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = NULL, lease_until = NULL WHERE id = $1`, r.id); err != nil {
-				return err
-			}
-			return store.MarkDone(wctx, tx, outboxID)
-		})
-	}
+	err = recordSent(wctx, conn, r.id, outboxID)
 	backoff := 100 * time.Millisecond
-	for deadline := time.Now().Add(leaseTime / 2); ; {
-		err := record()
-		if err == nil {
-			break
-		}
+	for deadline := time.Now().Add(leaseTime / 2); err != nil; err = recordSent(wctx, s.pool, r.id, outboxID) {
 		if time.Now().After(deadline) {
 			s.log.Error("mail accepted by SMTP but not recorded; it stays leased so it is not sent again before the lease ends",
 				"mail_id", r.id, "err", err)
@@ -275,6 +289,17 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 	return nil
 }
 
+// recordSent marks a mail sent and its outbox job done in one statement, so
+// in one commit.
+func recordSent(ctx context.Context, q store.Querier, mailID, outboxID string) error {
+	_, err := q.Exec(ctx, `
+		WITH sent AS (
+			UPDATE mails SET status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = NULL, lease_until = NULL
+			WHERE id = $1)
+		UPDATE outbox SET done_at = now() WHERE id = $2 AND done_at IS NULL`, mailID, outboxID)
+	return err
+}
+
 func truncate(s string, n int) string {
 	if len(s) > n {
 		return s[:n]
@@ -284,6 +309,9 @@ func truncate(s string, n int) string {
 
 // build renders a mail row into a message addressed to its one recipient.
 func (s *Service) build(ctx context.Context, r row) (*gomail.Msg, error) {
+	if r.kind == KindLowBalance {
+		return s.buildAccountMail(ctx, r)
+	}
 	o, err := s.orders.GetOrder(ctx, r.orderID)
 	if err != nil {
 		return nil, err
@@ -293,6 +321,62 @@ func (s *Service) build(ctx context.Context, r row) (*gomail.Msg, error) {
 		return nil, err
 	}
 	d := s.data(o, acct.Name, r)
+	if r.kind == invoice.MailInstructions {
+		// The mail's reason is the attempt whose instructions it carries.
+		d.Reason, d.Instructions = "", nil
+		for _, a := range o.Payments {
+			if a.ID == derefEmpty(r.reason) {
+				if line := proforma.AttemptInstructions(o, a); line != "" {
+					d.Instructions = []string{line}
+				}
+				d.Total = proforma.Rupiah(a.Amount)
+				if a.ExpiresAt != nil {
+					d.ExpiresAt = proforma.ValidUntil(*a.ExpiresAt, s.loc)
+				}
+			}
+		}
+		if len(d.Instructions) == 0 {
+			return nil, fmt.Errorf("%w: attempt %s of %s has no instructions", ErrPermanent, derefEmpty(r.reason), o.ID)
+		}
+	}
+	if r.kind == invoice.MailReminder {
+		if err := s.reminderData(ctx, r.id, &d); err != nil {
+			return nil, err
+		}
+	}
+	if r.kind == invoice.MailRefund {
+		// The mail's reason is the reversal it tells of.
+		var amount, total int64
+		var kind string
+		if err := s.pool.QueryRow(ctx, `SELECT amount, gateway_total, kind FROM reversals WHERE id = $1`, derefEmpty(r.reason)).Scan(&amount, &total, &kind); err != nil {
+			return nil, fmt.Errorf("mail: reversal of %s: %w", r.id, err)
+		}
+		d.Reason, d.Refunded, d.RefundedTotal, d.RefundKind = "", proforma.Rupiah(amount), proforma.Rupiah(total), kind
+	}
+	// The one and only recipient: the requester recorded on the order.
+	m, err := s.message(r, d)
+	if err != nil {
+		return nil, err
+	}
+	// The confirmation carries the PAID proforma; a subscription invoice's
+	// billing mail (at issue, or sent again in bulk) the UNPAID one.
+	if kind := attachment(r.kind, o); kind != "" {
+		pdf, err := s.docs.EnsureFor(ctx, o.ID, o, kind)
+		if err != nil {
+			return nil, err
+		}
+		if err := m.AttachReader(deref(o.InvoiceNumber)+".pdf", bytes.NewReader(pdf), gomail.WithFileContentType(gomail.ContentType("application/pdf"))); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// message renders a mail row's templates with d into a message addressed to
+// the row's one recipient, with the Message-ID fixed when it was recorded
+// (so a retry sends the same message). Order mails and account mails
+// (account.go) are built with it.
+func (s *Service) message(r row, d templates.Data) (*gomail.Msg, error) {
 	subject, text, html, err := s.tpl.Render(r.kind, r.locale, d)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPermanent, err)
@@ -301,7 +385,6 @@ func (s *Service) build(ctx context.Context, r row) (*gomail.Msg, error) {
 	if err := m.From(s.from); err != nil {
 		return nil, fmt.Errorf("%w: from: %v", ErrPermanent, err)
 	}
-	// The one and only recipient: the requester recorded on the order.
 	if err := m.To(r.to); err != nil {
 		return nil, fmt.Errorf("%w: to: %v", ErrPermanent, err)
 	}
@@ -310,15 +393,6 @@ func (s *Service) build(ctx context.Context, r row) (*gomail.Msg, error) {
 	m.SetDate()
 	m.SetBodyString(gomail.TypeTextPlain, text)
 	m.AddAlternativeString(gomail.TypeTextHTML, html)
-	if r.kind == invoice.MailConfirmation {
-		pdf, err := s.docs.EnsureFor(ctx, o.ID, o, proforma.KindPaid)
-		if err != nil {
-			return nil, err
-		}
-		if err := m.AttachReader(deref(o.InvoiceNumber)+".pdf", bytes.NewReader(pdf), gomail.WithFileContentType(gomail.ContentType("application/pdf"))); err != nil {
-			return nil, err
-		}
-	}
 	return m, nil
 }
 
@@ -343,14 +417,15 @@ func (s *Service) data(o *invoice.Order, accountName string, r row) templates.Da
 		d.SellerName = a
 	}
 	for _, it := range o.Items {
-		d.Lines = append(d.Lines, templates.Line{Description: proforma.ProductName(it.Product, o.Locale), Quantity: proforma.Number(it.Quantity), Unit: it.Unit, Amount: proforma.Rupiah(it.Amount)})
+		d.Lines = append(d.Lines, templates.Line{Description: proforma.LineName(it, o.Locale), Quantity: proforma.Number(it.Quantity), Unit: proforma.UnitName(it.Unit, o.Locale), Amount: proforma.Rupiah(it.Amount)})
 	}
+	subscriptionData(o, &d)
 	if o.PaidAt != nil {
 		d.PaidAt = proforma.LocalTime(*o.PaidAt, s.loc)
 	}
 	for _, a := range o.Payments {
 		if o.PaidAttemptID != nil && a.ID == *o.PaidAttemptID {
-			d.Method = proforma.MethodName(a.Method)
+			d.Method = proforma.LocalMethodName(a.Method, o.Locale)
 			d.Total = proforma.Rupiah(a.Amount)
 			if a.Fee > 0 {
 				d.CardFee = proforma.Rupiah(a.Fee)

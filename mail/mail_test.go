@@ -8,7 +8,7 @@ import (
 
 	gomail "github.com/wneessen/go-mail"
 
-	"github.com/lunas-id/lunas/mail/mailtest"
+	"github.com/lunas-id/lunas/internal/mailtest"
 )
 
 func TestTransportURLForms(t *testing.T) {
@@ -130,5 +130,32 @@ func TestStaleSessionIsReplaced(t *testing.T) {
 	}
 	if n := len(sink.Messages()); n != 2 {
 		t.Errorf("%d messages, want 2", n)
+	}
+}
+
+// A server that answers 250 to DATA and then drops the connection has
+// accepted the mail: Send reports success (go-mail's RSET fails with
+// ErrSMTPReset, the message IsDelivered), and the next mail goes over a
+// fresh session.
+func TestDropAfterAcceptanceCountsAsSent(t *testing.T) {
+	t.Parallel()
+	sink, err := mailtest.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Stop()
+	sink.DropAfterData(true)
+	tr, err := NewTransport("smtp://"+sink.Addr(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	for i := 0; i < 3; i++ {
+		if err := tr.Send(context.Background(), msg(t)); err != nil {
+			t.Fatalf("send %d: %v", i+1, err)
+		}
+	}
+	if n := len(sink.Messages()); n != 3 {
+		t.Errorf("%d messages accepted, want 3 (one per send)", n)
 	}
 }

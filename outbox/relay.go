@@ -18,24 +18,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lunas-id/lunas/clock"
+	"github.com/lunas-id/lunas/task"
 )
-
-// Queues lunas uses: money first. Applying a payment and expiring an
-// invoice go to QueueCritical; documents and mail to Queue, so a backlog of
-// mail never delays a settlement (the worker weighs them 6:1).
-const (
-	Queue         = "lunas"
-	QueueCritical = "lunas-critical"
-)
-
-// QueueFor names the queue of a task type.
-func QueueFor(taskType string) string {
-	switch taskType {
-	case "payment:apply", "invoice:expire":
-		return QueueCritical
-	}
-	return Queue
-}
 
 // Relay copies outbox rows into asynq.
 type Relay struct {
@@ -50,13 +34,20 @@ type Relay struct {
 	Poll time.Duration
 	// Relayed is called with each batch's count (metrics).
 	Relayed func(int)
-	kick    chan struct{}
+	// Inspector, when set, lets a relay re-drive a task that asynq archived
+	// after its retries (PostgreSQL down for longer than they last) or that
+	// completed without marking its row done: the TaskID would otherwise
+	// block re-enqueueing it for as long as asynq keeps the old task.
+	Inspector *asynq.Inspector
+	// Redriven is called once per task re-driven that way (metrics).
+	Redriven func(taskType string)
+	kick     chan struct{}
 }
 
 // New returns a relay.
 func New(pool *pgxpool.Pool, client *asynq.Client, c clock.Clock, log *slog.Logger) *Relay {
 	return &Relay{pool: pool, client: client, clock: c, log: log, Stale: 2 * time.Minute, Poll: 100 * time.Millisecond,
-		Relayed: func(int) {}, kick: make(chan struct{}, 1)}
+		Relayed: func(int) {}, Redriven: func(string) {}, kick: make(chan struct{}, 1)}
 }
 
 // Kick wakes the relay now: this process has just committed outbox rows.
@@ -133,7 +124,7 @@ func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
 	done := make([]string, 0, len(items))
 	var enqErr error
 	for _, it := range items {
-		opts := []asynq.Option{asynq.TaskID(it.id), asynq.Queue(QueueFor(it.typ)), asynq.MaxRetry(25), asynq.Retention(24 * time.Hour), asynq.Timeout(2 * time.Minute)}
+		opts := []asynq.Option{asynq.TaskID(it.id), asynq.Queue(task.QueueFor(it.typ)), asynq.MaxRetry(25), asynq.Retention(24 * time.Hour), asynq.Timeout(2 * time.Minute)}
 		if it.at != nil {
 			// Deadlines are in the service clock's time (which a test clock
 			// may shift); asynq schedules on the wall clock.
@@ -142,6 +133,9 @@ func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
 			}
 		}
 		_, err := r.client.EnqueueContext(ctx, asynq.NewTask(it.typ, it.payload), opts...)
+		if errors.Is(err, asynq.ErrTaskIDConflict) && r.Inspector != nil {
+			err = r.redrive(ctx, it.id, it.typ, it.payload, opts)
+		}
 		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 			enqErr = err
 			break
@@ -158,6 +152,27 @@ func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
 		r.Relayed(len(done))
 	}
 	return len(done), enqErr
+}
+
+// redrive replaces a task that ended without doing its row's work
+// (archived, or completed early) with a fresh one under the same TaskID.
+// A task still pending, scheduled, retrying or active is left alone: it
+// will do the work (the conflict stands, and the row counts as relayed).
+func (r *Relay) redrive(ctx context.Context, id, typ string, payload []byte, opts []asynq.Option) error {
+	queue := task.QueueFor(typ)
+	info, err := r.Inspector.GetTaskInfo(queue, id)
+	if err != nil || (info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted) {
+		return asynq.ErrTaskIDConflict
+	}
+	if err := r.Inspector.DeleteTask(queue, id); err != nil {
+		return asynq.ErrTaskIDConflict // it moved on meanwhile; the next requeue looks again
+	}
+	if _, err := r.client.EnqueueContext(ctx, asynq.NewTask(typ, payload), opts...); err != nil {
+		return err
+	}
+	r.log.Warn("outbox task re-driven", "task_id", id, "type", typ, "was", info.State.String(), "last_err", info.LastErr)
+	r.Redriven(typ)
+	return nil
 }
 
 // Requeue marks rows relayed long ago but still not done, and due, for

@@ -12,7 +12,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/shopspring/decimal"
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/gateway"
@@ -48,24 +47,40 @@ const (
 	KindPaid   = "paid"
 )
 
-var methodNames = map[string]string{
-	gateway.MethodBCAVA: "BCA Virtual Account", gateway.MethodBNIVA: "BNI Virtual Account", gateway.MethodBRIVA: "BRI Virtual Account",
-	gateway.MethodCIMBVA: "CIMB Niaga Virtual Account", gateway.MethodPermataVA: "Permata Virtual Account",
-	gateway.MethodMandiriBill: "Mandiri Bill Payment", gateway.MethodCreditCard: "Credit card", gateway.MethodOVO: "OVO",
-	gateway.MethodManualTransfer: "Bank transfer",
+// methodNames are the payment methods as the documents name them. Bank
+// and product names (BCA Virtual Account, Mandiri Bill Payment, OVO) are
+// proper names and stay as the banks write them.
+var methodNames = map[string]map[string]string{
+	gateway.MethodBCAVA:          {"id": "BCA Virtual Account", "en": "BCA Virtual Account"},
+	gateway.MethodBNIVA:          {"id": "BNI Virtual Account", "en": "BNI Virtual Account"},
+	gateway.MethodBRIVA:          {"id": "BRI Virtual Account", "en": "BRI Virtual Account"},
+	gateway.MethodCIMBVA:         {"id": "CIMB Niaga Virtual Account", "en": "CIMB Niaga Virtual Account"},
+	gateway.MethodPermataVA:      {"id": "Permata Virtual Account", "en": "Permata Virtual Account"},
+	gateway.MethodMandiriBill:    {"id": "Mandiri Bill Payment", "en": "Mandiri Bill Payment"},
+	gateway.MethodCreditCard:     {"id": "Kartu kredit", "en": "Credit card"},
+	gateway.MethodOVO:            {"id": "OVO", "en": "OVO"},
+	gateway.MethodManualTransfer: {"id": "Transfer bank", "en": "Bank transfer"},
 }
 
-// MethodName is a payment method's display name.
-func MethodName(m string) string {
-	if n, ok := methodNames[m]; ok {
-		return n
+// MethodName is a payment method's display name in English (mail before it
+// follows the order's locale; see LocalMethodName).
+func MethodName(m string) string { return LocalMethodName(m, "en") }
+
+// LineName is what an order line is called on the PDF and in mail: a
+// subscription line's plan name, else the product's name.
+func LineName(it invoice.Item, locale string) string {
+	if it.Description != "" {
+		return it.Description
 	}
-	return m
+	return ProductName(it.Product, locale)
 }
 
-func pct(d decimal.Decimal) string { return d.Mul(decimal.NewFromInt(100)).String() + "%" }
+// LocalMethodName is a payment method's display name in locale (id when
+// unknown): "Kartu kredit", "Transfer bank".
+func LocalMethodName(m, locale string) string { return localName(methodNames, m, locale) }
 
-// DataFor builds the printed data of an order's document of kind.
+// DataFor builds the printed data of an order's document of kind, every
+// name in the order's locale.
 func (d *Documents) DataFor(ctx context.Context, o *invoice.Order, kind string) (Data, error) {
 	acct, err := d.orders.GetAccount(ctx, o.AccountID)
 	if err != nil {
@@ -73,19 +88,27 @@ func (d *Documents) DataFor(ctx context.Context, o *invoice.Order, kind string) 
 	}
 	data := Data{
 		Locale: o.Locale, SellerName: d.seller.Name, SellerAddress: d.seller.Address, SellerNPWP: d.seller.NPWP,
-		InvoiceNumber: *o.InvoiceNumber, IssuedAt: *o.IssuedAt, ExpiresAt: *o.ExpiresAt, Location: d.loc,
-		AccountName: acct.Name, AccountID: acct.ID, AccountNPWP: acct.NPWP,
+		InvoiceNumber: *o.InvoiceNumber, IssuedAt: *o.IssuedAt, Location: d.loc,
+		AccountName: acct.Name, AccountID: acct.ID, AccountAddress: acct.Address, AccountNPWP: acct.NPWP,
 		Requester: o.Requester.Name, RequesterMail: o.Requester.Email,
-		Subtotal: o.Subtotal, VAT: o.VAT, VATRate: pct(d.catalog.VATRate), CardFeeRate: pct(d.catalog.CardFeeRate), Total: o.Total,
+		Subtotal: o.Subtotal, VAT: o.VAT, VATRate: d.catalog.VATRate, CardFeeRate: d.catalog.CardFeeRate, Total: o.Total,
+	}
+	if o.ExpiresAt != nil {
+		data.ExpiresAt = *o.ExpiresAt
 	}
 	for _, it := range o.Items {
-		data.Lines = append(data.Lines, Line{Description: ProductName(it.Product, o.Locale), Quantity: it.Quantity, Unit: it.Unit, Amount: it.Amount})
+		data.Lines = append(data.Lines, Line{Description: LineName(it, o.Locale), Quantity: it.Quantity,
+			Unit: UnitName(it.Unit, o.Locale), Amount: it.Amount})
+		if it.Product == invoice.ProductSubscription && o.DueDate != nil {
+			data.Plan, data.Period = it.Description, deref(it.Period)
+			data.DueDate, _ = time.Parse(time.DateOnly, *o.DueDate)
+		}
 	}
 	if kind == KindPaid && o.PaidAt != nil {
 		data.Paid, data.PaidAt = true, *o.PaidAt
 		for _, a := range o.Payments {
 			if o.PaidAttemptID != nil && a.ID == *o.PaidAttemptID {
-				data.PaidMethod = MethodName(a.Method)
+				data.PaidMethod = LocalMethodName(a.Method, o.Locale)
 				if a.GatewayRef != nil {
 					data.PaidReference = *a.GatewayRef
 				}
@@ -99,26 +122,49 @@ func (d *Documents) DataFor(ctx context.Context, o *invoice.Order, kind string) 
 	return data, nil
 }
 
-// Instructions lists how to pay an unpaid order: its open attempts' VA
-// numbers, bill keys or bank account.
+// instructionFormats are the lines of Instructions, by locale: VA, bill,
+// manual transfer.
+var instructionFormats = map[string][3]string{
+	"id": {"%s, nomor VA %v (%s)", "%s: kode perusahaan %v, kode bayar %v (%s)", "%s ke %v %v a.n. %v, berita %s (%s)"},
+	"en": {"%s, VA number %v (%s)", "%s: biller code %v, bill key %v (%s)", "%s to %v %v, account holder %v, reference %s (%s)"},
+}
+
+// Instructions lists how to pay an unpaid order, in its locale: its open
+// attempts' VA numbers, bill keys or bank account.
 func Instructions(o *invoice.Order) []string {
 	var out []string
 	for _, a := range o.Payments {
 		if a.Status != invoice.AttemptPending {
 			continue
 		}
-		switch {
-		case a.Details["va_number"] != nil:
-			out = append(out, fmt.Sprintf("%s: %v (%s)", MethodName(a.Method), a.Details["va_number"], Rupiah(a.Amount)))
-		case a.Details["bill_key"] != nil:
-			out = append(out, fmt.Sprintf("%s: biller code %v, bill key %v (%s)", MethodName(a.Method), a.Details["biller_code"], a.Details["bill_key"], Rupiah(a.Amount)))
-		case a.Method == gateway.MethodManualTransfer:
-			if ba, ok := a.Details["bank_account"].(map[string]any); ok {
-				out = append(out, fmt.Sprintf("%s: %v %v a.n. %v, ref %s (%s)", MethodName(a.Method), ba["bank"], ba["number"], ba["holder"], *o.InvoiceNumber, Rupiah(a.Amount)))
-			}
+		if line := AttemptInstructions(o, a); line != "" {
+			out = append(out, line)
 		}
 	}
 	return out
+}
+
+// AttemptInstructions is how to pay one attempt, in the order's locale: the
+// VA number, the bill key, or the account to transfer to, with the amount;
+// "" for methods paid on the spot. The billing mail lists every open
+// attempt's; the instructions mail carries one.
+func AttemptInstructions(o *invoice.Order, a invoice.Attempt) string {
+	f, ok := instructionFormats[o.Locale]
+	if !ok {
+		f = instructionFormats["id"]
+	}
+	name := LocalMethodName(a.Method, o.Locale)
+	switch {
+	case a.Details["va_number"] != nil:
+		return fmt.Sprintf(f[0], name, a.Details["va_number"], Rupiah(a.Amount))
+	case a.Details["bill_key"] != nil:
+		return fmt.Sprintf(f[1], name, a.Details["biller_code"], a.Details["bill_key"], Rupiah(a.Amount))
+	case a.Method == gateway.MethodManualTransfer:
+		if ba, ok := a.Details["bank_account"].(map[string]any); ok {
+			return fmt.Sprintf(f[2], name, ba["bank"], ba["number"], ba["holder"], deref(o.InvoiceNumber), Rupiah(a.Amount))
+		}
+	}
+	return ""
 }
 
 // Ensure returns the stored document of kind for an order, rendering and
@@ -146,7 +192,7 @@ func (d *Documents) EnsureFor(ctx context.Context, orderID string, o *invoice.Or
 	if o.InvoiceNumber == nil {
 		return nil, lunas.E(lunas.KindNotFound, "order %s has no invoice yet (confirm it first)", orderID)
 	}
-	if kind == KindPaid && o.Status != invoice.StatusPaid {
+	if kind == KindPaid && !o.Paid() {
 		return nil, lunas.E(lunas.KindNotFound, "order %s is not paid", orderID)
 	}
 	data, err := d.DataFor(ctx, o, kind)
@@ -179,7 +225,7 @@ func (d *Documents) Current(ctx context.Context, orderID string) ([]byte, error)
 		return nil, lunas.E(lunas.KindNotFound, "order %s has no invoice yet (confirm it first)", orderID)
 	}
 	kind := KindUnpaid
-	if o.Status == invoice.StatusPaid {
+	if o.Paid() {
 		kind = KindPaid
 	}
 	return d.Ensure(ctx, orderID, kind)
@@ -213,4 +259,11 @@ func (s Signer) Valid(orderID, expires, sig string, now time.Time) bool {
 	}
 	ok := hmac.Equal([]byte(s.mac(orderID, e)), []byte(sig))
 	return ok && now.Unix() < e
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }

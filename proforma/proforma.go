@@ -10,66 +10,98 @@ package proforma
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
 
 	"codeberg.org/go-pdf/fpdf"
+	"github.com/shopspring/decimal"
 	"golang.org/x/image/font/gofont/gobold"
 	"golang.org/x/image/font/gofont/goregular"
+
+	"github.com/lunas-id/lunas/terbilang"
 )
 
 // Line is one invoice line.
 type Line struct {
 	Description string
 	Quantity    int64
-	Unit        string
+	Unit        string // as printed: UnitName of the item's unit
 	Amount      int64
 }
 
-// Data is everything printed on a proforma invoice.
+// Data is everything printed on a proforma invoice. Render writes every
+// label, rate and method name in Locale; the caller passes names (products,
+// units, methods, instructions) already in it (DataFor does).
 type Data struct {
-	Locale        string // "id" or "en"
-	SellerName    string
-	SellerAddress string
-	SellerNPWP    string
-	InvoiceNumber string
-	IssuedAt      time.Time
-	ExpiresAt     time.Time
-	Location      *time.Location // business zone; dates are printed in it
-	AccountName   string
-	AccountID     string
-	AccountNPWP   string
-	Requester     string
-	RequesterMail string
-	Lines         []Line
-	Subtotal      int64
-	VAT           int64
-	VATRate       string // "11%"
-	CardFee       int64  // 0 unless paid by card
-	CardFeeRate   string
-	Total         int64 // what was or is to be paid
-	Paid          bool
-	PaidAt        time.Time
-	PaidMethod    string
-	PaidReference string
-	Instructions  []string // how to pay: VA number, bill key, bank account
+	Locale         string // "id" or "en"
+	SellerName     string
+	SellerAddress  string
+	SellerNPWP     string
+	InvoiceNumber  string
+	IssuedAt       time.Time // also the PDF's creation date
+	ExpiresAt      time.Time
+	Location       *time.Location // business zone; dates are printed in it
+	AccountName    string
+	AccountID      string
+	AccountAddress string
+	AccountNPWP    string
+	Requester      string
+	RequesterMail  string
+	Lines          []Line
+	Subtotal       int64
+	VAT            int64
+	VATRate        decimal.Decimal // 0.11
+	CardFee        int64           // 0 unless paid by card
+	CardFeeRate    decimal.Decimal
+	Total          int64 // what was or is to be paid
+	Paid           bool
+	PaidAt         time.Time // also the PDF's modification date
+	PaidMethod     string
+	PaidReference  string
+	Instructions   []string // how to pay: VA number, bill key, bank account
+	// A subscription invoice: the plan's name, the period (YYYY-MM) and the
+	// due date, printed instead of a deadline (ExpiresAt is zero).
+	Plan, Period string
+	DueDate      time.Time
 }
 
 type words struct {
-	title, seller, npwp, number, issued, validUntil, billTo, account, requester, desc, qty, unit, amount,
-	subtotal, vat, cardFee, total, status, unpaid, paid, paidAt, method, reference, howToPay, footer string
+	title, npwp, number, issued, validUntil, billTo, account, address, requester, desc, qty, unit, amount,
+	subtotal, vat, cardFee, total, inWords, status, unpaid, paid, paidAt, method, reference, howToPay, footer, lang string
 }
 
+// Subscription labels: plan, period, due date.
+var subscriptionWords = map[string][3]string{"id": {"Paket", "Periode", "Jatuh tempo"}, "en": {"Plan", "Period", "Due date"}}
+
 var dict = map[string]words{
-	"id": {"PROFORMA INVOICE", "Penjual", "NPWP", "No. Invoice", "Tanggal terbit", "Berlaku sampai", "Ditagihkan kepada",
-		"Akun", "Pemohon", "Deskripsi", "Jumlah", "Satuan", "Nilai", "Subtotal", "PPN", "Biaya kartu kredit", "Total",
-		"Status", "BELUM DIBAYAR", "LUNAS", "Dibayar pada", "Metode", "Referensi", "Cara pembayaran",
-		"Dokumen ini dibuat secara elektronik dan sah tanpa tanda tangan."},
-	"en": {"PROFORMA INVOICE", "Seller", "Tax ID (NPWP)", "Invoice no.", "Issued", "Valid until", "Bill to",
-		"Account", "Requester", "Description", "Quantity", "Unit", "Amount", "Subtotal", "VAT", "Credit card fee", "Total",
-		"Status", "UNPAID", "PAID", "Paid at", "Method", "Reference", "How to pay",
-		"This document is generated electronically and is valid without a signature."},
+	"id": {"FAKTUR PROFORMA", "NPWP", "Nomor faktur", "Tanggal terbit", "Berlaku sampai", "Ditagihkan kepada",
+		"Akun", "Alamat", "Pemohon", "Deskripsi", "Jumlah", "Satuan", "Nilai", "Subtotal", "PPN", "Biaya kartu kredit", "Total",
+		"Terbilang", "Status", "BELUM DIBAYAR", "LUNAS", "Dibayar pada", "Metode", "Referensi", "Cara pembayaran",
+		"Dokumen ini dibuat secara elektronik dan sah tanpa tanda tangan.", "id-ID"},
+	"en": {"PROFORMA INVOICE", "Tax ID (NPWP)", "Invoice no.", "Issued", "Valid until", "Bill to",
+		"Account", "Address", "Requester", "Description", "Quantity", "Unit", "Amount", "Subtotal", "VAT", "Credit card fee", "Total",
+		"In words", "Status", "UNPAID", "PAID", "Paid at", "Method", "Reference", "How to pay",
+		"This document is generated electronically and is valid without a signature.", "en-US"},
+}
+
+// wordsFor is the dictionary of locale; Indonesian when it is unknown.
+func wordsFor(locale string) words {
+	if w, ok := dict[locale]; ok {
+		return w
+	}
+	return dict["id"]
+}
+
+// Percent writes a rate as a percentage in locale: 0.035 is "3,5%" in
+// Indonesian, "3.5%" in English.
+func Percent(rate decimal.Decimal, locale string) string {
+	s := rate.Mul(decimal.NewFromInt(100)).String()
+	if locale != "en" {
+		s = strings.Replace(s, ".", ",", 1)
+	}
+	return s + "%"
 }
 
 // Rupiah formats whole rupiah the Indonesian way: Rp1.776.000.
@@ -111,34 +143,43 @@ func zoneName(t time.Time, loc *time.Location) string {
 }
 
 var productNames = map[string]map[string]string{
-	"wa_balance": {"id": "Saldo percakapan WhatsApp", "en": "WhatsApp conversation balance"},
-	"muv":        {"id": "Pengunjung unik bulanan", "en": "Monthly unique visitors"},
+	"wa_balance":   {"id": "Saldo percakapan WhatsApp", "en": "WhatsApp conversation balance"},
+	"muv":          {"id": "Pengunjung unik bulanan", "en": "Monthly unique visitors"},
+	"subscription": {"id": "Langganan bulanan", "en": "Monthly subscription"},
 }
 
 // ProductName is a product's display name in locale (id when unknown),
 // the same on the PDF and in mail.
-func ProductName(product, locale string) string {
-	names, ok := productNames[product]
+func ProductName(product, locale string) string { return localName(productNames, product, locale) }
+
+var unitNames = map[string]map[string]string{
+	"visitor": {"id": "pengunjung", "en": "visitors"},
+}
+
+// UnitName is an item unit's display name in locale: "visitor" is
+// "pengunjung" in Indonesian; "IDR" is the same in both.
+func UnitName(unit, locale string) string { return localName(unitNames, unit, locale) }
+
+func localName(names map[string]map[string]string, key, locale string) string {
+	n, ok := names[key]
 	if !ok {
-		return product
+		return key
 	}
-	if n, ok := names[locale]; ok {
-		return n
+	if s, ok := n[locale]; ok {
+		return s
 	}
-	return names["id"]
+	return n["id"]
 }
 
 // Number formats a count with Indonesian thousands separators: 1.000.
 func Number(n int64) string { return strings.TrimPrefix(Rupiah(n), "Rp") }
 
-// fixedDate keeps PDF metadata constant so that the same data renders to the
-// same bytes (golden tests, content hashes).
-var fixedDate = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
-
 // Renderer draws proforma invoices. Make one per process (NewRenderer
-// prepares the fonts) and share it: Render is safe for concurrent use.
+// prepares the fonts, SetLogo the logo) and share it: Render is safe for
+// concurrent use.
 type Renderer struct {
 	fast *fastFonts
+	logo *logo
 }
 
 // NewRenderer prepares the fonts.
@@ -152,8 +193,8 @@ func NewRenderer() (*Renderer, error) {
 
 // texts lists every variable string printed on the document.
 func (d Data) texts() []string {
-	out := []string{d.SellerName, d.SellerAddress, d.SellerNPWP, d.InvoiceNumber, d.AccountName, d.AccountID, d.AccountNPWP,
-		d.Requester, d.RequesterMail, d.VATRate, d.CardFeeRate, d.PaidMethod, d.PaidReference}
+	out := []string{d.SellerName, d.SellerAddress, d.SellerNPWP, d.InvoiceNumber, d.AccountName, d.AccountID, d.AccountAddress,
+		d.AccountNPWP, d.Requester, d.RequesterMail, d.PaidMethod, d.PaidReference, d.Plan, d.Period}
 	for _, l := range d.Lines {
 		out = append(out, l.Description, l.Unit)
 	}
@@ -165,34 +206,46 @@ func (d Data) texts() []string {
 // the Go fonts in fpdf's pre-built single-byte form; anything else takes
 // the general path, the same Go fonts embedded as UTF-8 TrueType.
 func (r *Renderer) Render(d Data) ([]byte, error) {
-	if r != nil && r.fast != nil && encodable(d.texts()...) {
-		return render(d, func(pdf *fpdf.Fpdf) func(string) string {
-			pdf.AddFontFromBytes("go", "", r.fast.regularJSON, r.fast.regularZ)
-			pdf.AddFontFromBytes("go", "B", r.fast.boldJSON, r.fast.boldZ)
-			// Page content uncompressed: a zlib writer costs about 1 MB of
-			// allocation per document; the PDF grows by a few kilobytes.
-			pdf.SetCompression(false)
-			return r.fast.translate
-		})
+	if r == nil || r.fast == nil || !encodable(d.texts()...) {
+		return r.RenderUTF8(d)
 	}
-	return RenderUTF8(d)
+	return render(d, r.logo, func(pdf *fpdf.Fpdf) func(string) string {
+		pdf.AddFontFromBytes("go", "", r.fast.regularJSON, r.fast.regularZ)
+		pdf.AddFontFromBytes("go", "B", r.fast.boldJSON, r.fast.boldZ)
+		// Page content uncompressed: a zlib writer costs about 1 MB of
+		// allocation per document; the PDF grows by a few kilobytes.
+		pdf.SetCompression(false)
+		return r.fast.translate
+	})
 }
 
 // RenderUTF8 draws the invoice with the Go fonts embedded as UTF-8 TrueType:
-// any script the fonts cover, at several milliseconds per document.
-func RenderUTF8(d Data) ([]byte, error) {
-	return render(d, func(pdf *fpdf.Fpdf) func(string) string {
+// any script the fonts cover, at several milliseconds per document. r may
+// be nil (no logo).
+func (r *Renderer) RenderUTF8(d Data) ([]byte, error) {
+	var lg *logo
+	if r != nil {
+		lg = r.logo
+	}
+	return render(d, lg, func(pdf *fpdf.Fpdf) func(string) string {
 		pdf.AddUTF8FontFromBytes("go", "", goregular.TTF)
 		pdf.AddUTF8FontFromBytes("go", "B", gobold.TTF)
 		return func(s string) string { return s }
 	})
 }
 
-func render(d Data, fonts func(*fpdf.Fpdf) func(string) string) ([]byte, error) {
-	w, ok := dict[d.Locale]
-	if !ok {
-		w = dict["id"]
-	}
+// Page geometry, in millimetres (A4 portrait).
+const (
+	margin   = 15.0
+	pageW    = 210.0
+	contentW = pageW - 2*margin
+	logoMaxW = 40.0
+	logoMaxH = 20.0
+	metaX    = 115.0 // the right-hand block: title, number, dates
+)
+
+func render(d Data, lg *logo, fonts func(*fpdf.Fpdf) func(string) string) ([]byte, error) {
+	w := wordsFor(d.Locale)
 	loc := d.Location
 	if loc == nil {
 		loc = time.UTC
@@ -200,53 +253,97 @@ func render(d Data, fonts func(*fpdf.Fpdf) func(string) string) ([]byte, error) 
 	when := func(t time.Time) string { return LocalTime(t, loc) }
 
 	pdf := fpdf.New("P", "mm", "A4", "")
-	pdf.SetCreationDate(fixedDate)
-	pdf.SetModificationDate(fixedDate)
+	// The document's dates are the invoice's: the same data renders to the
+	// same bytes (golden tests, stored hashes), and a viewer's "created" is
+	// the instant the invoice was issued. In UTC: fpdf writes no offset, and
+	// readers take a date without one as UTC.
+	pdf.SetCreationDate(d.IssuedAt.UTC())
+	mod := d.IssuedAt
+	if d.Paid {
+		mod = d.PaidAt
+	}
+	pdf.SetModificationDate(mod.UTC())
 	pdf.SetCatalogSort(true)
 	pdf.SetCreator("lunas", true)
 	pdf.SetProducer("lunas", true)
+	pdf.SetAuthor(d.SellerName, true)
 	pdf.SetTitle(w.title+" "+d.InvoiceNumber, true)
+	pdf.SetLang(w.lang)
 	tr := fonts(pdf)
 	cell := func(wd, h float64, txt, border string, ln int, align string, fill bool) {
 		pdf.CellFormat(wd, h, tr(txt), border, ln, align, fill, 0, "")
 	}
 	multi := func(wd, h float64, txt string) { pdf.MultiCell(wd, h, tr(txt), "", "L", false) }
-	pdf.SetMargins(15, 15, 15)
-	pdf.SetAutoPageBreak(true, 15)
+	pdf.SetMargins(margin, margin, margin)
+	pdf.SetAutoPageBreak(true, margin)
 	pdf.AddPage()
 
-	pdf.SetFont("go", "B", 16)
-	cell(110, 8, w.title, "", 0, "L", false)
-	status := w.unpaid
-	if d.Paid {
-		status = w.paid
-		pdf.SetTextColor(0, 128, 0)
-	} else {
-		pdf.SetTextColor(200, 0, 0)
+	// Left: the logo, and the seller beside it.
+	sellerX := margin
+	leftBottom := margin
+	if lg != nil {
+		lw, lh := lg.fit(logoMaxW, logoMaxH)
+		pdf.RegisterImageOptionsReader("logo", fpdf.ImageOptions{ImageType: lg.kind}, bytes.NewReader(lg.data))
+		pdf.ImageOptions("logo", margin, margin, lw, lh, false, fpdf.ImageOptions{ImageType: lg.kind}, 0, "")
+		sellerX = margin + lw + 5
+		leftBottom = margin + lh
 	}
-	cell(70, 8, status, "", 1, "R", false)
-	pdf.SetTextColor(0, 0, 0)
-
-	pdf.SetFont("go", "B", 10)
-	cell(0, 6, d.SellerName, "", 1, "L", false)
+	sellerW := metaX - 5 - sellerX
+	pdf.SetXY(sellerX, margin)
+	pdf.SetFont("go", "B", 11)
+	cell(sellerW, 6, d.SellerName, "", 2, "L", false)
 	pdf.SetFont("go", "", 9)
-	multi(110, 4.5, d.SellerAddress)
-	cell(0, 4.5, w.npwp+": "+d.SellerNPWP, "", 1, "L", false)
+	pdf.SetX(sellerX)
+	multi(sellerW, 4.5, d.SellerAddress)
+	pdf.SetX(sellerX)
+	cell(sellerW, 4.5, w.npwp+": "+d.SellerNPWP, "", 2, "L", false)
+	leftBottom = max(leftBottom, pdf.GetY())
+
+	// Right: the title, the invoice number and its dates.
+	pdf.SetXY(metaX, margin)
+	pdf.SetFont("go", "B", 15)
+	cell(pageW-margin-metaX, 8, w.title, "", 2, "R", false)
+	meta := func(k, v string) {
+		pdf.SetX(metaX)
+		pdf.SetFont("go", "", 9)
+		cell(30, 5, k, "", 0, "L", false)
+		pdf.SetFont("go", "B", 9)
+		cell(pageW-margin-metaX-30, 5, v, "", 2, "R", false)
+	}
+	meta(w.number, d.InvoiceNumber)
+	meta(w.issued, when(d.IssuedAt))
+	if !d.ExpiresAt.IsZero() {
+		meta(w.validUntil, ValidUntil(d.ExpiresAt, loc))
+	}
+	if d.Plan != "" {
+		// A subscription invoice has a due date, not a deadline.
+		sw, ok := subscriptionWords[d.Locale]
+		if !ok {
+			sw = subscriptionWords["id"]
+		}
+		meta(sw[0], d.Plan)
+		meta(sw[1], d.Period)
+		meta(sw[2], d.DueDate.Format("02-01-2006"))
+	}
+	pdf.SetY(max(leftBottom, pdf.GetY()) + 3)
+	pdf.SetDrawColor(160, 160, 160)
+	pdf.Line(margin, pdf.GetY(), pageW-margin, pdf.GetY())
+	pdf.SetDrawColor(0, 0, 0)
 	pdf.Ln(4)
 
+	kvWidth := contentW
 	kv := func(k, v string) {
 		pdf.SetFont("go", "", 9)
-		cell(40, 5, k, "", 0, "L", false)
+		cell(35, 5, k, "", 0, "L", false)
 		pdf.SetFont("go", "B", 9)
-		cell(0, 5, v, "", 1, "L", false)
+		multi(kvWidth-35, 5, v)
 	}
-	kv(w.number, d.InvoiceNumber)
-	kv(w.issued, when(d.IssuedAt))
-	kv(w.validUntil, ValidUntil(d.ExpiresAt, loc))
-	pdf.Ln(3)
 	pdf.SetFont("go", "B", 10)
 	cell(0, 6, w.billTo, "", 1, "L", false)
 	kv(w.account, d.AccountName+" ("+d.AccountID+")")
+	if d.AccountAddress != "" {
+		kv(w.address, d.AccountAddress)
+	}
 	if d.AccountNPWP != "" {
 		kv(w.npwp, d.AccountNPWP)
 	}
@@ -281,15 +378,27 @@ func render(d Data, fonts func(*fpdf.Fpdf) func(string) string) ([]byte, error) 
 		cell(40, 6, v, "", 1, "R", false)
 	}
 	sum(w.subtotal, Rupiah(d.Subtotal), false)
-	sum(w.vat+" "+d.VATRate, Rupiah(d.VAT), false)
+	sum(w.vat+" "+Percent(d.VATRate, d.Locale), Rupiah(d.VAT), false)
 	if d.CardFee > 0 {
-		sum(w.cardFee+" "+d.CardFeeRate, Rupiah(d.CardFee), false)
+		sum(w.cardFee+" "+Percent(d.CardFeeRate, d.Locale), Rupiah(d.CardFee), false)
 	}
 	sum(w.total, Rupiah(d.Total), true)
+	pdf.Ln(2)
+	pdf.SetFont("go", "", 9)
+	pdf.SetFillColor(245, 245, 245)
+	pdf.MultiCell(contentW, 6, tr(w.inWords+": "+capitalize(terbilang.Rupiah(d.Total, d.Locale))), "", "L", true)
 	pdf.Ln(4)
 
+	// The status on the left, its stamp on the right where a hand stamp
+	// goes: the left column is kept narrow enough to leave it room.
+	status := w.unpaid
+	if d.Paid {
+		status = w.paid
+	}
+	statusTop, statusPage := pdf.GetY(), pdf.PageNo()
+	kvWidth = stampLeft - margin - 5
 	pdf.SetFont("go", "B", 10)
-	cell(0, 6, w.status+": "+status, "", 1, "L", false)
+	cell(kvWidth, 6, w.status+": "+status, "", 1, "L", false)
 	if d.Paid {
 		kv(w.paidAt, when(d.PaidAt))
 		kv(w.method, d.PaidMethod)
@@ -298,13 +407,22 @@ func render(d Data, fonts func(*fpdf.Fpdf) func(string) string) ([]byte, error) 
 		}
 	} else if len(d.Instructions) > 0 {
 		pdf.SetFont("go", "B", 9)
-		cell(0, 6, w.howToPay, "", 1, "L", false)
+		cell(kvWidth, 6, w.howToPay, "", 1, "L", false)
 		pdf.SetFont("go", "", 9)
 		for _, in := range d.Instructions {
-			multi(0, 5, "• "+in)
+			multi(kvWidth, 5, "• "+in)
 		}
 	}
-	pdf.Ln(6)
+	date := ""
+	if d.Paid {
+		date = d.PaidAt.In(loc).Format("02-01-2006")
+	}
+	top := statusTop
+	if pdf.PageNo() != statusPage { // the status block broke across a page
+		top = margin
+	}
+	stampBottom := stamp(pdf, tr, status, date, d.Paid, top)
+	pdf.SetY(max(pdf.GetY(), stampBottom) + 6)
 	pdf.SetFont("go", "", 8)
 	multi(0, 4, w.footer)
 
@@ -313,4 +431,60 @@ func render(d Data, fonts func(*fpdf.Fpdf) func(string) string) ([]byte, error) 
 		return nil, fmt.Errorf("proforma: render %s: %w", d.InvoiceNumber, err)
 	}
 	return buf.Bytes(), nil
+}
+
+// stampLeft is where the stamp's column starts; stampAngle its tilt in degrees.
+const (
+	stampLeft  = 125.0
+	stampAngle = 10.0
+)
+
+// stamp draws status (and a date under it) in a double-ruled box, tilted
+// as a hand stamp lands, in the right-hand column from top down: green for
+// paid, red for unpaid. It returns the y where the tilted box ends.
+func stamp(pdf *fpdf.Fpdf, tr func(string) string, status, date string, paid bool, top float64) float64 {
+	r, g, b := 190, 30, 30
+	if paid {
+		r, g, b = 20, 125, 60
+	}
+	pdf.SetFont("go", "B", 20)
+	w := pdf.GetStringWidth(tr(status)) + 10
+	h := 13.0
+	if date != "" {
+		h = 18
+	}
+	sin, cos := math.Sincos(stampAngle * math.Pi / 180)
+	halfW, halfH := (w*cos+h*sin)/2, (w*sin+h*cos)/2 // of the tilted box's bounds
+	cx, cy := (stampLeft+pageW-margin)/2, top+halfH+1
+	cx = min(cx, pageW-margin-halfW)
+	x, y := cx-w/2, cy-h/2
+	pdf.TransformBegin()
+	pdf.TransformRotate(stampAngle, cx, cy)
+	pdf.SetAlpha(0.85, "Normal")
+	pdf.SetDrawColor(r, g, b)
+	pdf.SetTextColor(r, g, b)
+	pdf.SetLineWidth(0.8)
+	pdf.Rect(x, y, w, h, "D")
+	pdf.SetLineWidth(0.3)
+	pdf.Rect(x+1.2, y+1.2, w-2.4, h-2.4, "D")
+	pdf.SetXY(x, y+2)
+	pdf.CellFormat(w, 9, tr(status), "", 2, "C", false, 0, "")
+	if date != "" {
+		pdf.SetFont("go", "B", 9)
+		pdf.CellFormat(w, 4, tr(date), "", 0, "C", false, 0, "")
+	}
+	pdf.SetAlpha(1, "Normal")
+	pdf.TransformEnd()
+	pdf.SetDrawColor(0, 0, 0)
+	pdf.SetTextColor(0, 0, 0)
+	pdf.SetLineWidth(0.2)
+	return cy + halfH
+}
+
+// capitalize upper-cases the first letter, as an amount in words starts a line.
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }

@@ -139,18 +139,50 @@ func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error 
 }
 
 func inTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
-	tx, err := pool.Begin(ctx)
+	raw, err := pool.Begin(ctx)
 	if err != nil {
 		return Unavailable(err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
+	defer raw.Rollback(context.WithoutCancel(ctx))
+	tx := &hookTx{Tx: raw}
 	if err := fn(tx); err != nil {
 		return err
 	}
-	if err := tx.Commit(ctx); err != nil {
+	// Hooks may register hooks; run until none is left.
+	for len(tx.before) > 0 {
+		f := tx.before[0]
+		tx.before = tx.before[1:]
+		if err := f(ctx); err != nil {
+			return err
+		}
+	}
+	if err := raw.Commit(ctx); err != nil {
 		return Unavailable(err)
 	}
 	return nil
+}
+
+// hookTx is the transaction InTx hands out: a pgx.Tx that can run work
+// just before it commits.
+type hookTx struct {
+	pgx.Tx
+	before []func(context.Context) error
+}
+
+// BeforeCommit runs f inside tx after the caller's function has done
+// every change and just before the commit; an error from f rolls the
+// whole transaction back. It reports false, and does not keep f, when tx
+// was not begun by InTx (the caller then runs f itself at once).
+//
+// invoice uses it to snapshot an order for its outbound event as the
+// transaction leaves it (the settle path changes the order, then its
+// attempts), so an event shows what was committed.
+func BeforeCommit(tx pgx.Tx, f func(context.Context) error) bool {
+	h, ok := tx.(*hookTx)
+	if ok {
+		h.before = append(h.before, f)
+	}
+	return ok
 }
 
 // Unavailable marks a failure to reach PostgreSQL as a dependency outage

@@ -18,7 +18,7 @@ var files embed.FS
 
 // Kinds and locales every set must have.
 var (
-	Kinds   = []string{"billing", "confirmation", "rejection"}
+	Kinds   = []string{"billing", "confirmation", "rejection", "refund", "low_balance", "instructions", "reminder"}
 	Locales = []string{"id", "en"}
 )
 
@@ -44,6 +44,24 @@ type Data struct {
 	PaidAt        string
 	Method        string
 	Reason        string
+	// A refund notice: this reversal's amount, the total returned so far
+	// and what returned it (refund, chargeback, …).
+	Refunded      string
+	RefundedTotal string
+	RefundKind    string
+	// Low-balance alert: the balance's name and, formatted, what is left,
+	// the alert threshold and the balance right after the last top-up.
+	BalanceName string
+	Remaining   string
+	Threshold   string
+	Reference   string
+	// A subscription invoice: the plan's name, the period (YYYY-MM), the
+	// due date ("20-12-2026"; empty for any other order) and, in a
+	// reminder, how many days it is overdue (0: not yet).
+	PlanName    string
+	Period      string
+	DueDate     string
+	DaysOverdue int
 }
 
 // Sample is data that exercises every field; Parse executes every template with it.
@@ -51,7 +69,10 @@ func Sample() Data {
 	return Data{SellerName: "PT Contoh", RequesterName: "Sari Dewi", AccountName: "Acme", InvoiceNumber: "INV-2026-000001",
 		Lines: []Line{{"Saldo percakapan WhatsApp", "1.000.000", "IDR", "Rp1.000.000"}}, Subtotal: "Rp1.000.000", VAT: "Rp110.000",
 		CardFee: "Rp38.850", Total: "Rp1.110.000", ExpiresAt: "23-11-2026 23:59 WIB", Instructions: []string{"BCA Virtual Account: 123"},
-		PDFLink: "http://127.0.0.1:8080/v1/orders/x/proforma.pdf?sig=1", PaidAt: "22-11-2026 10:00 WIB", Method: "BCA Virtual Account", Reason: "amount differs"}
+		PDFLink: "http://127.0.0.1:8080/v1/orders/x/proforma.pdf?sig=1", PaidAt: "22-11-2026 10:00 WIB", Method: "BCA Virtual Account", Reason: "amount differs",
+		Refunded: "Rp555.000", RefundedTotal: "Rp555.000", RefundKind: "refund",
+		BalanceName: "Saldo percakapan WhatsApp", Remaining: "Rp399.400", Threshold: "Rp400.000", Reference: "Rp1.000.000",
+		PlanName: "Internet 20 Mbps", Period: "2026-12", DueDate: "20-12-2026", DaysOverdue: 3}
 }
 
 type pair struct {

@@ -10,19 +10,24 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/mail"
-	"github.com/lunas-id/lunas/outbox"
+	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/proforma"
+	"github.com/lunas-id/lunas/review"
+	"github.com/lunas-id/lunas/sending"
 	"github.com/lunas-id/lunas/store"
+	"github.com/lunas-id/lunas/subscription"
+	"github.com/lunas-id/lunas/task"
 )
 
 // Metrics receives what the worker measures; cmd/lunas backs it with Prometheus.
@@ -32,27 +37,36 @@ type Metrics interface {
 
 // Worker holds the handlers' dependencies.
 type Worker struct {
-	orders  *invoice.Service
-	docs    *proforma.Documents
-	mail    *mail.Service
-	log     *slog.Logger
-	metrics Metrics
+	orders   *invoice.Service
+	payments *payment.Service
+	reviews  *review.Service
+	docs     *proforma.Documents
+	mail     *mail.Service
+	log      *slog.Logger
+	metrics  Metrics
+
+	// Subscriptions and Sendings are set by cmd/lunas after New (nil:
+	// none): the issuer runs in each sweep, sending:run is routed, and
+	// stalled sendings are revived (worker/subscriptions.go).
+	Subscriptions *subscription.Service
+	Sendings      *sending.Service
 }
 
 // New returns a worker.
-func New(orders *invoice.Service, docs *proforma.Documents, m *mail.Service, log *slog.Logger, metrics Metrics) *Worker {
-	return &Worker{orders: orders, docs: docs, mail: m, log: log, metrics: metrics}
+func New(orders *invoice.Service, payments *payment.Service, reviews *review.Service, docs *proforma.Documents, m *mail.Service, log *slog.Logger, metrics Metrics) *Worker {
+	return &Worker{orders: orders, payments: payments, reviews: reviews, docs: docs, mail: m, log: log, metrics: metrics}
 }
 
 // Mux routes task types to handlers.
 func (w *Worker) Mux() *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	mux.Use(w.measure)
-	mux.HandleFunc(invoice.TaskPaymentApply, w.applyPayment)
-	mux.HandleFunc(invoice.TaskPaymentCancel, w.cancelPayment)
-	mux.HandleFunc(invoice.TaskInvoiceExpire, w.expire)
-	mux.HandleFunc(invoice.TaskPDFRender, w.renderPDF)
-	mux.HandleFunc(invoice.TaskMailSend, w.sendMail)
+	mux.HandleFunc(task.PaymentApply, w.applyPayment)
+	mux.HandleFunc(task.PaymentCancel, w.cancelPayment)
+	mux.HandleFunc(task.InvoiceExpire, w.expire)
+	mux.HandleFunc(task.PDFRender, w.renderPDF)
+	mux.HandleFunc(task.MailSend, w.sendMail)
+	mux.HandleFunc(task.SendingRun, w.runSending)
 	return mux
 }
 
@@ -74,9 +88,9 @@ func (w *Worker) measure(next asynq.Handler) asynq.Handler {
 	})
 }
 
-func payload(t *asynq.Task) (invoice.TaskPayload, error) {
-	var p invoice.TaskPayload
-	if err := json.Unmarshal(t.Payload(), &p); err != nil {
+func payload(t *asynq.Task) (task.Payload, error) {
+	p, err := task.Decode(t.Payload())
+	if err != nil {
 		return p, fmt.Errorf("%w: payload: %v", asynq.SkipRetry, err)
 	}
 	return p, nil
@@ -92,8 +106,8 @@ func (w *Worker) applyPayment(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	err = w.orders.ApplyEvent(ctx, p.EventID, taskID(ctx))
-	if errors.Is(err, invoice.ErrPoison) {
+	err = w.payments.ApplyEvent(ctx, p.EventID, taskID(ctx))
+	if errors.Is(err, payment.ErrPoison) {
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
 	}
 	return err
@@ -104,10 +118,10 @@ func (w *Worker) cancelPayment(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	if err := w.orders.CancelAtGateway(ctx, p.AttemptID); err != nil {
+	if err := w.payments.CancelAtGateway(ctx, p.AttemptID); err != nil {
 		return err
 	}
-	return store.MarkDone(ctx, w.orders.Pool(), taskID(ctx))
+	return store.MarkDone(ctx, w.payments.Pool(), taskID(ctx))
 }
 
 func (w *Worker) expire(ctx context.Context, t *asynq.Task) error {
@@ -115,7 +129,7 @@ func (w *Worker) expire(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	return w.orders.Expire(ctx, p.OrderID, taskID(ctx))
+	return w.payments.Expire(ctx, p.OrderID, taskID(ctx))
 }
 
 func (w *Worker) renderPDF(ctx context.Context, t *asynq.Task) error {
@@ -126,7 +140,7 @@ func (w *Worker) renderPDF(ctx context.Context, t *asynq.Task) error {
 	if _, err := w.docs.Ensure(ctx, p.OrderID, p.Kind); err != nil {
 		return err
 	}
-	return store.MarkDone(ctx, w.orders.Pool(), taskID(ctx))
+	return store.MarkDone(ctx, w.payments.Pool(), taskID(ctx))
 }
 
 func (w *Worker) sendMail(ctx context.Context, t *asynq.Task) error {
@@ -148,35 +162,94 @@ func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
 	return min(d, time.Minute)
 }
 
-// NewServer returns the asynq server for lunas's queue.
-func NewServer(redis asynq.RedisConnOpt, concurrency int, log *slog.Logger) *asynq.Server {
+// Pool is one asynq server of a work process: the queue it serves and how
+// many of its tasks run at once. Each kind of work has its own pool, so a
+// stalled SMTP server fills the mail pool's slots and no other.
+type Pool struct {
+	Name        string // as named in LUNAS_WORKER_POOLS
+	Queue       string
+	Concurrency int
+}
+
+// Pools returns the work process's pools: critical (payment:apply,
+// invoice:expire), mail (mail:send) and default (pdf:render,
+// payment:cancel, and anything relayed to the old shared queue). Each runs
+// perPool[name] tasks at once when named there (LUNAS_WORKER_POOLS), else
+// def (LUNAS_WORKER_CONCURRENCY). An unknown pool name is an error.
+func Pools(def int, perPool map[string]int) ([]Pool, error) {
+	pools := []Pool{
+		{Name: "critical", Queue: task.QueueCritical},
+		{Name: "mail", Queue: task.QueueMail},
+		{Name: "default", Queue: task.Queue},
+	}
+	known := map[string]bool{}
+	for i := range pools {
+		known[pools[i].Name] = true
+		pools[i].Concurrency = def
+		if n, ok := perPool[pools[i].Name]; ok {
+			pools[i].Concurrency = n
+		}
+	}
+	var unknown []string
+	for name := range perPool {
+		if !known[name] {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return nil, fmt.Errorf("LUNAS_WORKER_POOLS: unknown pool %s (pools are critical, mail, default)", strings.Join(unknown, ", "))
+	}
+	return pools, nil
+}
+
+// NewServer returns the asynq server of one pool. A work process runs one
+// per pool (cmd/lunas), all with the same handlers.
+func NewServer(redis asynq.RedisConnOpt, p Pool, log *slog.Logger) *asynq.Server {
 	return asynq.NewServer(redis, asynq.Config{
-		Concurrency:              concurrency,
-		Queues:                   map[string]int{outbox.QueueCritical: 6, outbox.Queue: 1},
+		Concurrency:              p.Concurrency,
+		Queues:                   map[string]int{p.Queue: 1},
 		RetryDelayFunc:           RetryDelay,
 		ShutdownTimeout:          20 * time.Second,
 		DelayedTaskCheckInterval: time.Second,
-		Logger:                   asynqLogger{log},
+		Logger:                   asynqLogger{log.With("pool", p.Name)},
 		LogLevel:                 asynq.WarnLevel,
 	})
 }
 
-// Sweep runs the sweeper every interval until ctx ends.
+// Sweep runs the sweeper every interval until ctx ends: deadlines of
+// unpaid orders, the janitor for lost callbacks, old drafts, stale
+// reviews. Each part goes on when another fails.
 func (w *Worker) Sweep(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		res, err := w.orders.Sweep(ctx)
-		if err != nil && ctx.Err() == nil {
-			w.log.Warn("sweep", "err", err)
-		} else if res.Expired+res.Closed+res.Rejected > 0 {
-			w.log.Info("sweep", "expired", res.Expired, "closed", res.Closed, "rejected", res.Rejected)
-		}
+		w.SweepOnce(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// SweepOnce runs every part of the sweep once.
+func (w *Worker) SweepOnce(ctx context.Context) {
+	res, err := w.payments.Sweep(ctx)
+	if err != nil && ctx.Err() == nil {
+		w.log.Warn("sweep: payments", "err", err)
+	}
+	closed, err := w.orders.CloseDrafts(ctx)
+	if err != nil && ctx.Err() == nil {
+		w.log.Warn("sweep: drafts", "err", err)
+	}
+	rejected, err := w.reviews.RejectStale(ctx)
+	if err != nil && ctx.Err() == nil {
+		w.log.Warn("sweep: reviews", "err", err)
+	}
+	w.sweepSubscriptions(ctx)
+	if res.Expired+res.Asked+closed+rejected > 0 {
+		w.log.Info("sweep", "expired", res.Expired, "asked_gateway", res.Asked, "closed", closed, "rejected", rejected)
 	}
 }
 

@@ -1,16 +1,19 @@
 // Command faults is lunas's fault suite (`make test-faults`). It starts its
 // own PostgreSQL, Redis, SMTP sink and fake gateways, one `lunas serve` and
 // two `lunas work` processes on loopback, drives a few hundred orders to
-// payment with duplicated and out-of-order notifications, and meanwhile
-// breaks things for real: SIGKILL of a worker mid-task, Redis killed for
-// 10 s, the SMTP sink closed for 10 s, PostgreSQL restarted, the fake
-// Midtrans answering 500 and timing out on charges and status checks. Then
-// it checks that nothing was lost and nothing doubled, prints a table, and
-// exits non-zero when an invariant fails.
+// payment with duplicated and out-of-order notifications, refunds,
+// chargebacks, forged (relabelled) callbacks and orders paid twice, and
+// meanwhile breaks things for real: SIGKILL of a worker mid-task, Redis
+// killed for 10 s, the SMTP sink closed for 10 s, PostgreSQL restarted, the
+// fake Midtrans answering 500 and timing out on charges and status checks.
+// Then it checks that nothing was lost and nothing doubled, runs
+// `lunas audit`, prints a table, and exits non-zero when an invariant
+// fails.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,9 +28,9 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/lunas-id/lunas/gateway/midtrans/midtranstest"
-	"github.com/lunas-id/lunas/harness"
-	"github.com/lunas-id/lunas/outbox"
+	"github.com/lunas-id/lunas/internal/harness"
+	"github.com/lunas-id/lunas/internal/midtranstest"
+	"github.com/lunas-id/lunas/task"
 )
 
 func main() {
@@ -41,15 +44,34 @@ func main() {
 type plan int
 
 const (
-	planSettle plan = iota // settlement, with duplicates and stale/late events around it
-	planDeny               // deny only: the attempt fails, the order stays payable, then expires
-	planNone               // nothing: the order expires
+	planSettle     plan = iota // settlement, with duplicates and stale/late events around it
+	planDeny                   // deny only: the attempt fails, the order stays payable, then expires
+	planNone                   // nothing but forged callbacks: the order expires
+	planRefund                 // settlement, then the whole payment refunded: order refunded, credit reversed
+	planChargeback             // settlement, then half of it charged back: credit halved
+	planDouble                 // two attempts both paid: one credit, the second flagged double_payment
 )
+
+// wantCredit is what an order of this plan leaves on the WhatsApp balance
+// (every order tops up 1,000,000 for a total of 1,110,000).
+func (p plan) wantCredit() int64 {
+	switch p {
+	case planSettle, planDouble:
+		return 1_000_000
+	case planChargeback:
+		return 500_000
+	}
+	return 0
+}
+
+// settles reports whether the order gets paid (before anything is taken back).
+func (p plan) settles() bool { return p != planDeny && p != planNone }
 
 type order struct {
 	harness.Order
 	plan    plan
 	account string
+	second  string // planDouble: the second attempt
 }
 
 func run() error {
@@ -118,13 +140,29 @@ func run() error {
 		o, err := st.PayableOrder(ctx, acct, i)
 		if err == nil {
 			p := planSettle
-			switch {
-			case i%10 == 7:
+			switch i % 10 {
+			case 7:
 				p = planDeny
-			case i%10 == 9:
+			case 9:
 				p = planNone
+			case 3:
+				p = planRefund
+			case 5:
+				p = planChargeback
+			case 1:
+				p = planDouble
 			}
-			orders[i] = order{Order: o, plan: p, account: acct}
+			ord := order{Order: o, plan: p, account: acct}
+			if p == planDouble {
+				var b struct {
+					ID string `json:"id"`
+				}
+				if _, err := st.Call(ctx, "POST", "/v1/orders/"+o.ID+"/payments", harness.AppToken, map[string]string{"method": "bni_va"}, &b); err != nil {
+					return err
+				}
+				ord.second = b.ID
+			}
+			orders[i] = ord
 			return nil
 		}
 		if !strings.Contains(err.Error(), "502") {
@@ -171,17 +209,19 @@ func run() error {
 	}
 	logf("%d orders payable (%d gateway refusals on the way)", *n, gatewayRefusals.Load())
 
-	// Notifications: settlement plus duplicates, a stale pending after it, an
-	// expire after it; deny for deny-plan orders. Shuffled, delivered with
-	// Midtrans-like retries (a non-2xx answer is delivered again).
+	// Notifications. The fake's transaction ends in the state the plan
+	// gives it (lunas asks the fake, so that is the truth); every other
+	// body is stale (taken without moving the fake) or forged (a signed
+	// pending relabelled "settlement", which Midtrans's signature does not
+	// cover). Delivered shuffled, with Midtrans-like retries.
 	type shot struct {
 		body []byte
 	}
 	var shots []shot
+	var forged int
 	sentSettle := map[string]bool{}
 	for _, o := range orders {
-		add := func(status string, times int) {
-			body, err := st.Midtrans.Notification(o.AttemptID, status, "", nil)
+		add := func(body []byte, err error, times int) {
 			if err != nil {
 				panic(err)
 			}
@@ -189,32 +229,60 @@ func run() error {
 				shots = append(shots, shot{body})
 			}
 		}
-		switch o.plan {
-		case planSettle:
-			add("pending", 1)
-			add("settlement", 1+rand.IntN(3))
-			add("pending", 1) // out of order: after settlement
-			add("expire", 1)  // late expire: must not un-pay
+		stale := func(status string, times int) {
+			body, err := st.Midtrans.Stale(o.AttemptID, status, "")
+			add(body, err, times)
+		}
+		notify := func(attempt, status string, times int) {
+			body, err := st.Midtrans.Notification(attempt, status, "", nil)
+			add(body, err, times)
+		}
+		if o.plan.settles() {
+			stale("pending", 1)
+			notify(o.AttemptID, "settlement", 1+rand.IntN(3))
+			stale("pending", 1) // out of order: after settlement
+			stale("expire", 1)  // a stale expire: must not un-pay (flagged unconfirmed)
 			sentSettle[o.ID] = true
+		}
+		switch o.plan {
 		case planDeny:
-			add("deny", 2)
+			notify(o.AttemptID, "deny", 2)
+		case planNone:
+			body, err := st.Midtrans.Stale(o.AttemptID, "pending", "")
+			add(relabel(body, "settlement"), err, 2)
+			forged += 2
+		case planRefund:
+			body, err := st.Midtrans.Refund(o.AttemptID, 1_110_000, "refund")
+			add(body, err, 1+rand.IntN(5))
+		case planChargeback:
+			body, err := st.Midtrans.Refund(o.AttemptID, 555_000, "chargeback")
+			add(body, err, 1+rand.IntN(5))
+		case planDouble:
+			notify(o.second, "settlement", 1+rand.IntN(2))
 		}
 	}
 	// Out of order within an order: the body for each status was taken in
 	// plan order, and shuffling mixes them.
 	rand.Shuffle(len(shots), func(i, j int) { shots[i], shots[j] = shots[j], shots[i] })
 	var delivered, retried atomic.Int64
+	// Every delivery's answer, to measure the PostgreSQL outage.
+	var answersMu sync.Mutex
+	var answers []answer
 	var fireWG sync.WaitGroup
 	fireWG.Add(1)
 	go func() {
 		defer fireWG.Done()
-		// Spread over about 35 s, so every fault below lands while
+		// Spread over about 50 s, so every fault below lands while
 		// notifications are arriving and being applied.
-		pace := 35 * time.Second * 8 / time.Duration(len(shots))
+		pace := 50 * time.Second * 8 / time.Duration(len(shots))
 		_ = parallel(8, 0, len(shots), func(i int) error {
 			time.Sleep(pace)
 			for {
+				start := time.Now()
 				code, err := st.Midtrans.Send(ctx, shots[i].body)
+				answersMu.Lock()
+				answers = append(answers, answer{at: start, took: time.Since(start), code: code})
+				answersMu.Unlock()
 				if err == nil && code == 200 {
 					delivered.Add(1)
 					return nil
@@ -225,14 +293,9 @@ func run() error {
 		})
 	}()
 
+	// Redis first (its data is lost), so that what the SIGKILL below
+	// leaves in asynq survives to be counted after the run.
 	time.Sleep(2 * time.Second)
-	st.Kill("work-1")
-	fault("SIGKILL work-1 mid-task")
-	time.Sleep(2 * time.Second)
-	if err := st.Start("work-1b", "work"); err != nil {
-		return err
-	}
-	time.Sleep(time.Second)
 	_ = rd.Kill()
 	fault("Redis killed (SIGKILL), port closed for 10 s")
 	time.Sleep(10 * time.Second)
@@ -240,6 +303,34 @@ func run() error {
 		return err
 	}
 	logf("Redis back")
+	time.Sleep(time.Second) // both workers reconnected
+	// The SIGKILL is timed to land while tasks are running: wait (up to
+	// 10 s) until asynq's active lists (real time, unlike a server's
+	// heartbeat) show tasks in flight, then kill work-1 at once. Which of
+	// them work-1 was running shows after the run: asynq recovers exactly
+	// those, with "task lease expired".
+	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: fmt.Sprintf("127.0.0.1:%d", rd.Port)})
+	defer insp.Close()
+	inFlight := map[string]string{} // task id → queue, in flight at the kill
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && len(inFlight) == 0; time.Sleep(5 * time.Millisecond) {
+		for _, q := range task.Queues() {
+			active, err := insp.ListActiveTasks(q)
+			if err != nil {
+				continue
+			}
+			for _, t := range active {
+				inFlight[t.ID] = q
+			}
+		}
+	}
+	killAt := time.Now()
+	st.Kill("work-1")
+	interrupted := map[string]bool{} // filled after the run
+	fault(fmt.Sprintf("SIGKILL work-1 while %d tasks were in flight (on either worker)", len(inFlight)))
+	time.Sleep(2 * time.Second)
+	if err := st.Start("work-1b", "work"); err != nil {
+		return err
+	}
 	st.Sink.Stop()
 	fault("SMTP sink closed for 10 s")
 	time.Sleep(10 * time.Second)
@@ -247,6 +338,15 @@ func run() error {
 		return err
 	}
 	logf("SMTP back")
+	st.Sink.DropAfterData(true)
+	fault("SMTP server drops the connection right after accepting each mail (250 to DATA), 8 s")
+	time.Sleep(8 * time.Second)
+	st.Sink.DropAfterData(false)
+	st.Sink.Stall(true)
+	fault("SMTP server accepts connections and never answers, 8 s")
+	time.Sleep(8 * time.Second)
+	st.Sink.Stall(false)
+	outageStart := time.Now()
 	if err := pg.Stop(); err != nil {
 		return err
 	}
@@ -255,6 +355,7 @@ func run() error {
 	if err := pg.Start(); err != nil {
 		return err
 	}
+	outageEnd := time.Now()
 	fireWG.Wait()
 	logf("%d notifications delivered, %d deliveries retried", delivered.Load(), retried.Load())
 
@@ -272,10 +373,66 @@ func run() error {
 
 	logf("waiting for lunas to finish the work (worker leases expire in up to ~90 s after the SIGKILL)")
 	quiet := waitQuiet(st, 4*time.Minute)
+	for id, q := range inFlight {
+		if info, err := insp.GetTaskInfo(q, id); err == nil && strings.Contains(info.LastErr, asynq.ErrLeaseExpired.Error()) {
+			interrupted[id] = true
+		}
+	}
 	r := check(ctx, st, rd, orders, sentSettle)
+	r.interrupted = len(interrupted)
+	if r.interrupted == 0 {
+		// Reported, not failed: which worker holds the tasks in flight is
+		// asynq's scheduling (after the Redis fault, work-1 may still be
+		// reconnecting), and CI must not fail on it.
+		r.notes = append(r.notes, fmt.Sprintf("none of the %d tasks in flight at the SIGKILL was work-1's (asynq recovered none)", len(inFlight)))
+	}
+	// Mails accepted more than once: excused only when the kill landed
+	// between the SMTP server's acceptance and the record (the task was
+	// running on work-1 at the kill); any other is a doubled mail.
+	for id, d := range acceptedTwice(st) {
+		n := d.extra
+		// The kill fell between the SMTP server's 250 and the record when
+		// the mail's task was one asynq recovered from work-1, or when its
+		// first acceptance came in the 3 s before the kill (work-1 held
+		// its send lease; another worker sent it again after the lease).
+		if interrupted["mail:"+id] || (!d.first.After(killAt) && killAt.Sub(d.first) < 3*time.Second) {
+			r.killDoubled += n
+		} else {
+			r.doubledMails += n
+			r.problems = append(r.problems, fmt.Sprintf("mail %s accepted %d extra times", id, n))
+		}
+	}
+	// The PostgreSQL outage: answers to deliveries begun during it.
+	var during []answer
+	for _, a := range answers {
+		if !a.at.Before(outageStart) && a.at.Before(outageEnd) {
+			during = append(during, a)
+		}
+	}
+	for _, a := range during {
+		if a.code == 503 {
+			r.outage503++
+		}
+		r.outageWorst = max(r.outageWorst, a.took)
+	}
+	r.outageAnswers = len(during)
+	if len(during) == 0 {
+		r.problems = append(r.problems, "no notification was delivered during the PostgreSQL outage: the fault did not bite")
+	} else if r.outage503 == 0 {
+		r.problems = append(r.problems, "no 503 during the PostgreSQL outage")
+	}
+	if r.outageWorst > 3*time.Second {
+		r.problems = append(r.problems, fmt.Sprintf("a webhook took %s during the PostgreSQL outage (deadline 2 s)", r.outageWorst.Round(time.Millisecond)))
+	}
 	r.quiet = quiet
 	r.faults = faults
-	r.events = len(shots)
+	r.events, r.forged = len(shots), forged
+	// The books, proved by lunas itself.
+	out, err := st.Run(ctx, "audit")
+	r.auditOK = err == nil
+	if err != nil {
+		r.problems = append(r.problems, "lunas audit: "+err.Error()+"\n"+out)
+	}
 	r.print()
 	if !r.ok() {
 		keep = true
@@ -313,10 +470,82 @@ func parallel(workers, from, to int, fn func(i int) error) error {
 	return first
 }
 
+// answer is one delivery of a notification: when it was sent, how long the
+// answer took, and its status.
+type answer struct {
+	at   time.Time
+	took time.Duration
+	code int
+}
+
+// accepted is a mail the SMTP sink accepted more than once.
+type accepted struct {
+	extra int       // acceptances beyond the first
+	first time.Time // the first acceptance
+}
+
+// acceptedTwice finds, per mail id, the mails the SMTP sink accepted more
+// than once (by Message-ID, which lunas fixes when it records the mail:
+// <mail_id.unix@lunas.billing>).
+func acceptedTwice(st *harness.Stack) map[string]accepted {
+	seen := map[string]accepted{}
+	for _, m := range st.Sink.Messages() {
+		msg, err := mail.ReadMessage(strings.NewReader(string(m.Data)))
+		if err != nil {
+			continue
+		}
+		id := strings.Trim(msg.Header.Get("Message-Id"), "<>")
+		if i := strings.IndexByte(id, '.'); i > 0 {
+			id = id[:i]
+		}
+		a, ok := seen[id]
+		if !ok {
+			a = accepted{extra: -1, first: m.At}
+		}
+		a.extra++
+		if m.At.Before(a.first) {
+			a.first = m.At
+		}
+		seen[id] = a
+	}
+	out := map[string]accepted{}
+	for id, a := range seen {
+		if a.extra > 0 {
+			out[id] = a
+		}
+	}
+	return out
+}
+
+// relabel rewrites a notification's transaction_status, keeping its
+// signature: the forgery Midtrans's signature does not prevent.
+func relabel(body []byte, status string) []byte {
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		return body
+	}
+	m["transaction_status"] = status
+	out, _ := json.Marshal(m)
+	return out
+}
+
+// count runs a counting query; -1 when it fails (waitQuiet's loop only).
 func count(st *harness.Stack, sql string, args ...any) int {
 	var n int
 	if err := st.Pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
 		return -1
+	}
+	return n
+}
+
+// count runs a counting query for the report; a failed query is a problem
+// that fails the run, never a number that could cancel another.
+func (r *report) count(st *harness.Stack, sql string, args ...any) int {
+	var n int
+	if err := st.Pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		r.problems = append(r.problems, "query failed: "+err.Error())
+		r.queryErrors++
+		return 0
 	}
 	return n
 }
@@ -336,21 +565,28 @@ func waitQuiet(st *harness.Stack, timeout time.Duration) bool {
 }
 
 type report struct {
-	faults                                  []string
-	events                                  int
-	quiet                                   bool
-	paid, expired, other                    int
-	lostPayments, doubledPayments           int
-	lostCredits, doubledCredits             int
-	lostMails, doubledMails, strayMails     int
-	wrongState, balanceMismatch, orphanPost int
-	undoneOutbox, undoneEvents, unsentMails int
-	archived                                int
-	problems                                []string
+	faults                                                                         []string
+	events, forged                                                                 int
+	quiet, auditOK                                                                 bool
+	queryErrors                                                                    int
+	refunded, lostReversals, doubledReversals, lostRefundMails, doubledRefundMails int
+	forgedCredited, doubleNotFlagged                                               int
+	paid, expired, other                                                           int
+	lostPayments, doubledPayments                                                  int
+	lostCredits, doubledCredits                                                    int
+	lostMails, doubledMails, strayMails                                            int
+	wrongState, balanceMismatch, orphanPost                                        int
+	undoneOutbox, undoneEvents, unsentMails                                        int
+	archived                                                                       int
+	interrupted, killDoubled                                                       int
+	outageAnswers, outage503                                                       int
+	outageWorst                                                                    time.Duration
+	problems, notes                                                                []string
 }
 
 func (r *report) ok() bool {
-	return r.quiet && r.lostPayments+r.doubledPayments+r.lostCredits+r.doubledCredits+r.lostMails+r.doubledMails+r.strayMails+
+	return r.quiet && r.auditOK && r.outageAnswers > 0 && r.outage503 > 0 && r.outageWorst <= 3*time.Second && r.queryErrors+r.lostReversals+r.doubledReversals+r.lostRefundMails+r.doubledRefundMails+
+		r.forgedCredited+r.doubleNotFlagged == 0 && r.lostPayments+r.doubledPayments+r.lostCredits+r.doubledCredits+r.lostMails+r.doubledMails+r.strayMails+
 		r.wrongState+r.balanceMismatch+r.orphanPost+r.undoneOutbox+r.undoneEvents+r.unsentMails+r.archived == 0
 }
 
@@ -364,8 +600,18 @@ func (r *report) print() {
 		k string
 		v int
 	}{
-		{"notifications sent (duplicates and out-of-order included)", r.events},
-		{"orders paid", r.paid}, {"orders expired", r.expired}, {"orders in another state", r.other},
+		{"notifications sent (duplicates, out-of-order, refunds, chargebacks, forgeries included)", r.events},
+		{"forged (relabelled) callbacks among them", r.forged},
+		{"orders paid", r.paid}, {"orders refunded", r.refunded}, {"orders expired", r.expired}, {"orders in another state", r.other},
+		{"reversals lost", r.lostReversals}, {"reversals doubled", r.doubledReversals},
+		{"refund notices lost", r.lostRefundMails}, {"refund notices doubled", r.doubledRefundMails},
+		{"orders credited by a forged callback", r.forgedCredited}, {"second payments not flagged double_payment", r.doubleNotFlagged},
+		{"report queries that failed", r.queryErrors},
+		{"tasks work-1 was inside when SIGKILLed (recovered by asynq: lease expired)", r.interrupted},
+		{"mails accepted twice because the SIGKILL fell between the SMTP server's 250 and the record (goal 0)", r.killDoubled},
+		{"webhooks answered during the PostgreSQL outage", r.outageAnswers},
+		{"of which 503 (the gateway retries)", r.outage503},
+		{"slowest webhook answer during the outage, ms", int(r.outageWorst.Milliseconds())},
 		{"payments lost", r.lostPayments}, {"payments doubled", r.doubledPayments},
 		{"credits lost", r.lostCredits}, {"credits doubled", r.doubledCredits},
 		{"confirmation mails lost", r.lostMails}, {"confirmation mails doubled", r.doubledMails}, {"mails to anyone but the requester", r.strayMails},
@@ -383,8 +629,12 @@ func (r *report) print() {
 	if !r.quiet {
 		fmt.Println("\nwork was still left undone when the suite stopped waiting")
 	}
+	fmt.Printf("\nlunas audit: %s\n", map[bool]string{true: "the books hold (exit 0)", false: "FAILED"}[r.auditOK])
 	for _, p := range r.problems {
 		fmt.Println("  problem:", p)
+	}
+	for _, n := range r.notes {
+		fmt.Println("  note:", n)
 	}
 	fmt.Printf("\nfaults: %d passed, %d failed\n", boolInt(r.ok()), boolInt(!r.ok()))
 	fmt.Println("verdict:", verdict)
@@ -401,6 +651,8 @@ func check(ctx context.Context, st *harness.Stack, rd *harness.Redis, orders []o
 	r := &report{}
 	// Mails the sink accepted, by requester and kind.
 	confirmations := map[string]int{}
+	refundMails := map[string]int{}
+	seenIDs := map[string]bool{}
 	byEmail := map[string]bool{}
 	for _, o := range orders {
 		byEmail[o.Email] = true
@@ -415,30 +667,57 @@ func check(ctx context.Context, st *harness.Stack, rd *harness.Redis, orders []o
 		if err != nil {
 			continue
 		}
+		// Counted by Message-ID: a mail accepted twice is one mail here and
+		// is counted, with its excuse or not, by acceptedTwice.
+		if id := msg.Header.Get("Message-Id"); seenIDs[id] {
+			continue
+		} else {
+			seenIDs[id] = true
+		}
 		subj, _ := dec.DecodeHeader(msg.Header.Get("Subject"))
 		if strings.HasPrefix(subj, "Pembayaran diterima") {
 			confirmations[m.To[0]]++
 		}
+		if strings.HasPrefix(subj, "Pembayaran dikembalikan") {
+			refundMails[m.To[0]]++
+		}
 	}
 	for _, o := range orders {
 		var status string
-		_ = st.Pool.QueryRow(ctx, `SELECT status FROM orders WHERE id = $1`, o.ID).Scan(&status)
+		if err := st.Pool.QueryRow(ctx, `SELECT status FROM orders WHERE id = $1`, o.ID).Scan(&status); err != nil {
+			r.problems = append(r.problems, "read order: "+err.Error())
+			r.queryErrors++
+		}
 		switch status {
 		case "paid":
 			r.paid++
+		case "refunded":
+			r.refunded++
 		case "expired":
 			r.expired++
 		default:
 			r.other++
 		}
-		credits := count(st, `SELECT count(*) FROM ledger_postings WHERE order_id = $1 AND balance = 'wa_balance'`, o.ID)
-		succeeded := count(st, `SELECT count(*) FROM payment_attempts WHERE order_id = $1 AND status = 'succeeded'`, o.ID)
+		credits := r.count(st, `SELECT count(*) FROM ledger_postings WHERE order_id = $1 AND kind = 'topup' AND balance = 'wa_balance'`, o.ID)
+		succeeded := r.count(st, `SELECT count(*) FROM payment_attempts WHERE order_id = $1 AND status = 'succeeded'`, o.ID)
+		reversals := r.count(st, `SELECT count(*) FROM reversals WHERE order_id = $1`, o.ID)
+		credit := int64(r.count(st, `SELECT coalesce(sum(amount) FILTER (WHERE balance = 'wa_balance'), 0) - coalesce(sum(amount) FILTER (WHERE balance = 'outstanding'), 0)
+			FROM ledger_postings WHERE order_id = $1`, o.ID))
+		wantStatus, wantSucceeded, wantReversals := "paid", 1, 0
+		switch o.plan {
+		case planRefund:
+			wantStatus, wantReversals = "refunded", 1
+		case planChargeback:
+			wantReversals = 1
+		case planDouble:
+			wantSucceeded = 2
+		}
 		if settled[o.ID] {
-			if status != "paid" {
+			if status != wantStatus {
 				r.lostPayments++
-				r.problems = append(r.problems, fmt.Sprintf("order %s got a settlement but is %s", o.ID, status))
+				r.problems = append(r.problems, fmt.Sprintf("order %s (plan %d) got a settlement but is %s, want %s", o.ID, o.plan, status, wantStatus))
 			}
-			if succeeded > 1 {
+			if succeeded > wantSucceeded {
 				r.doubledPayments++
 			}
 			switch {
@@ -447,11 +726,31 @@ func check(ctx context.Context, st *harness.Stack, rd *harness.Redis, orders []o
 			case credits > 1:
 				r.doubledCredits++
 			}
+			if credit != o.plan.wantCredit() {
+				r.problems = append(r.problems, fmt.Sprintf("order %s (plan %d) left %d on the balance, want %d", o.ID, o.plan, credit, o.plan.wantCredit()))
+				r.wrongState++
+			}
+			switch {
+			case reversals < wantReversals:
+				r.lostReversals++
+			case reversals > wantReversals:
+				r.doubledReversals++
+			}
+			switch c := refundMails[o.Email]; {
+			case c < wantReversals:
+				r.lostRefundMails++
+			case c > wantReversals:
+				r.doubledRefundMails++
+			}
 			switch c := confirmations[o.Email]; {
 			case c == 0:
 				r.lostMails++
 			case c > 1:
 				r.doubledMails++
+			}
+			if o.plan == planDouble && r.count(st, `SELECT count(*) FROM gateway_events WHERE attempt_id = ANY($1) AND flag = 'double_payment'`, []string{o.AttemptID, o.second}) != 1 {
+				r.doubleNotFlagged++
+				r.problems = append(r.problems, fmt.Sprintf("order %s: the second payment is not flagged double_payment once", o.ID))
 			}
 		} else {
 			if status != "expired" {
@@ -462,25 +761,32 @@ func check(ctx context.Context, st *harness.Stack, rd *harness.Redis, orders []o
 				r.doubledCredits += credits
 				r.doubledMails += confirmations[o.Email]
 				r.problems = append(r.problems, fmt.Sprintf("order %s was credited or confirmed without a settlement", o.ID))
+				if o.plan == planNone {
+					r.forgedCredited++
+				}
 			}
-			if o.plan == planDeny && count(st, `SELECT count(*) FROM payment_attempts WHERE order_id = $1 AND status = 'failed' AND failure_code = 'deny'`, o.ID) != 1 {
+			if o.plan == planNone && r.count(st, `SELECT count(*) FROM gateway_events WHERE attempt_id = $1 AND flag = 'unconfirmed'`, o.AttemptID) != 1 {
+				r.wrongState++
+				r.problems = append(r.problems, fmt.Sprintf("order %s: the forged callback is not flagged unconfirmed", o.ID))
+			}
+			if o.plan == planDeny && r.count(st, `SELECT count(*) FROM payment_attempts WHERE order_id = $1 AND status = 'failed' AND failure_code = 'deny'`, o.ID) != 1 {
 				r.wrongState++
 				r.problems = append(r.problems, fmt.Sprintf("order %s: denied attempt not recorded as failed/deny", o.ID))
 			}
 		}
 	}
-	r.balanceMismatch = count(st, `SELECT count(*) FROM accounts a LEFT JOIN LATERAL (
+	r.balanceMismatch = r.count(st, `SELECT count(*) FROM accounts a LEFT JOIN LATERAL (
 		SELECT coalesce(sum(amount) FILTER (WHERE balance = 'wa_balance'), 0) AS wa, coalesce(sum(amount) FILTER (WHERE balance = 'muv'), 0) AS muv,
 		       coalesce(sum(amount) FILTER (WHERE balance = 'outstanding'), 0) AS outstanding FROM ledger_postings p WHERE p.account_id = a.id) d ON true
 		WHERE a.wa_balance <> d.wa OR a.muv <> d.muv OR a.outstanding <> d.outstanding`)
-	r.orphanPost = count(st, `SELECT count(*) FROM ledger_postings p WHERE p.order_id IS NOT NULL AND NOT EXISTS (
-		SELECT 1 FROM gateway_events e WHERE e.order_id = p.order_id AND e.outcome LIKE 'settled%')`)
-	r.undoneOutbox = count(st, `SELECT count(*) FROM outbox WHERE done_at IS NULL`)
-	r.undoneEvents = count(st, `SELECT count(*) FROM gateway_events WHERE processed_at IS NULL`)
-	r.unsentMails = count(st, `SELECT count(*) FROM mails WHERE status <> 'sent'`)
+	r.orphanPost = r.count(st, `SELECT count(*) FROM ledger_postings p WHERE p.order_id IS NOT NULL AND NOT EXISTS (
+		SELECT 1 FROM gateway_events e WHERE e.order_id = p.order_id AND (e.outcome LIKE 'settled%' OR e.flag = 'reversed'))`)
+	r.undoneOutbox = r.count(st, `SELECT count(*) FROM outbox WHERE done_at IS NULL`)
+	r.undoneEvents = r.count(st, `SELECT count(*) FROM gateway_events WHERE processed_at IS NULL`)
+	r.unsentMails = r.count(st, `SELECT count(*) FROM mails WHERE status <> 'sent'`)
 	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: fmt.Sprintf("127.0.0.1:%d", rd.Port)})
 	defer insp.Close()
-	for _, q := range []string{outbox.Queue, outbox.QueueCritical} {
+	for _, q := range task.Queues() {
 		info, err := insp.GetQueueInfo(q)
 		if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
 			r.problems = append(r.problems, "inspect queue "+q+": "+err.Error())

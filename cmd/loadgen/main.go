@@ -31,7 +31,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/lunas-id/lunas/harness"
+	"github.com/lunas-id/lunas/internal/harness"
 )
 
 func main() {
@@ -289,6 +289,8 @@ func run() error {
 		fmt.Printf("| webhook ingest / pgbench ratio | %.2f |\n", accepted/tps)
 	}
 	fmt.Printf("| credited (check) | %d of %d expected |\n", credited, int64(o.orders)*1_000_000)
+	_, statusCalls, _ := st.Midtrans.Counts()
+	fmt.Printf("| gateway status calls (each callback confirmed with Midtrans before it moves money) | %d |\n", statusCalls)
 	fmt.Printf("\ntasks (from /metrics): %s\n", taskStats)
 	return nil
 }

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lunas-id/lunas/lunastest"
-	"github.com/lunas-id/lunas/mail/mailtest"
+	"github.com/lunas-id/lunas/internal/lunastest"
+	"github.com/lunas-id/lunas/internal/mailtest"
 )
 
 // parsed is one caught mail: envelope recipients, header recipients, subject, attachments.
@@ -149,14 +149,20 @@ func TestMidtransVAPaymentEndToEnd(t *testing.T) {
 		t.Errorf("documents = %d, want UNPAID and PAID once each", n)
 	}
 	msgs := s.sink.Messages()
-	if len(msgs) != 2 {
-		t.Fatalf("%d mails, want 2 (billing, confirmation)", len(msgs))
+	if len(msgs) != 3 {
+		t.Fatalf("%d mails, want 3 (billing, how to pay the VA, confirmation)", len(msgs))
 	}
-	confirmed := 0
+	confirmed, instructions := 0, 0
 	for i, m := range msgs {
 		p := parse(t, m)
 		if strings.Join(p.rcpt, ",") != "sari@acme.example" || strings.Join(p.to, ",") != "sari@acme.example" || len(p.cc)+len(p.bcc) != 0 {
 			t.Errorf("mail %d: RCPT TO %v, To %v, Cc %v, Bcc %v: want only the requester", i, p.rcpt, p.to, p.cc, p.bcc)
+		}
+		if strings.HasPrefix(p.subject, "Cara membayar invoice "+o.InvoiceNumber) {
+			instructions++
+			if body := mailText(t, m); !strings.Contains(body, a.VANumber) || !strings.Contains(body, "Rp1.110.000") {
+				t.Errorf("the instructions mail lacks the VA number %s or the amount:\n%s", a.VANumber, body)
+			}
 		}
 		if strings.HasPrefix(p.subject, "Pembayaran diterima") {
 			confirmed++
@@ -168,8 +174,8 @@ func TestMidtransVAPaymentEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	if confirmed != 1 {
-		t.Errorf("%d confirmation mails, want 1", confirmed)
+	if confirmed != 1 || instructions != 1 {
+		t.Errorf("%d confirmation and %d instruction mails, want 1 and 1", confirmed, instructions)
 	}
 	if n := s.count(`SELECT count(*) FROM outbox WHERE done_at IS NULL AND task_type <> 'invoice:expire'`); n != 0 {
 		t.Errorf("%d outbox rows left undone", n)

@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lunas-id/lunas/lunastest"
+	"github.com/lunas-id/lunas/internal/lunastest"
+	"github.com/lunas-id/lunas/internal/mailtest"
 )
 
 func TestOVOPaymentEndToEnd(t *testing.T) {
@@ -138,7 +139,7 @@ func TestCardPaymentsEndToEnd(t *testing.T) {
 		t.Errorf("postings = %d", n)
 	}
 	// The PAID proforma shows the card fee and the total with it.
-	res, err := http.Get(s.base + "/v1/orders/" + o.ID + "/proforma.pdf")
+	res, err := s.client.Get(s.base + "/v1/orders/" + o.ID + "/proforma.pdf")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +148,7 @@ func TestCardPaymentsEndToEnd(t *testing.T) {
 		t.Errorf("PDF without token: %d", res.StatusCode)
 	}
 	for _, q := range []string{"expires=4102444800&sig=00", "expires=946684800&sig=" + strings.Repeat("0", 64)} {
-		res, err := http.Get(s.base + "/v1/orders/" + o.ID + "/proforma.pdf?" + q)
+		res, err := s.client.Get(s.base + "/v1/orders/" + o.ID + "/proforma.pdf?" + q)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,14 +159,14 @@ func TestCardPaymentsEndToEnd(t *testing.T) {
 	}
 	req, _ := http.NewRequest("GET", s.base+"/v1/orders/"+o.ID+"/proforma.pdf", nil)
 	req.Header.Set("Authorization", "Bearer "+appToken)
-	res, err = http.DefaultClient.Do(req)
+	res, err = s.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pdf, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	txt := pdfText(t, pdf)
-	for _, want := range []string{o.InvoiceNumber, "Rp38.850", "Rp1.148.850", "LUNAS", "Credit card", "WIB"} {
+	for _, want := range []string{o.InvoiceNumber, "Rp38.850", "Rp1.148.850", "LUNAS", "Kartu kredit", "WIB"} {
 		if !strings.Contains(txt, want) {
 			t.Errorf("PDF lacks %q:\n%s", want, txt)
 		}
@@ -199,7 +200,7 @@ func TestManualTransferEndToEnd(t *testing.T) {
 		req, _ := http.NewRequest("POST", s.base+"/v1/orders/"+o.ID+"/proof", &buf)
 		req.Header.Set("Authorization", "Bearer "+appToken)
 		req.Header.Set("Content-Type", mw.FormDataContentType())
-		res, err := http.DefaultClient.Do(req)
+		res, err := s.client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,7 +235,7 @@ func TestManualTransferEndToEnd(t *testing.T) {
 	}
 	req, _ := http.NewRequest("GET", s.base+"/v1/orders/"+o.ID+"/proof", nil)
 	req.Header.Set("Authorization", "Bearer "+financeToken)
-	res, _ := http.DefaultClient.Do(req)
+	res, _ := s.client.Do(req)
 	got, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	if !bytes.Equal(got, png) || res.Header.Get("Content-Type") != "image/png" {
@@ -252,11 +253,20 @@ func TestManualTransferEndToEnd(t *testing.T) {
 		t.Errorf("balance %d", b.Balances.WABalance)
 	}
 	msgs := s.sink.Messages()
-	if len(msgs) != 2 {
-		t.Fatalf("%d mails, want billing + confirmation", len(msgs))
+	if len(msgs) != 3 {
+		t.Fatalf("%d mails, want billing, where to transfer, confirmation", len(msgs))
 	}
-	p := parse(t, msgs[1])
-	if txt := pdfText(t, p.attachments[o.InvoiceNumber+".pdf"]); !strings.Contains(txt, "Bank transfer") || !strings.Contains(txt, "LUNAS") {
+	var p parsed
+	for _, m := range msgs {
+		q := parse(t, m)
+		if strings.HasPrefix(q.subject, "Cara membayar") && !strings.Contains(mailText(t, m), "BCA") {
+			t.Errorf("the transfer instructions do not name the bank:\n%s", mailText(t, m))
+		}
+		if strings.HasPrefix(q.subject, "Pembayaran diterima") {
+			p = q
+		}
+	}
+	if txt := pdfText(t, p.attachments[o.InvoiceNumber+".pdf"]); !strings.Contains(txt, "Transfer bank") || !strings.Contains(txt, "LUNAS") {
 		t.Errorf("PDF does not show PAID by bank transfer:\n%s", txt)
 	}
 }
@@ -283,3 +293,10 @@ func TestMailWaitsForSMTP(t *testing.T) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// mailText is a caught mail's raw text (quoted-printable soft breaks
+// joined), enough to look for a word in its body.
+func mailText(t *testing.T, m mailtest.Message) string {
+	t.Helper()
+	return strings.ReplaceAll(string(m.Data), "=\r\n", "")
+}

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -26,22 +27,32 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/lunas-id/lunas/api"
+	"github.com/lunas-id/lunas/audit"
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/config"
+	"github.com/lunas-id/lunas/console"
 	"github.com/lunas-id/lunas/gateway"
 	"github.com/lunas-id/lunas/gateway/midtrans"
 	"github.com/lunas-id/lunas/gateway/ovo"
 	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/mail"
 	"github.com/lunas-id/lunas/outbox"
+	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/proforma"
+	"github.com/lunas-id/lunas/redisconn"
+	"github.com/lunas-id/lunas/report"
+	"github.com/lunas-id/lunas/review"
+	"github.com/lunas-id/lunas/sending"
 	"github.com/lunas-id/lunas/store"
+	"github.com/lunas-id/lunas/subscription"
 	"github.com/lunas-id/lunas/templates"
+	billing "github.com/lunas-id/lunas/usage" // main already has a usage text
+	"github.com/lunas-id/lunas/webhook"
 	"github.com/lunas-id/lunas/worker"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+// gatewayTimeout bounds every call to a payment gateway.
+const gatewayTimeout = 20 * time.Second
 
 const usage = `usage: lunas <command>
 
@@ -50,7 +61,8 @@ commands:
   serve     HTTP API + webhooks + outbox relay (stateless; run many)
   work      asynq worker + sweeper + outbox relay (run many)
   migrate   apply database migrations (creating the database if needed) and exit
-  version   print the version
+  audit     check the books (balances, credits, confirmations, postings); exit 1 on any discrepancy; --json
+  version   print the version, VCS revision and commit time
 `
 
 func main() {
@@ -63,15 +75,17 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) != 1 {
+	if len(args) == 0 || (len(args) > 1 && !(args[0] == "audit" && len(args) == 2 && args[1] == "--json")) {
 		fmt.Fprint(stderr, usage)
 		return errors.New("expected one command")
 	}
 	cmd := args[0]
 	switch cmd {
 	case "version":
-		fmt.Fprintln(stdout, "lunas", version)
+		fmt.Fprintln(stdout, versionLine(debug.ReadBuildInfo))
 		return nil
+	case "audit":
+		return runAudit(ctx, getenv, len(args) == 2, stdout)
 	case "all", "serve", "work", "migrate":
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -100,7 +114,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return nil
 		}
 	}
-	pool, err := store.Open(ctx, cfg.DatabaseURL, 40)
+	// Worker pools (one asynq server each) and the connections they may
+	// hold at once: a mail task holds one through its SMTP exchange, so a
+	// stalled SMTP server must not take the connections settlement needs.
+	conns := 40
+	var pools []worker.Pool
+	if cmd == "all" || cmd == "work" {
+		if pools, err = worker.Pools(cfg.WorkerConcurrency, cfg.WorkerPools); err != nil {
+			return err
+		}
+		total := 0
+		for _, p := range pools {
+			total += p.Concurrency
+		}
+		conns = max(conns, total+20)
+	}
+	pool, err := store.Open(ctx, cfg.DatabaseURL, int32(conns))
 	if err != nil {
 		return err
 	}
@@ -109,7 +138,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var clk clock.Clock = clock.Wall{}
 	var testClock *clock.Test
 	if cfg.Env == config.EnvTest {
-		if testClock, err = clock.NewTest(ctx, pool); err != nil {
+		// The test clock reads its offset at every Now, on connections of
+		// its own (see clock.Test).
+		clockPool, err := store.Open(ctx, cfg.DatabaseURL, 4)
+		if err != nil {
+			return err
+		}
+		defer clockPool.Close()
+		if testClock, err = clock.NewTest(ctx, clockPool); err != nil {
 			return err
 		}
 		clk = testClock
@@ -117,7 +153,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		log.Warn("LUNAS_ENV=test: the service clock can be set through PUT /v1/test/clock")
 	}
 
-	redisOpt, err := asynq.ParseRedisURI(cfg.RedisURL)
+	redisOpt, err := redisconn.Parse(cfg.RedisURL)
 	if err != nil {
 		return fmt.Errorf("LUNAS_REDIS_URL: %w", err)
 	}
@@ -131,9 +167,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := newMetrics(reg, pool)
 
-	gateways := map[string]invoice.Gateway{}
+	gateways := map[string]payment.Gateway{}
 	if cfg.MidtransServerKey != "" {
-		mc, err := midtrans.New(cfg.MidtransServerKey, cfg.MidtransEnv, cfg.MidtransBaseURL, 20*time.Second)
+		mc, err := midtrans.New(cfg.MidtransServerKey, cfg.MidtransEnv, cfg.MidtransBaseURL, gatewayTimeout)
 		if err != nil {
 			return err
 		}
@@ -142,25 +178,45 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		log.Warn("MIDTRANS_SERVER_KEY is unset: Midtrans methods are refused and /webhooks/midtrans answers 401")
 	}
 	if cfg.XenditSecretKey != "" {
-		gateways[gateway.ProviderOVO] = ovo.New(cfg.XenditSecretKey, cfg.XenditBaseURL, 20*time.Second)
+		gateways[gateway.ProviderOVO] = ovo.New(cfg.XenditSecretKey, cfg.XenditBaseURL, gatewayTimeout)
 	} else {
 		log.Warn("XENDIT_SECRET_KEY is unset: OVO payments are refused")
 	}
-	cat := invoice.Catalog{WAMinTopUp: cfg.WAMinTopUp, MUVPackSize: cfg.MUVPackSize, MUVPackPrice: cfg.MUVPackPrice,
+	cat := invoice.Catalog{WAMinTopUp: cfg.WAMinTopUp, WATopUpStep: cfg.WATopUpStep, MUVPackSize: cfg.MUVPackSize, MUVPackPrice: cfg.MUVPackPrice,
 		VATRate: cfg.VATRate, CardFeeRate: cfg.CardFeeRate}
-	orders := invoice.New(invoice.Options{
-		Pool: pool, Clock: clk, Catalog: cat, Location: cfg.Timezone, Logger: log, Gateways: gateways,
-		Decoders: map[string]invoice.Decoder{gateway.ProviderMidtrans: midtrans.Decode, gateway.ProviderOVO: ovo.Decode},
-		Bank:     invoice.BankAccount(cfg.BankAccount),
+	orders := invoice.New(invoice.Options{Pool: pool, Clock: clk, Catalog: cat, Location: cfg.Timezone, Logger: log})
+	payments := payment.New(payment.Options{
+		Pool: pool, Orders: orders, Logger: log, Gateways: gateways,
+		Decoders:       map[string]payment.Decoder{gateway.ProviderMidtrans: midtrans.DecodeCallback, gateway.ProviderOVO: ovo.Decode},
+		Bank:           invoice.BankAccount(cfg.BankAccount),
+		ReconcileAfter: cfg.ReconcileAfter,
 	})
-	orders.Settled = m.settled
+	payments.Settled = m.settled
+	payments.Flagged = m.flagged
+	reviews := review.New(pool, orders, payments, invoice.BankAccount(cfg.BankAccount), log)
 	renderer, err := proforma.NewRenderer()
 	if err != nil {
 		return err
 	}
+	if cfg.SellerLogo != "" {
+		img, err := os.ReadFile(cfg.SellerLogo)
+		if err != nil {
+			return fmt.Errorf("LUNAS_SELLER_LOGO: %w", err)
+		}
+		if err := renderer.SetLogo(img); err != nil {
+			return fmt.Errorf("LUNAS_SELLER_LOGO: %w", err)
+		}
+	}
 	docs := proforma.NewDocuments(pool, orders, renderer, proforma.Seller{Name: cfg.SellerName, Address: cfg.SellerAddress, NPWP: cfg.SellerNPWP}, cfg.Timezone)
 	docs.Rendered = m.pdfRendered
 	signer := proforma.NewSigner(cfg.SigningKey)
+	sealer, err := webhook.NewSealer(cfg.SigningKey)
+	if err != nil {
+		return err
+	}
+	hookPolicy := webhook.Policy{Production: cfg.Env == config.EnvProduction, AllowHosts: cfg.WebhookAllowHosts, AllowNets: cfg.WebhookAllowNets}
+	hooks := webhook.NewService(pool, clk, sealer, hookPolicy, log)
+	m.registerWebhooks(reg, pool, clk)
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -170,7 +226,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	relay := outbox.New(pool, client, clk, log)
 	relay.Relayed = m.relayed
 	relay.Stale = cfg.OutboxRequeueAfter
-	orders.Kick = relay.Kick
+	relay.Inspector = asynq.NewInspector(redisOpt)
+	defer relay.Inspector.Close()
+	m.watchQueues(reg, relay.Inspector)
+	relay.Redriven = m.redriven
+	payments.Kick = relay.Kick
+	spend := billing.New(billing.Options{Pool: pool, Clock: clk, Prices: cfg.WAPrices, Location: cfg.Timezone,
+		LowBalanceRatio: cfg.LowBalanceRatio, Logger: log})
+	spend.Alerted, spend.Kick = m.lowBalanceAlert, relay.Kick
+	subs := subscription.New(pool, orders, log)
+	subs.Kick = relay.Kick
+	var wa sending.Sender
+	if cfg.WhatsAppURL != "" {
+		wa = sending.NewWhatsApp(cfg.WhatsAppURL, cfg.WhatsAppToken, 10*time.Second)
+	}
+	sendings := sending.New(sending.Options{Pool: pool, Orders: orders, Logger: log, WhatsApp: wa, Interval: cfg.WhatsAppInterval(),
+		Signer: signer, PublicURL: cfg.PublicURL})
+	sendings.Kick = relay.Kick
 	wg.Add(1)
 	go func() { defer wg.Done(); relay.Run(ctx) }()
 
@@ -188,7 +260,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return err
 		}
-		transport, err := mail.NewTransport(cfg.SMTPURL, 15*time.Second)
+		transport, err := mail.NewTransport(cfg.SMTPURL, cfg.SMTPTimeout)
 		if err != nil {
 			return err
 		}
@@ -196,25 +268,61 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		mailer := mail.New(mail.Options{Pool: pool, Orders: orders, Documents: docs, Templates: tpl, Transport: transport, Signer: signer,
 			From: cfg.MailFrom, PublicURL: cfg.PublicURL, Location: cfg.Timezone, Logger: log})
 		mailer.Result = m.mailResult
-		w := worker.New(orders, docs, mailer, log, m)
-		srv := worker.NewServer(redisOpt, cfg.WorkerConcurrency, log)
-		if err := srv.Start(w.Mux()); err != nil {
-			return fmt.Errorf("worker: %w", err)
+		w := worker.New(orders, payments, reviews, docs, mailer, log, m)
+		w.Subscriptions, w.Sendings = subs, sendings
+		servers := make([]*asynq.Server, 0, len(pools))
+		// Shut the pools down together: each waits for its in-flight tasks
+		// (ShutdownTimeout), and one after another would add up.
+		defer func() {
+			var sw sync.WaitGroup
+			for _, srv := range servers {
+				sw.Add(1)
+				go func() { defer sw.Done(); srv.Shutdown() }()
+			}
+			sw.Wait()
+		}()
+		mux := w.Mux()
+		for _, p := range pools {
+			srv := worker.NewServer(redisOpt, p, log)
+			if err := srv.Start(mux); err != nil {
+				return fmt.Errorf("worker pool %s: %w", p.Name, err)
+			}
+			servers = append(servers, srv)
+			log.Info("worker pool started", "pool", p.Name, "queue", p.Queue, "concurrency", p.Concurrency)
 		}
-		defer srv.Shutdown() // waits for in-flight tasks (ShutdownTimeout)
 		wg.Add(1)
 		go func() { defer wg.Done(); w.Sweep(ctx, cfg.SweepInterval) }()
-		log.Info("worker started", "concurrency", cfg.WorkerConcurrency, "sweep_interval", cfg.SweepInterval.String())
+		log.Info("worker started", "pools", len(pools), "sweep_interval", cfg.SweepInterval.String())
+		// Outbound webhooks: their own pool of senders, apart from the asynq
+		// worker, so a slow endpoint never holds settlement or mail.
+		sender := webhook.NewSender(webhook.SenderOptions{Pool: pool, Clock: clk, Sealer: sealer, Policy: hookPolicy,
+			Renderer: invoice.Views{Location: cfg.Timezone, PublicURL: cfg.PublicURL}, Location: cfg.Timezone, Logger: log,
+			Concurrency: cfg.WebhookConcurrency, PerEndpoint: cfg.WebhookEndpointConcurrency})
+		sender.Outcome = m.webhookOutcome
+		wg.Add(1)
+		go func() { defer wg.Done(); sender.Run(ctx) }()
 	}
 	if cmd == "all" || cmd == "serve" {
 		var tc api.TestClock
 		if testClock != nil {
 			tc = testClock
 		}
+		// The finance console, on the same services as the API (recurring
+		// billing through the adapters in console_billing.go).
+		reports := report.New(pool, clk, cfg.Timezone)
+		finance, err := console.New(console.Options{Pool: pool, Orders: orders, Payments: payments, Reviews: reviews, Documents: docs,
+			Usage: spend, Tokens: cfg.APITokens, Clock: clk, Location: cfg.Timezone, Logger: log, PublicURL: cfg.PublicURL,
+			Subscriptions: consoleSubscriptions{subs}, Overdue: consoleReports{reports}, Sendings: consoleSendings{sendings}})
+		if err != nil {
+			return err
+		}
 		handler := api.New(api.Options{
-			Orders: orders, Documents: docs, Signer: signer, Tokens: cfg.APITokens, Location: cfg.Timezone, Logger: log,
+			Orders: orders, Payments: payments, Reviews: reviews, Documents: docs, Signer: signer, Tokens: cfg.APITokens, Location: cfg.Timezone, Logger: log,
 			Registry: reg, Database: pool, Redis: redisPinger{client}, TestClock: tc,
 			MidtransKey: cfg.MidtransServerKey, OVOCallbackToken: cfg.OVOCallbackToken, PublicURL: cfg.PublicURL,
+			Usage: spend, Webhooks: hooks, Console: finance,
+			Subscriptions: subs, Reports: reports, Sendings: sendings,
+			DBDeadline: cfg.DBDeadline, GatewayTimeout: gatewayTimeout,
 		})
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
@@ -242,6 +350,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case err := <-errc:
 		return err
 	}
+}
+
+// runAudit checks the books of the database LUNAS_DATABASE_URL names and
+// prints what it checked and every discrepancy; an error (exit 1) when
+// the books do not hold. It needs PostgreSQL only.
+func runAudit(ctx context.Context, getenv func(string) string, asJSON bool, stdout io.Writer) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	pool, err := store.Open(ctx, cfg.DatabaseURL, 2)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	rep, err := audit.Run(ctx, pool)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if err := rep.JSON(stdout); err != nil {
+			return err
+		}
+	} else {
+		rep.Print(stdout)
+	}
+	if !rep.OK() {
+		return fmt.Errorf("audit: %d discrepancies", len(rep.Discrepancies))
+	}
+	return nil
 }
 
 // redisLoggerOnce guards go-redis's package logger, which is global to the

@@ -172,9 +172,12 @@ func (c *Client) Charge(ctx context.Context, r gateway.ChargeRequest) (gateway.C
 	return out, nil
 }
 
-// Status asks Midtrans what became of an attempt.
-func (c *Client) Status(ctx context.Context, attemptID string) (*gateway.Event, error) {
-	res, merr := c.sdk(ctx).CheckTransaction(attemptID)
+// Status asks Midtrans what became of an attempt (GET /v2/{order_id}/status);
+// nil when Midtrans does not know it. The payment package calls it before
+// any callback moves money, and the janitor calls it for attempts whose
+// callback never came.
+func (c *Client) Status(ctx context.Context, ref gateway.Ref) (*gateway.Event, error) {
+	res, merr := c.sdk(ctx).CheckTransaction(ref.AttemptID)
 	if merr != nil {
 		if merr.StatusCode == 404 {
 			return nil, nil
@@ -211,6 +214,13 @@ type Notification struct {
 	FraudStatus       string `json:"fraud_status"`
 	Currency          string `json:"currency"`
 	PaymentType       string `json:"payment_type"`
+	// Refunds and chargebacks: refund_amount is the latest one's amount,
+	// refunds[] every one so far.
+	RefundAmount string `json:"refund_amount"`
+	Refunds      []struct {
+		RefundChargebackID json.Number `json:"refund_chargeback_id"`
+		RefundAmount       string      `json:"refund_amount"`
+	} `json:"refunds"`
 }
 
 // Signature is Midtrans's notification signature:
@@ -244,30 +254,68 @@ func Verify(body []byte, serverKey string) (gateway.Event, error) {
 	if n.TransactionID == "" || n.TransactionStatus == "" {
 		return gateway.Event{}, fmt.Errorf("%w: transaction_id and transaction_status are required", gateway.ErrMalformed)
 	}
-	return decode(n, body), nil
+	return callback(n, body), nil
+}
+
+// DecodeCallback reads a stored notification, as received, into an event;
+// the worker decodes inbox rows with it. A status_code that does not fit
+// the transaction_status (Midtrans signs the code, not the status) makes
+// the event Suspect.
+func DecodeCallback(body []byte) (gateway.Event, error) {
+	n, err := parse(body)
+	if err != nil {
+		return gateway.Event{}, err
+	}
+	return callback(n, body), nil
+}
+
+func callback(n Notification, body []byte) gateway.Event {
+	ev := decode(n, body)
+	if want := statusCodes[n.TransactionStatus]; want != "" && !strings.Contains(want, ","+n.StatusCode+",") {
+		ev.Suspect = fmt.Sprintf("status_code %s does not fit transaction_status %s", n.StatusCode, n.TransactionStatus)
+	}
+	if n.TransactionStatus == "capture" && n.FraudStatus == "challenge" && n.StatusCode != "201" {
+		ev.Suspect = fmt.Sprintf("status_code %s does not fit a challenged capture", n.StatusCode)
+	}
+	return ev
+}
+
+// statusCodes are the status_code values Midtrans sends in a notification
+// for each transaction_status (docs: status-code page; the reference's
+// table 2.4), written ",a,b," for a contains test. Statuses not listed are
+// not checked.
+var statusCodes = map[string]string{
+	"settlement": ",200,", "capture": ",200,201,", "pending": ",201,",
+	"deny": ",202,", "expire": ",202,407,", "cancel": ",200,202,",
+	"refund": ",200,", "partial_refund": ",200,",
 }
 
 // Decode reads a stored notification (or a status or charge response) into
 // an event, without checking its signature.
 func Decode(body []byte) (gateway.Event, error) {
-	var n Notification
-	if err := json.Unmarshal(body, &n); err != nil {
-		return gateway.Event{}, fmt.Errorf("%w: %v", gateway.ErrMalformed, err)
-	}
-	if n.OrderID == "" || n.TransactionStatus == "" {
-		return gateway.Event{}, fmt.Errorf("%w: order_id and transaction_status are required", gateway.ErrMalformed)
+	n, err := parse(body)
+	if err != nil {
+		return gateway.Event{}, err
 	}
 	return decode(n, body), nil
+}
+
+// parse reads the fields every decoder needs.
+func parse(body []byte) (Notification, error) {
+	var n Notification
+	if err := json.Unmarshal(body, &n); err != nil {
+		return n, fmt.Errorf("%w: %v", gateway.ErrMalformed, err)
+	}
+	if n.OrderID == "" || n.TransactionStatus == "" {
+		return n, fmt.Errorf("%w: order_id and transaction_status are required", gateway.ErrMalformed)
+	}
+	return n, nil
 }
 
 func decode(n Notification, body []byte) gateway.Event {
 	ev := gateway.Event{
 		Provider: gateway.ProviderMidtrans, AttemptID: n.OrderID, TxID: n.TransactionID,
-		RawStatus: n.TransactionStatus, Currency: n.Currency, Method: n.PaymentType, Payload: body,
-		DedupeKey: "midtrans:" + n.TransactionID + ":" + n.TransactionStatus + ":" + n.FraudStatus,
-	}
-	if n.TransactionID == "" {
-		ev.DedupeKey = "midtrans:" + n.OrderID + ":" + n.TransactionStatus + ":" + n.FraudStatus
+		RawStatus: n.TransactionStatus, StatusCode: n.StatusCode, Currency: n.Currency, Method: n.PaymentType, Payload: body,
 	}
 	ev.Amount, ev.AmountValid = parseAmount(n.GrossAmount)
 	switch n.TransactionStatus {
@@ -288,10 +336,39 @@ func decode(n Notification, body []byte) gateway.Event {
 	case "deny", "cancel", "expire", "failure":
 		ev.Status = gateway.StatusFailed
 		ev.FailureCode = n.TransactionStatus
+		if n.TransactionStatus == "deny" || n.TransactionStatus == "cancel" {
+			// After a settlement or capture these take the money back.
+			ev.ReversalKind = n.TransactionStatus
+		}
+	case "refund", "partial_refund", "chargeback", "partial_chargeback":
+		ev.Status = gateway.StatusRefunded
+		ev.ReversalKind = strings.TrimPrefix(n.TransactionStatus, "partial_")
+		ev.Refunded = refunded(n)
 	default:
 		ev.Status = gateway.StatusIgnored
 	}
+	// The dedupe key is built from what the signature covers (order_id,
+	// status_code, gross_amount) plus the few values that tell one real
+	// notification of a transaction from the next: a replayed body whose
+	// unsigned fields are changed makes at most a handful of rows, each of
+	// which the worker confirms with Midtrans before anything moves.
+	ev.DedupeKey = fmt.Sprintf("midtrans:%s:%s:%s:%s:%s:%d", n.OrderID, n.StatusCode, n.GrossAmount, n.TransactionStatus, n.FraudStatus, ev.Refunded)
 	return ev
+}
+
+// refunded is the cumulative amount taken back: the sum of refunds[] when
+// Midtrans lists them, else refund_amount.
+func refunded(n Notification) int64 {
+	var total int64
+	for _, r := range n.Refunds {
+		if a, ok := parseAmount(r.RefundAmount); ok {
+			total += a
+		}
+	}
+	if total == 0 {
+		total, _ = parseAmount(n.RefundAmount)
+	}
+	return total
 }
 
 // parseAmount reads Midtrans's "150000.00" as whole rupiah; anything with

@@ -11,7 +11,7 @@ import (
 
 	"github.com/lunas-id/lunas/gateway"
 	. "github.com/lunas-id/lunas/gateway/midtrans"
-	"github.com/lunas-id/lunas/gateway/midtrans/midtranstest"
+	"github.com/lunas-id/lunas/internal/midtranstest"
 )
 
 const key = "SB-Mid-server-FAKE_TEST_KEY_123"
@@ -58,7 +58,10 @@ func TestStatusMapping(t *testing.T) {
 		{"cancel", "", gateway.StatusFailed},
 		{"expire", "", gateway.StatusFailed},
 		{"failure", "", gateway.StatusFailed},
-		{"refund", "", gateway.StatusIgnored},
+		{"refund", "", gateway.StatusRefunded},
+		{"partial_chargeback", "", gateway.StatusRefunded},
+		{"authorize", "", gateway.StatusPending},
+		{"something_new", "", gateway.StatusIgnored},
 	}
 	for _, tc := range cases {
 		ev, err := Decode([]byte(`{"order_id":"p","transaction_id":"t","transaction_status":"` + tc.status + `","fraud_status":"` + tc.fraud + `","gross_amount":"10.00"}`))
@@ -92,11 +95,11 @@ func TestChargeGoesToTheBaseURLWithTheDeadline(t *testing.T) {
 	if tx.GrossAmount != 1_110_000 || !tx.ExpiryTime.Equal(deadline) || res.Details["va_number"] == nil || res.Ref != tx.TransactionID {
 		t.Errorf("tx %+v expiry %s want %s; result %+v", tx, tx.ExpiryTime, deadline, res)
 	}
-	ev, err := c.Status(context.Background(), "pay_1")
+	ev, err := c.Status(context.Background(), gateway.Ref{AttemptID: "pay_1"})
 	if err != nil || ev.Status != gateway.StatusPending {
 		t.Errorf("status: %+v %v", ev, err)
 	}
-	if ev, err := c.Status(context.Background(), "pay_unknown"); err != nil || ev != nil {
+	if ev, err := c.Status(context.Background(), gateway.Ref{AttemptID: "pay_unknown"}); err != nil || ev != nil {
 		t.Errorf("unknown: %+v %v", ev, err)
 	}
 	fake.SetFaults(midtranstest.Fault500, midtranstest.FaultNone)
@@ -117,7 +120,7 @@ func TestTheSDKHonoursTheContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := c.Status(ctx, "pay_1")
+	_, err := c.Status(ctx, gateway.Ref{AttemptID: "pay_1"})
 	if err == nil || time.Since(start) > 10*time.Second {
 		t.Errorf("status against a hanging gateway: %v after %s", err, time.Since(start))
 	}
@@ -162,3 +165,40 @@ func FuzzVerify(f *testing.F) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// Refunds and chargebacks carry the cumulative amount taken back; a
+// relabelled body (a signed pending turned "settlement") is Suspect; the
+// dedupe key covers what the signature covers plus the status.
+func TestCallbackDecoding(t *testing.T) {
+	t.Parallel()
+	sign := func(order, code, gross string) string { return Signature(order, code, gross, "k") }
+	refund := `{"order_id":"pay_1","status_code":"200","gross_amount":"1110000.00","transaction_id":"t1","transaction_status":"partial_refund",` +
+		`"refund_amount":"10000.00","refunds":[{"refund_chargeback_id":1,"refund_amount":"100000.00"},{"refund_chargeback_id":2,"refund_amount":"10000.00"}],` +
+		`"signature_key":"` + sign("pay_1", "200", "1110000.00") + `"}`
+	ev, err := Verify([]byte(refund), "k")
+	if err != nil || ev.Status != gateway.StatusRefunded || ev.Refunded != 110000 || ev.ReversalKind != "refund" || ev.Suspect != "" {
+		t.Errorf("partial refund: %+v %v", ev, err)
+	}
+	cb := `{"order_id":"pay_1","status_code":"200","gross_amount":"1110000.00","transaction_id":"t1","transaction_status":"chargeback",` +
+		`"refund_amount":"1110000.00","signature_key":"` + sign("pay_1", "200", "1110000.00") + `"}`
+	if ev, err := Verify([]byte(cb), "k"); err != nil || ev.Status != gateway.StatusRefunded || ev.Refunded != 1110000 || ev.ReversalKind != "chargeback" {
+		t.Errorf("chargeback: %+v %v", ev, err)
+	}
+	relabelled := `{"order_id":"pay_1","status_code":"201","gross_amount":"1110000.00","transaction_id":"t1","transaction_status":"settlement",` +
+		`"signature_key":"` + sign("pay_1", "201", "1110000.00") + `"}`
+	ev, err = Verify([]byte(relabelled), "k")
+	if err != nil || ev.Suspect == "" {
+		t.Errorf("relabelled pending: %+v %v", ev, err)
+	}
+	if ev2, _ := DecodeCallback([]byte(relabelled)); ev2.Suspect == "" || ev2.DedupeKey != ev.DedupeKey {
+		t.Errorf("stored callback decodes differently: %+v", ev2)
+	}
+	if ev3, _ := Decode([]byte(relabelled)); ev3.Suspect != "" {
+		t.Errorf("a status answer is not checked as a callback: %+v", ev3)
+	}
+	deny := `{"order_id":"pay_1","status_code":"202","gross_amount":"1110000.00","transaction_id":"t1","transaction_status":"deny",` +
+		`"signature_key":"` + sign("pay_1", "202", "1110000.00") + `"}`
+	if ev, err := Verify([]byte(deny), "k"); err != nil || ev.Status != gateway.StatusFailed || ev.ReversalKind != "deny" || ev.Suspect != "" {
+		t.Errorf("deny: %+v %v", ev, err)
+	}
+}

@@ -6,11 +6,15 @@ package ovo
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -33,15 +37,17 @@ func New(secretKey, baseURL string, timeout time.Duration) *Client {
 
 // Charge is the part of a Xendit e-wallet charge lunas reads.
 type Charge struct {
-	ID            string            `json:"id"`
-	ReferenceID   string            `json:"reference_id"`
-	Status        string            `json:"status"`
-	Currency      string            `json:"currency"`
-	ChargeAmount  *json.Number      `json:"charge_amount"`
-	CaptureAmount *json.Number      `json:"capture_amount"`
-	ChannelCode   string            `json:"channel_code"`
-	FailureCode   *string           `json:"failure_code"`
-	ChannelProps  map[string]string `json:"channel_properties"`
+	ID            string       `json:"id"`
+	ReferenceID   string       `json:"reference_id"`
+	Status        string       `json:"status"`
+	Currency      string       `json:"currency"`
+	ChargeAmount  *json.Number `json:"charge_amount"`
+	CaptureAmount *json.Number `json:"capture_amount"`
+	// RefundedAmount is what was refunded of the charge so far.
+	RefundedAmount *json.Number      `json:"refunded_amount"`
+	ChannelCode    string            `json:"channel_code"`
+	FailureCode    *string           `json:"failure_code"`
+	ChannelProps   map[string]string `json:"channel_properties"`
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body any, out any) error {
@@ -107,85 +113,155 @@ func (c *Client) Charge(ctx context.Context, r gateway.ChargeRequest) (gateway.C
 	return gateway.ChargeResult{Ref: ch.ID, Details: map[string]any{"phone": r.Phone, "charge_id": ch.ID}}, nil
 }
 
-// Status reads a charge by its Xendit id; lunas keeps it as the attempt's
-// gateway_ref, so Status takes the attempt id and looks the charge up by
-// reference.
-func (c *Client) Status(ctx context.Context, attemptID string) (*gateway.Event, error) {
-	var list struct {
-		Data []json.RawMessage `json:"data"`
+// Status reads a charge (GET /ewallets/charges/{id}) by the id lunas keeps
+// as the attempt's gateway reference; before that id is known it falls back
+// to listing by reference_id. nil when Xendit knows no such charge. The
+// payment package calls it before a callback moves money, and the janitor
+// for attempts whose callback never came.
+func (c *Client) Status(ctx context.Context, ref gateway.Ref) (*gateway.Event, error) {
+	var raw json.RawMessage
+	if ref.TxID != "" {
+		if err := c.do(ctx, http.MethodGet, "/ewallets/charges/"+url.PathEscape(ref.TxID), nil, &raw); err != nil {
+			var r *gateway.RefusedError
+			if errors.As(err, &r) && (r.Code == "DATA_NOT_FOUND" || r.Code == "HTTP_404") {
+				return nil, nil
+			}
+			return nil, err
+		}
+	} else {
+		var list struct {
+			Data []json.RawMessage `json:"data"`
+		}
+		if err := c.do(ctx, http.MethodGet, "/ewallets/charges?reference_id="+url.QueryEscape(ref.AttemptID), nil, &list); err != nil {
+			return nil, err
+		}
+		if len(list.Data) == 0 {
+			return nil, nil
+		}
+		raw = list.Data[len(list.Data)-1]
 	}
-	if err := c.do(ctx, http.MethodGet, "/ewallets/charges?reference_id="+attemptID, nil, &list); err != nil {
-		return nil, err
+	var ch Charge
+	if err := json.Unmarshal(raw, &ch); err != nil || ch.ID == "" || ch.Status == "" {
+		return nil, &gateway.RefusedError{Message: "Xendit answered a charge without id or status", Code: "xendit_malformed"}
 	}
-	if len(list.Data) == 0 {
-		return nil, nil
-	}
-	raw := list.Data[len(list.Data)-1]
-	body, _ := json.Marshal(map[string]any{"event": "ewallet.capture", "data": raw})
-	ev, err := Decode(body)
-	if err != nil {
-		return nil, err
-	}
+	ev := chargeEvent("", ch, raw)
 	return &ev, nil
 }
 
 // Cancel voids a charge. OVO charges cannot be voided before capture; a
-// pending one simply expires at OVO, so there is nothing to call.
+// pending one simply expires at OVO, so there is nothing to call. Callers
+// that must know it ended (re-pricing) ask Status afterwards.
 func (c *Client) Cancel(ctx context.Context, attemptID string) error { return nil }
 
-// Callback is the ewallet.capture callback body.
+// Callback is the envelope of every Xendit e-wallet callback.
 type Callback struct {
-	Event string `json:"event"`
-	Data  Charge `json:"data"`
+	Event      string          `json:"event"`
+	BusinessID string          `json:"business_id"`
+	Created    string          `json:"created"`
+	Data       json.RawMessage `json:"data"`
+}
+
+// Refund is the data of an ewallet.refund callback: it names the charge by
+// charge_id and has no reference_id.
+type Refund struct {
+	ID           string       `json:"id"`
+	ChargeID     string       `json:"charge_id"`
+	Status       string       `json:"status"`
+	Currency     string       `json:"currency"`
+	RefundAmount *json.Number `json:"refund_amount"`
+	FailureCode  *string      `json:"failure_code"`
 }
 
 // Verify checks the x-callback-token header in constant time, then decodes
-// the body. webhookID (the webhook-id header) becomes the dedupe key when set.
-func Verify(token, expected, webhookID string, body []byte) (gateway.Event, error) {
+// the body. The legacy e-wallet callback carries no signature, so nothing
+// in it is trusted beyond "Xendit sent it": the worker confirms every
+// event with GET /ewallets/charges/{id}.
+func Verify(token, expected string, body []byte) (gateway.Event, error) {
 	if expected == "" || subtle.ConstantTimeCompare([]byte(token), []byte(expected)) != 1 {
 		return gateway.Event{}, gateway.ErrAuth
 	}
-	ev, err := Decode(body)
-	if err != nil {
-		return ev, err
-	}
-	if webhookID != "" {
-		ev.DedupeKey = "ovo:webhook:" + webhookID
-	}
-	return ev, nil
+	return Decode(body)
 }
 
-// Decode reads a stored callback into an event.
+// Decode reads a stored callback into an event. Every envelope with an
+// event type decodes: types lunas does not act on become StatusIgnored, so
+// the webhook answers 200 and Xendit does not retry them for a day.
 func Decode(body []byte) (gateway.Event, error) {
 	var cb Callback
 	if err := json.Unmarshal(body, &cb); err != nil {
 		return gateway.Event{}, fmt.Errorf("%w: %v", gateway.ErrMalformed, err)
 	}
-	d := cb.Data
-	if d.ID == "" || d.ReferenceID == "" || d.Status == "" {
-		return gateway.Event{}, fmt.Errorf("%w: data.id, data.reference_id and data.status are required", gateway.ErrMalformed)
+	if cb.Event == "" || len(cb.Data) == 0 {
+		return gateway.Event{}, fmt.Errorf("%w: event and data are required", gateway.ErrMalformed)
 	}
+	switch cb.Event {
+	case "ewallet.capture", "ewallet.void":
+		var ch Charge
+		if err := json.Unmarshal(cb.Data, &ch); err != nil {
+			return gateway.Event{}, fmt.Errorf("%w: data: %v", gateway.ErrMalformed, err)
+		}
+		if ch.ID == "" || ch.ReferenceID == "" || ch.Status == "" {
+			return gateway.Event{}, fmt.Errorf("%w: data.id, data.reference_id and data.status are required", gateway.ErrMalformed)
+		}
+		ev := chargeEvent(cb.Event, ch, body)
+		return ev, nil
+	case "ewallet.refund":
+		var rf Refund
+		if err := json.Unmarshal(cb.Data, &rf); err != nil {
+			return gateway.Event{}, fmt.Errorf("%w: data: %v", gateway.ErrMalformed, err)
+		}
+		if rf.ID == "" || rf.ChargeID == "" || rf.Status == "" {
+			return gateway.Event{}, fmt.Errorf("%w: data.id, data.charge_id and data.status are required", gateway.ErrMalformed)
+		}
+		ev := gateway.Event{Provider: gateway.ProviderOVO, TxID: rf.ChargeID, Type: cb.Event, RawStatus: "REFUND_" + rf.Status,
+			Currency: rf.Currency, Payload: body, DedupeKey: "ovo:" + cb.Event + ":" + rf.ID + ":" + rf.Status, Status: gateway.StatusIgnored}
+		if rf.Status == "SUCCEEDED" {
+			ev.Status, ev.ReversalKind = gateway.StatusRefunded, "refund"
+			ev.Refunded, _ = wholeRupiah(rf.RefundAmount)
+		}
+		return ev, nil
+	}
+	// A type lunas does not act on: kept, answered 200, changes nothing.
+	var meta struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+	}
+	_ = json.Unmarshal(cb.Data, &meta)
+	key := meta.ID + ":" + meta.Status
+	if meta.ID == "" {
+		sum := sha256.Sum256(body)
+		key = hex.EncodeToString(sum[:16])
+	}
+	return gateway.Event{Provider: gateway.ProviderOVO, Type: cb.Event, RawStatus: cb.Event, Status: gateway.StatusIgnored,
+		Payload: body, DedupeKey: "ovo:" + cb.Event + ":" + key}, nil
+}
+
+// chargeEvent normalises a charge, from a callback (typ set) or a lookup.
+func chargeEvent(typ string, d Charge, body []byte) gateway.Event {
 	ev := gateway.Event{
-		Provider: gateway.ProviderOVO, AttemptID: d.ReferenceID, TxID: d.ID, RawStatus: d.Status,
+		Provider: gateway.ProviderOVO, AttemptID: d.ReferenceID, TxID: d.ID, Type: typ, RawStatus: d.Status,
 		Currency: d.Currency, Method: d.ChannelCode, Payload: body,
-		DedupeKey: "ovo:" + d.ID + ":" + d.Status,
 	}
 	amt := d.CaptureAmount
 	if amt == nil || *amt == "" {
 		amt = d.ChargeAmount
 	}
-	if amt != nil {
-		// Exact: a JSON number read as a decimal, never through float64.
-		if d, err := decimal.NewFromString(string(*amt)); err == nil && d.IsInteger() && !d.IsNegative() && d.LessThan(decimal.New(1, 15)) {
-			ev.Amount, ev.AmountValid = d.IntPart(), true
-		}
-	}
+	ev.Amount, ev.AmountValid = wholeRupiah(amt)
+	ev.Refunded, _ = wholeRupiah(d.RefundedAmount)
 	if d.FailureCode != nil {
 		ev.FailureCode = *d.FailureCode
 	}
 	switch d.Status {
 	case "SUCCEEDED":
 		ev.Status = gateway.StatusSucceeded
+		if ev.Refunded > 0 {
+			ev.Status, ev.ReversalKind = gateway.StatusRefunded, "refund"
+		}
+	case "REFUNDED":
+		ev.Status, ev.ReversalKind = gateway.StatusRefunded, "refund"
+		if ev.Refunded == 0 {
+			ev.Refunded = ev.Amount
+		}
 	case "PENDING":
 		ev.Status = gateway.StatusPending
 	case "FAILED", "VOIDED":
@@ -193,8 +269,25 @@ func Decode(body []byte) (gateway.Event, error) {
 		if ev.FailureCode == "" {
 			ev.FailureCode = d.Status
 		}
+		if d.Status == "VOIDED" {
+			ev.ReversalKind = "void" // after SUCCEEDED, the money went back
+		}
 	default:
 		ev.Status = gateway.StatusIgnored
 	}
-	return ev, nil
+	ev.DedupeKey = fmt.Sprintf("ovo:%s:%s:%s:%d", typ, d.ID, d.Status, ev.Refunded)
+	return ev
+}
+
+// wholeRupiah reads a JSON number exactly (as a decimal, never through
+// float64); ok is false for a missing, fractional or negative amount.
+func wholeRupiah(n *json.Number) (int64, bool) {
+	if n == nil || *n == "" {
+		return 0, false
+	}
+	d, err := decimal.NewFromString(string(*n))
+	if err != nil || !d.IsInteger() || d.IsNegative() || !d.LessThan(decimal.New(1, 15)) {
+		return 0, false
+	}
+	return d.IntPart(), true
 }

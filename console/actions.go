@@ -1,0 +1,98 @@
+package console
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/lunas-id/lunas"
+	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/review"
+	"github.com/lunas-id/lunas/usage"
+)
+
+// Actions: each is the API's domain call with the signed-in identity as
+// the actor, logged with it, then 303 back with a one-time message.
+
+// review accepts or rejects an order in review (review.Review, as
+// POST /v1/orders/{id}/review).
+func (s *Server) review(w http.ResponseWriter, r *http.Request, v *view) {
+	id := r.PathValue("id")
+	in := review.ReviewInput{Decision: r.PostForm.Get("decision"), Reason: strings.TrimSpace(r.PostForm.Get("reason"))}
+	_, err := s.Reviews.Review(r.Context(), id, v.Caller.Identity, in)
+	s.logAction(r.Context(), v, "review."+in.Decision, err, "order_id", id)
+	s.done(w, r, v, back(r, "/console/orders/"+pathEscape(id)), err, "done.review."+map[bool]string{true: "accept", false: "reject"}[in.Decision == "accept"])
+}
+
+// resolve marks a flagged event resolved with a note (payment.Resolve, as
+// POST /v1/gateway-events/{id}/resolve).
+func (s *Server) resolve(w http.ResponseWriter, r *http.Request, v *view) {
+	id, perr := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	var err error
+	if perr != nil || id <= 0 {
+		err = lunas.E(lunas.KindNotFound, "gateway event %q not found", r.PathValue("id"))
+	} else {
+		_, err = s.Payments.Resolve(r.Context(), id, v.Caller.Identity, r.PostForm.Get("note"))
+	}
+	s.logAction(r.Context(), v, "event.resolve", err, "event_id", r.PathValue("id"))
+	s.done(w, r, v, back(r, "/console/events"), err, "done.resolve")
+}
+
+// adjust posts a finance adjustment (invoice.Adjust, as
+// POST /v1/accounts/{id}/adjustments).
+func (s *Server) adjust(w http.ResponseWriter, r *http.Request, v *view) {
+	id := r.PathValue("id")
+	in := invoice.AdjustmentInput{Product: invoice.ProductWABalance, Kind: r.PostForm.Get("kind"), Reason: strings.TrimSpace(r.PostForm.Get("reason"))}
+	amount, err := parseRupiah("amount", r.PostForm.Get("amount"))
+	if err == nil {
+		in.Amount = amount
+		var adj invoice.Adjustment
+		adj, err = s.Orders.Adjust(r.Context(), id, v.Caller.Identity, in)
+		s.logAction(r.Context(), v, "account.adjust", err, "account_id", id, "kind", in.Kind, "amount", amount, "adjustment_id", adj.ID)
+	} else {
+		s.logAction(r.Context(), v, "account.adjust", err, "account_id", id)
+	}
+	s.done(w, r, v, "/console/accounts/"+pathEscape(id), err, "done.adjust")
+}
+
+// reconcile posts a month-end reconciliation (usage.Reconcile, as
+// POST /v1/accounts/{id}/reconciliations).
+func (s *Server) reconcile(w http.ResponseWriter, r *http.Request, v *view) {
+	id := r.PathValue("id")
+	if s.Usage == nil {
+		s.fail(w, r, v, http.StatusNotFound, v.T("error.not_configured"))
+		return
+	}
+	in := usage.ReconcileInput{Period: strings.TrimSpace(r.PostForm.Get("period")), Reference: strings.TrimSpace(r.PostForm.Get("reference"))}
+	billed, err := parseRupiah("billed", r.PostForm.Get("billed"))
+	if err == nil {
+		in.Billed = &billed
+		var rec usage.Reconciliation
+		rec, _, err = s.Usage.Reconcile(r.Context(), id, v.Caller.Identity, in)
+		s.logAction(r.Context(), v, "account.reconcile", err, "account_id", id, "period", in.Period, "billed", billed, "difference", rec.Difference)
+	} else {
+		s.logAction(r.Context(), v, "account.reconcile", err, "account_id", id)
+	}
+	s.done(w, r, v, "/console/accounts/"+pathEscape(id), err, "done.reconcile")
+}
+
+// parseRupiah reads a whole-rupiah amount as finance types it: "1776000",
+// "1.776.000" or "Rp1.776.000" (no decimals: rupiah has none here).
+func parseRupiah(field, in string) (int64, error) {
+	t := strings.TrimSpace(in)
+	t = strings.TrimPrefix(strings.TrimPrefix(t, "Rp"), "rp")
+	t = strings.NewReplacer(".", "", " ", "", "\u00a0", "").Replace(strings.TrimSpace(t))
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 {
+		return 0, &lunas.ValidationError{Fields: []lunas.FieldError{{Field: field, Message: "must be a whole number of rupiah, e.g. 1.776.000"}}}
+	}
+	return n, nil
+}
+
+// back is the form's return page when it is a console path, else def.
+func back(r *http.Request, def string) string {
+	if b := r.PostForm.Get("back"); safeNext(b) {
+		return b
+	}
+	return def
+}

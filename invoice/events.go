@@ -1,0 +1,115 @@
+package invoice
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/lunas-id/lunas/store"
+	"github.com/lunas-id/lunas/webhook"
+)
+
+// eventFor names the event an order's move to status to sends the app;
+// "" for none.
+func eventFor(to string) string {
+	switch to {
+	case StatusAwaitingPayment:
+		return webhook.OrderConfirmed
+	case StatusPaid:
+		return webhook.OrderPaid
+	case StatusExpired:
+		return webhook.OrderExpired
+	case StatusCancelled:
+		return webhook.OrderCancelled
+	case StatusClosed:
+		return webhook.OrderClosed
+	case StatusInReview:
+		return webhook.OrderInReview
+	case StatusRejected:
+		return webhook.OrderRejected
+	case StatusRefunded:
+		return webhook.OrderRefunded
+	}
+	return ""
+}
+
+// EmitOrderEvent records event typ about order id in tx, the transaction
+// of the change that causes it. The order is read for the event when tx
+// is about to commit (store.BeforeCommit), so the event shows the order
+// as the transaction leaves it — the settle path moves the order and then
+// its attempts. Transition calls it for every status change; reversal
+// (partial refunds) and subscriptions (subscription.invoice_issued,
+// invoice.overdue) call it directly.
+func EmitOrderEvent(ctx context.Context, tx pgx.Tx, id, typ string, now time.Time) error {
+	if ok, err := webhook.Wanted(ctx, tx, typ); err != nil || !ok {
+		return err
+	}
+	emit := func(ctx context.Context) error {
+		o, err := getOrder(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		b, err := json.Marshal(o)
+		if err != nil {
+			return fmt.Errorf("invoice: snapshot order %s: %w", id, err)
+		}
+		return webhook.Emit(ctx, tx, webhook.Event{Type: typ, Kind: webhook.KindOrder, Subject: id, Snapshot: b, At: now})
+	}
+	if store.BeforeCommit(tx, emit) {
+		return nil
+	}
+	return emit(ctx)
+}
+
+// EmitAttemptEvent records event typ (payment.failed) about attempt id
+// in q, the transaction of the change, as the attempt stands now.
+func EmitAttemptEvent(ctx context.Context, q store.Querier, id, typ string, now time.Time) error {
+	if ok, err := webhook.Wanted(ctx, q, typ); err != nil || !ok {
+		return err
+	}
+	a, err := GetAttempt(ctx, q, id)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("invoice: snapshot attempt %s: %w", id, err)
+	}
+	return webhook.Emit(ctx, q, webhook.Event{Type: typ, Kind: webhook.KindAttempt, Subject: id, Snapshot: b, At: now})
+}
+
+// Views renders event snapshots of orders and attempts as the API shows
+// them (webhook.Renderer); cmd/lunas hands it to the webhook sender.
+type Views struct {
+	Location  *time.Location
+	PublicURL string
+}
+
+// AttemptEventView is a payment attempt's event data: the attempt object
+// and the order it belongs to.
+type AttemptEventView struct {
+	AttemptView
+	OrderID string `json:"order_id"`
+}
+
+// Render implements webhook.Renderer.
+func (v Views) Render(kind string, snapshot json.RawMessage) (any, error) {
+	switch kind {
+	case webhook.KindOrder:
+		var o Order
+		if err := json.Unmarshal(snapshot, &o); err != nil {
+			return nil, fmt.Errorf("invoice: order snapshot: %w", err)
+		}
+		return NewView(&o, v.Location, v.PublicURL), nil
+	case webhook.KindAttempt:
+		var a Attempt
+		if err := json.Unmarshal(snapshot, &a); err != nil {
+			return nil, fmt.Errorf("invoice: attempt snapshot: %w", err)
+		}
+		return AttemptEventView{AttemptView: NewAttemptView(&a, v.Location), OrderID: a.OrderID}, nil
+	}
+	return nil, fmt.Errorf("invoice: no view of %q snapshots", kind)
+}

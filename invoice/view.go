@@ -1,0 +1,105 @@
+package invoice
+
+import (
+	"time"
+)
+
+// View is the order object of API.md, as the API answers it and as the
+// order.* events to the app carry it: one rendering for both (api and
+// webhook call NewView), times in the business zone.
+type View struct {
+	ID            string    `json:"id"`
+	AccountID     string    `json:"account_id"`
+	Status        string    `json:"status"`
+	StatusReason  *string   `json:"status_reason,omitempty"`
+	Requester     Requester `json:"requester"`
+	Locale        string    `json:"locale"`
+	Currency      string    `json:"currency"`
+	Items         []Item    `json:"items"`
+	Subtotal      int64     `json:"subtotal"`
+	VAT           int64     `json:"vat"`
+	Total         int64     `json:"total"`
+	InvoiceNumber *string   `json:"invoice_number"`
+	IssuedAt      *string   `json:"issued_at"`
+	ExpiresAt     *string   `json:"expires_at"`
+	PaidAt        *string   `json:"paid_at"`
+	Refunded      int64     `json:"refunded_amount"`
+	// A subscription invoice's subscription and due date (null otherwise).
+	SubscriptionID *string       `json:"subscription_id"`
+	DueDate        *string       `json:"due_date"`
+	ProformaURL    *string       `json:"proforma_url"`
+	Payments       []AttemptView `json:"payments"`
+	CreatedAt      string        `json:"created_at"`
+	UpdatedAt      string        `json:"updated_at"`
+}
+
+// AttemptView is a payment attempt as the API shows it.
+type AttemptView struct {
+	ID          string  `json:"id"`
+	Method      string  `json:"method"`
+	Status      string  `json:"status"`
+	Amount      int64   `json:"amount"`
+	Fee         int64   `json:"fee"`
+	Refunded    int64   `json:"refunded_amount"`
+	Currency    string  `json:"currency"`
+	ExpiresAt   *string `json:"expires_at"`
+	FailureCode *string `json:"failure_code,omitempty"`
+	Reference   *string `json:"gateway_reference,omitempty"`
+	Bank        any     `json:"bank,omitempty"`
+	VANumber    any     `json:"va_number,omitempty"`
+	BillerCode  any     `json:"biller_code,omitempty"`
+	BillKey     any     `json:"bill_key,omitempty"`
+	RedirectURL any     `json:"redirect_url,omitempty"`
+	Phone       any     `json:"phone,omitempty"`
+	BankAccount any     `json:"bank_account,omitempty"`
+	PaymentRef  any     `json:"payment_reference,omitempty"`
+	GatewayMsg  any     `json:"gateway_message,omitempty"`
+	CreatedAt   string  `json:"created_at"`
+	UpdatedAt   string  `json:"updated_at"`
+}
+
+// Timestamp renders t as API.md's times: RFC 3339 in the business zone.
+func Timestamp(t time.Time, loc *time.Location) string { return t.In(loc).Format(time.RFC3339) }
+
+func timestampPtr(t *time.Time, loc *time.Location) *string {
+	if t == nil {
+		return nil
+	}
+	v := Timestamp(*t, loc)
+	return &v
+}
+
+// NewView renders an order; publicURL is the base of its proforma link.
+func NewView(o *Order, loc *time.Location, publicURL string) View {
+	v := View{
+		ID: o.ID, AccountID: o.AccountID, Status: o.Status, StatusReason: o.StatusReason, Requester: o.Requester,
+		Locale: o.Locale, Currency: o.Currency, Items: o.Items, Subtotal: o.Subtotal, VAT: o.VAT, Total: o.Total,
+		InvoiceNumber: o.InvoiceNumber, IssuedAt: timestampPtr(o.IssuedAt, loc), ExpiresAt: timestampPtr(o.ExpiresAt, loc),
+		PaidAt: timestampPtr(o.PaidAt, loc), Refunded: o.RefundedAmount,
+		SubscriptionID: o.SubscriptionID, DueDate: o.DueDate,
+		Payments: []AttemptView{}, CreatedAt: Timestamp(o.CreatedAt, loc), UpdatedAt: Timestamp(o.UpdatedAt, loc),
+	}
+	if v.Items == nil {
+		v.Items = []Item{}
+	}
+	if o.InvoiceNumber != nil {
+		u := publicURL + "/v1/orders/" + o.ID + "/proforma.pdf"
+		v.ProformaURL = &u
+	}
+	for _, a := range o.Payments {
+		v.Payments = append(v.Payments, NewAttemptView(&a, loc))
+	}
+	return v
+}
+
+// NewAttemptView renders a payment attempt.
+func NewAttemptView(a *Attempt, loc *time.Location) AttemptView {
+	d := a.Details
+	return AttemptView{
+		ID: a.ID, Method: a.Method, Status: a.Status, Amount: a.Amount, Fee: a.Fee, Refunded: a.Refunded, Currency: "IDR",
+		ExpiresAt: timestampPtr(a.ExpiresAt, loc), FailureCode: a.FailureCode, Reference: a.GatewayRef,
+		Bank: d["bank"], VANumber: d["va_number"], BillerCode: d["biller_code"], BillKey: d["bill_key"],
+		RedirectURL: d["redirect_url"], Phone: d["phone"], BankAccount: d["bank_account"], PaymentRef: d["reference"],
+		GatewayMsg: d["gateway_message"], CreatedAt: Timestamp(a.CreatedAt, loc), UpdatedAt: Timestamp(a.UpdatedAt, loc),
+	}
+}

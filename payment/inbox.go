@@ -1,0 +1,194 @@
+package payment
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/lunas-id/lunas"
+	"github.com/lunas-id/lunas/gateway"
+	"github.com/lunas-id/lunas/store"
+	"github.com/lunas-id/lunas/task"
+	"github.com/lunas-id/lunas/webhook"
+)
+
+// Flags finance reviews (GET /v1/gateway-events?flag=…).
+const (
+	FlagUnmatched      = "unmatched"       // no payment attempt of ours
+	FlagAmountMismatch = "amount_mismatch" // paid, but not the attempt's amount
+	FlagPaidLate       = "paid_late"       // credited after the order expired or was cancelled
+	FlagDoublePayment  = "double_payment"  // a second attempt paid an order already paid
+	FlagUnconfirmed    = "unconfirmed"     // the callback's body is contradicted by the gateway
+	FlagSuperseded     = "superseded"      // money on an attempt for an older price: nothing credited
+	FlagReversed       = "reversed"        // a refund or chargeback took a credit back
+)
+
+// Flags lists every flag, for validating a filter.
+var Flags = []string{FlagUnmatched, FlagAmountMismatch, FlagPaidLate, FlagUnconfirmed, FlagSuperseded, FlagReversed, FlagDoublePayment}
+
+// RecordEvent stores a verified gateway event in the inbox together with
+// the outbox row that applies it, in one statement. It returns the new
+// event's id, or 0 when the dedupe key was seen before (a duplicate).
+//
+// One exception to "a duplicate changes nothing": an event the gateway did
+// not bear out (flagged unconfirmed, not resolved by finance) is re-armed
+// when it is delivered again, with a new outbox row, because the gateway
+// may only have been slow to show the state its callback announced; the
+// row is asked about again, and a body it still contradicts is flagged
+// again. Its id is returned.
+func (s *Service) RecordEvent(ctx context.Context, ev gateway.Event) (int64, error) {
+	var id int64
+	j := task.Apply(0) // the task type; ids and payloads come from the rows
+	err := s.pool.QueryRow(ctx, `
+		WITH ins AS (
+			INSERT INTO gateway_events (provider, dedupe_key, payload) VALUES ($1, $2, $3)
+			ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
+		), re AS (
+			UPDATE gateway_events SET processed_at = NULL, flag = NULL, redeliveries = redeliveries + 1,
+				outcome = 'delivered again after it was unconfirmed'
+			WHERE dedupe_key = $2 AND NOT EXISTS (SELECT 1 FROM ins)
+				AND flag = 'unconfirmed' AND processed_at IS NOT NULL AND resolved_at IS NULL
+			RETURNING id, redeliveries
+		), ob AS (
+			INSERT INTO outbox (id, task_type, payload)
+			SELECT $5 || id, $4, convert_to(json_build_object('event_id', id)::text, 'UTF8') FROM ins
+			UNION ALL
+			SELECT $5 || id || ':' || redeliveries, $4, convert_to(json_build_object('event_id', id)::text, 'UTF8') FROM re
+			RETURNING id
+		)
+		SELECT coalesce((SELECT id FROM ins), (SELECT id FROM re), 0), (SELECT count(*) FROM ob)`,
+		ev.Provider, ev.DedupeKey, ev.Payload, j.Type, task.ApplyPrefix).Scan(&id, new(int64))
+	if err != nil {
+		return 0, store.Unavailable(err)
+	}
+	if id > 0 {
+		s.Kick()
+	}
+	return id, nil
+}
+
+// Event is an inbox row, for finance's review of flagged events.
+type Event struct {
+	ID              int64           `json:"id"`
+	Provider        string          `json:"provider"`
+	DedupeKey       string          `json:"dedupe_key"`
+	ReceivedAt      time.Time       `json:"received_at"`
+	ProcessedAt     *time.Time      `json:"processed_at"`
+	Outcome         *string         `json:"outcome"`
+	Flag            *string         `json:"flag"`
+	OrderID         *string         `json:"order_id"`
+	AttemptID       *string         `json:"attempt_id"`
+	ConfirmedStatus *string         `json:"confirmed_status"`
+	ConfirmedAmount *int64          `json:"confirmed_amount"`
+	ResolvedAt      *time.Time      `json:"resolved_at"`
+	ResolvedBy      *string         `json:"resolved_by"`
+	ResolutionNote  *string         `json:"resolution_note"`
+	Payload         json.RawMessage `json:"payload"`
+}
+
+const eventColumns = `id, provider, dedupe_key, received_at, processed_at, outcome, flag, order_id, attempt_id,
+	confirmed_status, confirmed_amount, resolved_at, resolved_by, resolution_note, payload`
+
+func scanEvent(r pgx.Row) (Event, error) {
+	var e Event
+	var payload []byte
+	err := r.Scan(&e.ID, &e.Provider, &e.DedupeKey, &e.ReceivedAt, &e.ProcessedAt, &e.Outcome, &e.Flag, &e.OrderID, &e.AttemptID,
+		&e.ConfirmedStatus, &e.ConfirmedAmount, &e.ResolvedAt, &e.ResolvedBy, &e.ResolutionNote, &payload)
+	e.Payload = rawJSON(payload)
+	return e, err
+}
+
+// rawJSON is a stored body as JSON in UTF-8. The inbox keeps the body byte
+// for byte, as signed; json.Valid does not check UTF-8 inside strings, so
+// bytes that are not UTF-8 become U+FFFD first, and a body that is not JSON
+// at all is shown as one string.
+func rawJSON(b []byte) json.RawMessage {
+	if !utf8.Valid(b) {
+		b = bytes.ToValidUTF8(b, []byte("\uFFFD"))
+	}
+	if json.Valid(b) {
+		return b
+	}
+	out, _ := json.Marshal(string(b))
+	return out
+}
+
+// EventFilter selects inbox events.
+type EventFilter struct {
+	Flag     string // one flag; "" for every flagged event
+	Resolved *bool  // nil: both; false: only open ones
+	OrderID  string // only this order's events (flagged or not) when set
+	Before   int64  // cursor: ids below it
+	Limit    int
+}
+
+// ListEvents lists inbox events, newest first: flagged ones, or every
+// event of one order.
+func (s *Service) ListEvents(ctx context.Context, f EventFilter) ([]Event, error) {
+	if f.Before <= 0 {
+		f.Before = 1<<63 - 1
+	}
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	// Without an order, only flagged events; with one, all of its events.
+	where := `($5 = '' OR order_id = $5) AND ($5 <> '' OR flag IS NOT NULL) AND ($1 = '' OR flag = $1)`
+	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM gateway_events
+		WHERE `+where+` AND id < $2 AND ($3::boolean IS NULL OR (resolved_at IS NOT NULL) = $3) ORDER BY id DESC LIMIT $4`,
+		f.Flag, f.Before, f.Resolved, f.Limit, f.OrderID)
+	if err != nil {
+		return nil, store.Unavailable(err)
+	}
+	evs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) { return scanEvent(r) })
+	return evs, store.Unavailable(err)
+}
+
+// Resolve marks a flagged event resolved by actor with a note. Resolving
+// again answers the first resolution unchanged (a retried request).
+func (s *Service) Resolve(ctx context.Context, id int64, actor, note string) (Event, error) {
+	note = strings.TrimSpace(note)
+	if note == "" || len(note) > 2000 {
+		return Event{}, &lunas.ValidationError{Fields: []lunas.FieldError{{Field: "note", Message: "is required (at most 2000 characters)"}}}
+	}
+	now := s.clock.Now()
+	tag, err := s.pool.Exec(ctx, `UPDATE gateway_events SET resolved_at = $2, resolved_by = $3, resolution_note = $4
+		WHERE id = $1 AND flag IS NOT NULL AND resolved_at IS NULL`, id, now, actor, note)
+	if err != nil {
+		return Event{}, store.Unavailable(err)
+	}
+	e, err := scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventColumns+` FROM gateway_events WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return e, lunas.E(lunas.KindNotFound, "gateway event %d not found", id)
+	}
+	if err != nil {
+		return e, store.Unavailable(err)
+	}
+	if tag.RowsAffected() == 0 && e.Flag == nil {
+		return e, lunas.E(lunas.KindConflict, "gateway event %d is not flagged: nothing to resolve", id)
+	}
+	if tag.RowsAffected() > 0 {
+		s.log.Info("flagged event resolved", "event_id", id, "flag", deref(e.Flag), "by", actor)
+	}
+	return e, nil
+}
+
+// emitFlagged records gateway_event.flagged for the app, in the
+// transaction that flagged event id, with the event as GET
+// /v1/gateway-events shows it.
+func (s *Service) emitFlagged(ctx context.Context, tx pgx.Tx, id int64) error {
+	if ok, err := webhook.Wanted(ctx, tx, webhook.GatewayEventFlagged); err != nil || !ok {
+		return err
+	}
+	e, err := scanEvent(tx.QueryRow(ctx, `SELECT `+eventColumns+` FROM gateway_events WHERE id = $1`, id))
+	if err != nil {
+		return err
+	}
+	return webhook.EmitJSON(ctx, tx, webhook.GatewayEventFlagged, strconv.FormatInt(id, 10), e, s.clock.Now())
+}

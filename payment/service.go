@@ -1,0 +1,116 @@
+// Package payment moves the money of an order: it opens payment attempts
+// at the gateways, keeps every gateway callback in the inbox, confirms each
+// with the gateway before it acts (a callback is a hint), settles the
+// order, reverses what the gateway takes back (refunds, chargebacks,
+// voids), expires what was not paid, and runs the janitor that asks the
+// gateways about attempts whose callback never came.
+//
+// The path of one payment: api records a verified callback (RecordEvent:
+// inbox row + outbox row in one statement) → outbox relays task
+// payment:apply → worker calls ApplyEvent → Lookup at the gateway →
+// settle / fail / reverse under the order's row lock, with the mail and
+// render jobs in the same transaction.
+//
+// cmd/lunas wires it after invoice (whose orders it pays) and before
+// review (which settles accepted manual transfers through Settle).
+package payment
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/lunas-id/lunas/clock"
+	"github.com/lunas-id/lunas/gateway"
+	"github.com/lunas-id/lunas/invoice"
+)
+
+// Gateway is what payment needs from one payment provider.
+type Gateway interface {
+	Charge(ctx context.Context, req gateway.ChargeRequest) (gateway.ChargeResult, error)
+	// Status asks the gateway for the transaction's current state; nil
+	// when the gateway does not know it.
+	Status(ctx context.Context, ref gateway.Ref) (*gateway.Event, error)
+	Cancel(ctx context.Context, attemptID string) error
+}
+
+// Decoder turns a stored raw callback of one provider back into an event.
+// Its authenticity was checked when the callback was received.
+type Decoder func(payload []byte) (gateway.Event, error)
+
+// Service is the payment path.
+type Service struct {
+	pool     *pgxpool.Pool
+	orders   *invoice.Service
+	clock    clock.Clock
+	loc      *time.Location
+	log      *slog.Logger
+	gateways map[string]Gateway // by provider
+	decoders map[string]Decoder // by provider
+	bank     invoice.BankAccount
+	// reconcileAfter is how long after it opened a pending gateway attempt
+	// is first asked at the gateway; each later check waits 4× longer.
+	reconcileAfter time.Duration
+	// reconcileBatch bounds how many attempts one janitor run asks about,
+	// so a backlog never floods a gateway.
+	reconcileBatch int
+
+	// Settled is called with the lag from a gateway event's arrival to the
+	// settlement it caused (metrics).
+	Settled func(time.Duration)
+	// Flagged is called once per event flagged for finance (metrics).
+	Flagged func(flag string)
+	// Kick is called after a commit that wrote outbox rows, so this
+	// process's relay moves them at once instead of at its next poll.
+	Kick func()
+}
+
+// Options configures a Service.
+type Options struct {
+	Pool           *pgxpool.Pool
+	Orders         *invoice.Service
+	Logger         *slog.Logger
+	Gateways       map[string]Gateway
+	Decoders       map[string]Decoder
+	Bank           invoice.BankAccount
+	ReconcileAfter time.Duration // default 15 min
+	ReconcileBatch int           // default 100 attempts per run
+}
+
+// New returns a Service and makes it the orders' way to end open attempts
+// before a re-price.
+func New(o Options) *Service {
+	if o.Gateways == nil {
+		o.Gateways = map[string]Gateway{}
+	}
+	if o.ReconcileAfter <= 0 {
+		o.ReconcileAfter = 15 * time.Minute
+	}
+	if o.ReconcileBatch <= 0 {
+		o.ReconcileBatch = 100
+	}
+	s := &Service{pool: o.Pool, orders: o.Orders, clock: o.Orders.Clock(), loc: o.Orders.Location(), log: o.Logger,
+		gateways: o.Gateways, decoders: o.Decoders, bank: o.Bank, reconcileAfter: o.ReconcileAfter, reconcileBatch: o.ReconcileBatch,
+		Settled: func(time.Duration) {}, Flagged: func(string) {}, Kick: func() {}}
+	o.Orders.Attempts = s
+	return s
+}
+
+// Pool is the service's database pool, for tasks that mark outbox rows done.
+func (s *Service) Pool() *pgxpool.Pool { return s.pool }
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

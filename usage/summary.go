@@ -1,0 +1,245 @@
+package usage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/lunas-id/lunas"
+	"github.com/lunas-id/lunas/ledger"
+	"github.com/lunas-id/lunas/store"
+	"github.com/lunas-id/lunas/tariff"
+)
+
+// unavailable marks a database failure as an outage but lets domain errors
+// (an unknown account) through as they are.
+func unavailable(err error) error {
+	var le *lunas.Error
+	if err == nil || errors.As(err, &le) {
+		return err
+	}
+	return store.Unavailable(err)
+}
+
+// CategorySummary is one category's usage in a period.
+type CategorySummary struct {
+	Conversations int64 `json:"conversations"` // charges that stand (charged, not refunded)
+	Amount        int64 `json:"amount"`        // their sum, IDR
+	Refunded      int64 `json:"refunded"`      // given back, IDR
+}
+
+// Summary is GET /v1/accounts/{id}/usage.
+type Summary struct {
+	From, To   time.Time
+	Categories map[string]CategorySummary
+	Visitors   int64
+}
+
+// ParseBound reads a from/to query value: RFC 3339, or YYYY-MM-DD for the
+// start of that day in LUNAS_TIMEZONE (for `to`, the end of that day: the
+// day is included).
+func (s *Service) ParseBound(v string, end bool) (time.Time, bool) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t.UTC(), true
+	}
+	d, err := time.ParseInLocation("2006-01-02", v, s.loc)
+	if err != nil {
+		return time.Time{}, false
+	}
+	if end {
+		d = d.AddDate(0, 0, 1)
+	}
+	return d.UTC(), true
+}
+
+// DefaultPeriod is the current calendar month so far.
+func (s *Service) DefaultPeriod() (from, to time.Time) {
+	now := s.clock.Now()
+	from, _ = (&engine{loc: s.loc}).month(now)
+	return from, now
+}
+
+// Summary sums an account's usage for events whose time is in [from, to).
+func (s *Service) Summary(ctx context.Context, accountID string, from, to time.Time) (Summary, error) {
+	sum := Summary{From: from, To: to, Categories: map[string]CategorySummary{}}
+	for _, c := range tariff.Categories {
+		sum.Categories[c] = CategorySummary{}
+	}
+	var exists bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1)`, accountID).Scan(&exists); err != nil {
+		return sum, store.Unavailable(err)
+	}
+	if !exists {
+		return sum, lunas.E(lunas.KindNotFound, "account %q not found", accountID)
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT coalesce(category, ''), kind = 'visitor',
+		       count(*) FILTER (WHERE refunded = 0), coalesce(sum(amount) FILTER (WHERE refunded = 0), 0), coalesce(sum(refunded), 0)
+		FROM usage_events
+		WHERE account_id = $1 AND at >= $2 AND at < $3 AND outcome = 'charged'
+		GROUP BY 1, 2`, accountID, from, to)
+	if err != nil {
+		return sum, store.Unavailable(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var cat string
+		var visitor bool
+		var cs CategorySummary
+		if err := rows.Scan(&cat, &visitor, &cs.Conversations, &cs.Amount, &cs.Refunded); err != nil {
+			return sum, store.Unavailable(err)
+		}
+		if visitor {
+			sum.Visitors += cs.Conversations
+			continue
+		}
+		sum.Categories[cat] = cs
+	}
+	return sum, store.Unavailable(rows.Err())
+}
+
+// ReconcileInput is the body of POST /v1/accounts/{id}/reconciliations.
+type ReconcileInput struct {
+	Period    string `json:"period"`
+	Billed    *int64 `json:"billed"`
+	Reference string `json:"reference"`
+}
+
+// Adjustment is the adjustment a reconciliation posted.
+type Adjustment struct {
+	ID     string `json:"id"`
+	Kind   string `json:"kind"`
+	Amount int64  `json:"amount"`
+}
+
+// Reconciliation is a month-end reconciliation.
+type Reconciliation struct {
+	ID         string
+	AccountID  string
+	Period     string
+	Billed     int64
+	Reference  string
+	Charged    int64
+	Difference int64
+	Adjustment *Adjustment
+	Balances   ledger.Balances
+	CreatedAt  time.Time
+}
+
+// Reconcile compares the provider's bill for a month with what usage
+// charged for events in that month (charged minus refunded) and posts the
+// difference as a charge (billed more) or refund (billed less) adjustment.
+// Once per account and period: the same body again returns the first
+// result with created false; another body is a conflict.
+func (s *Service) Reconcile(ctx context.Context, accountID, actor string, in ReconcileInput) (Reconciliation, bool, error) {
+	var ve lunas.ValidationError
+	start, err := time.ParseInLocation("2006-01", in.Period, s.loc)
+	if err != nil || start.Format("2006-01") != in.Period {
+		ve.Add("period", "must be a month, YYYY-MM")
+	}
+	if in.Billed == nil {
+		ve.Add("billed", "is required (whole rupiah)")
+	} else if *in.Billed < 0 || *in.Billed > 1_000_000_000_000 {
+		ve.Add("billed", "must be a whole number of rupiah, 0 or more")
+	}
+	if len(in.Reference) > 200 || strings.ContainsAny(in.Reference, "\r\n") {
+		ve.Add("reference", "must be one line of at most 200 characters")
+	}
+	if err := ve.Err(); err != nil {
+		return Reconciliation{}, false, err
+	}
+	end := start.AddDate(0, 1, 0)
+	now := s.clock.Now()
+	if now.Before(end) {
+		return Reconciliation{}, false, &lunas.ValidationError{Fields: []lunas.FieldError{{Field: "period",
+			Message: fmt.Sprintf("%s has not ended yet: reconcile a month once the provider has billed it", in.Period)}}}
+	}
+	var rec Reconciliation
+	var created bool
+	var alerts []string
+	err = store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		created, alerts = false, nil
+		before, st, err := ledger.Lock(ctx, tx, accountID)
+		if err != nil {
+			return unavailable(err)
+		}
+		rec, err = loadReconciliation(ctx, tx, accountID, in.Period)
+		if err == nil {
+			if rec.Billed != *in.Billed || rec.Reference != in.Reference {
+				return lunas.E(lunas.KindConflict, "%s of account %s was reconciled already (billed %d, reference %q)", in.Period, accountID, rec.Billed, rec.Reference)
+			}
+			rec.Balances = before
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		rec = Reconciliation{ID: store.NewID("rec"), AccountID: accountID, Period: in.Period, Billed: *in.Billed, Reference: in.Reference, CreatedAt: now}
+		if err := tx.QueryRow(ctx, `
+			SELECT coalesce(sum(amount - refunded), 0) FROM usage_events
+			WHERE account_id = $1 AND at >= $2 AND at < $3 AND outcome = 'charged' AND kind IN ('send', 'reply')`,
+			accountID, start.UTC(), end.UTC()).Scan(&rec.Charged); err != nil {
+			return err
+		}
+		rec.Difference = rec.Billed - rec.Charged
+		after := before
+		var adjID *string
+		if rec.Difference != 0 {
+			adj := Adjustment{ID: store.NewID("adj"), Kind: ledger.AdjustCharge, Amount: rec.Difference}
+			if rec.Difference < 0 {
+				adj.Kind, adj.Amount = ledger.AdjustRefund, -rec.Difference
+			}
+			reason := "reconciliation " + in.Period
+			if in.Reference != "" {
+				reason += " (" + in.Reference + ")"
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO adjustments (id, account_id, product, kind, amount, reason, actor, created_at)
+				VALUES ($1,$2,'wa_balance',$3,$4,$5,$6,$7)`, adj.ID, accountID, adj.Kind, adj.Amount, reason, actor, now); err != nil {
+				return err
+			}
+			if after, err = ledger.Reconcile(ctx, tx, now, accountID, rec.ID, adj.ID, adj.Kind, adj.Amount, reason); err != nil {
+				return err
+			}
+			rec.Adjustment, adjID = &adj, &adj.ID
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO reconciliations (id, account_id, period, billed, reference, charged, difference, adjustment_id, actor, created_at)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
+			rec.ID, accountID, in.Period, rec.Billed, rec.Reference, rec.Charged, rec.Difference, adjID, actor, now); err != nil {
+			return err
+		}
+		rec.Balances = after
+		created = true
+		alerts, err = s.checkAlerts(ctx, tx, accountID, now, before, after, st)
+		return err
+	})
+	if err != nil {
+		return Reconciliation{}, false, unavailable(err)
+	}
+	for _, b := range alerts {
+		s.Alerted(b)
+	}
+	if len(alerts) > 0 {
+		s.Kick()
+	}
+	return rec, created, nil
+}
+
+func loadReconciliation(ctx context.Context, q store.Querier, accountID, period string) (Reconciliation, error) {
+	var r Reconciliation
+	var adjID, adjKind *string
+	var adjAmount *int64
+	err := q.QueryRow(ctx, `
+		SELECT r.id, r.account_id, r.period, r.billed, r.reference, r.charged, r.difference, r.created_at, a.id, a.kind, a.amount
+		FROM reconciliations r LEFT JOIN adjustments a ON a.id = r.adjustment_id
+		WHERE r.account_id = $1 AND r.period = $2`, accountID, period).
+		Scan(&r.ID, &r.AccountID, &r.Period, &r.Billed, &r.Reference, &r.Charged, &r.Difference, &r.CreatedAt, &adjID, &adjKind, &adjAmount)
+	if adjID != nil {
+		r.Adjustment = &Adjustment{ID: *adjID, Kind: *adjKind, Amount: *adjAmount}
+	}
+	return r, err
+}
