@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,7 +127,7 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 
 // Start runs `lunas cmd` as process name (e.g. "serve", "work-1").
 func (s *Stack) Start(name, cmd string) error {
-	p, err := StartProc(context.Background(), name, s.cfg.Bin, []string{cmd}, s.env, filepath.Join(s.cfg.Dir, name+".log"))
+	p, err := StartProc(context.Background(), name, s.cfg.Bin, []string{cmd}, s.procEnv(name), filepath.Join(s.cfg.Dir, name+".log"))
 	if err != nil {
 		return err
 	}
@@ -134,6 +135,15 @@ func (s *Stack) Start(name, cmd string) error {
 	s.procs[name] = p
 	s.mu.Unlock()
 	return nil
+}
+
+// procEnv is the stack's environment for process name. Each process logs
+// in to the SMTP sink as its own name, so every accepted message says which
+// process sent it: the fault suite tells a mail resent because its sender
+// was SIGKILLed between the server's 250 and the record from a mail sent
+// twice for any other reason.
+func (s *Stack) procEnv(name string) []string {
+	return append(append([]string{}, s.env...), "LUNAS_SMTP_URL=smtp://"+url.UserPassword(name, "x").String()+"@"+s.Sink.Addr())
 }
 
 // Run runs a lunas command to completion (`lunas audit`, say) with the
@@ -154,7 +164,7 @@ func (s *Stack) StartAt(name, cmd string, extra map[string]string) (string, erro
 		return "", err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	env := append(append([]string{}, s.env...), "LUNAS_HTTP_ADDR="+addr) // the last value of a name wins
+	env := append(s.procEnv(name), "LUNAS_HTTP_ADDR="+addr) // the last value of a name wins
 	for k, v := range extra {
 		env = append(env, k+"="+v)
 	}

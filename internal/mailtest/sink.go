@@ -6,6 +6,7 @@
 package mailtest
 
 import (
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -34,6 +35,16 @@ type Sink struct {
 	stall    chan struct{} // non-nil while stalled; closed to let the stalled sessions go on
 	drop     bool
 	received chan struct{}
+
+	// replying is held (read) by a session from the moment it keeps a
+	// message until its 250 is written, and taken (write) by Stop, so an
+	// outage never falls between the two: a server that kept a message
+	// and never said so (RFC 1047's duplicate) is not something a client
+	// can resolve, and the fault suite must not count it as lunas's
+	// doubled mail. gen counts Stops; a session of an earlier generation
+	// keeps nothing.
+	replying sync.RWMutex
+	gen      int
 }
 
 // Start listens on addr ("127.0.0.1:0" for any port).
@@ -68,8 +79,11 @@ func (s *Sink) Addr() string { s.mu.Lock(); defer s.mu.Unlock(); return s.addr }
 // have registered it with the server yet, and the port must be free when
 // Stop returns.
 func (s *Sink) Stop() {
+	s.replying.Lock()
+	defer s.replying.Unlock()
 	s.mu.Lock()
 	srv, ln := s.srv, s.ln
+	s.gen++
 	s.mu.Unlock()
 	_ = srv.Close()
 	_ = ln.Close()
@@ -112,7 +126,7 @@ type backend struct{ s *Sink }
 
 func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	b.s.mu.Lock()
-	stall := b.s.stall
+	stall, gen := b.s.stall, b.s.gen
 	b.s.mu.Unlock()
 	if stall != nil {
 		// The client's timeout must end this, not us (or Stall(false)).
@@ -121,13 +135,14 @@ func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		case <-time.After(time.Hour):
 		}
 	}
-	return &session{s: b.s, conn: c}, nil
+	return &session{s: b.s, conn: c, gen: gen}, nil
 }
 
 type session struct {
 	s        *Sink
 	conn     *smtp.Conn
-	accepted bool // a message was accepted since the last reset
+	accepted bool // a message was accepted since the last reset; replying is held
+	gen      int  // the sink's generation this session belongs to
 	user     string
 	from     string
 	to       []string
@@ -156,7 +171,13 @@ func (x *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	x.s.replying.RLock()
 	x.s.mu.Lock()
+	if x.s.gen != x.gen {
+		x.s.mu.Unlock()
+		x.s.replying.RUnlock()
+		return errors.New("mailtest: server stopped")
+	}
 	x.s.msgs = append(x.s.msgs, Message{User: x.user, From: x.from, To: x.to, Data: b, At: time.Now()})
 	x.s.mu.Unlock()
 	x.accepted = true
@@ -178,6 +199,9 @@ func (x *session) Reset() {
 	x.s.mu.Unlock()
 	if drop && accepted {
 		_ = x.conn.Conn().Close()
+	}
+	if accepted {
+		x.s.replying.RUnlock()
 	}
 }
 
