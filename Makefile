@@ -6,7 +6,7 @@ GO        ?= go
 export LUNAS_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/lunas?sslmode=disable
 export LUNAS_REDIS_URL    ?= redis://127.0.0.1:6379/0
 
-.PHONY: walkthrough run test test-faults bench fuzz build vet lint tools
+.PHONY: walkthrough run test test-faults test-faults-sabotage bench fuzz build vet lint tools
 
 # -buildvcs=auto: stamp the git revision into the binary (`bin/lunas version`)
 # even where GOFLAGS turns stamping off; a tree without git just goes unstamped.
@@ -75,6 +75,11 @@ bench: build
 test-faults: build
 	$(GO) build -o bin/faults ./cmd/faults
 	./bin/faults
+
+# Every check of the fault suite shown failing against a broken build
+# (cmd/faults/sabotage/*.patch applied to a worktree of HEAD); ~15 min.
+test-faults-sabotage:
+	scripts/faults-sabotage.sh
 
 # Fuzz every parser that faces the outside for FUZZTIME each; found inputs
 # are kept under testdata/fuzz and replayed by `make test`.
