@@ -49,7 +49,12 @@ func NewTransport(raw string, timeout time.Duration) (*Transport, error) {
 		return nil, fmt.Errorf("mail: SMTP URL: %w", err)
 	}
 	host, portStr := u.Hostname(), u.Port()
-	opts := []gomail.Option{gomail.WithTimeout(timeout), gomail.WithHELO("localhost")}
+	// WithoutRset: no RSET after a delivered message. The server's 250 to
+	// DATA ends the transaction (RFC 5321 §4.1.1.4), and an RSET there
+	// would put one more round trip between that 250 and the record of the
+	// mail as sent: the window in which a crash sends the mail twice. A
+	// reused session is checked with NOOP before its next message instead.
+	opts := []gomail.Option{gomail.WithTimeout(timeout), gomail.WithHELO("localhost"), gomail.WithoutRset()}
 	switch u.Scheme {
 	case "smtp":
 		if portStr == "" {
@@ -89,11 +94,13 @@ func NewTransport(raw string, timeout time.Duration) (*Transport, error) {
 // a large share of the mail task's time.
 //
 // The server's 250 to the end of DATA is what counts: once it came, the mail
-// is sent, whatever happens to the session after (go-mail then sends RSET,
-// and a connection that breaks there comes back as ErrSMTPReset with
-// m.IsDelivered() true); Send returns nil and drops the session. A session
-// that saw any other error is closed too, never reused: the next mail gets a
-// fresh one.
+// is sent, whatever happens to the session after; Send returns at once,
+// without the RSET go-mail would send (WithoutRset), so the caller records
+// the mail right after the 250. A session that broke after delivering
+// fails its NOOP check at the next mail, which then opens a fresh one; a
+// session that saw any other error is closed, never reused. If go-mail
+// still reports an error after delivery (m.IsDelivered()), the mail is
+// sent and Send returns nil.
 func (t *Transport) Send(ctx context.Context, m *gomail.Msg) error {
 	select {
 	case c := <-t.idle:

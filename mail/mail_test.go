@@ -1,7 +1,10 @@
 package mail
 
 import (
+	"bufio"
 	"context"
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -134,9 +137,9 @@ func TestStaleSessionIsReplaced(t *testing.T) {
 }
 
 // A server that answers 250 to DATA and then drops the connection has
-// accepted the mail: Send reports success (go-mail's RSET fails with
-// ErrSMTPReset, the message IsDelivered), and the next mail goes over a
-// fresh session.
+// accepted the mail: Send reports success (it returns at the 250, with no
+// RSET after it), and the next mail, finding the session dead at its NOOP
+// check, goes over a fresh one.
 func TestDropAfterAcceptanceCountsAsSent(t *testing.T) {
 	t.Parallel()
 	sink, err := mailtest.Start("127.0.0.1:0")
@@ -157,5 +160,74 @@ func TestDropAfterAcceptanceCountsAsSent(t *testing.T) {
 	}
 	if n := len(sink.Messages()); n != 3 {
 		t.Errorf("%d messages accepted, want 3 (one per send)", n)
+	}
+}
+
+// Send returns at the server's 250 to DATA, before any further command:
+// whatever the client said after it (go-mail's NOOP and RSET, by default) would
+// widen the window in which a crash leaves an accepted mail unrecorded
+// (Service.Send records it right after). The server here answers nothing
+// after that 250 and notes what it is sent; Send must come back with
+// nothing noted (with them it would wait for the 10 s timeout and the
+// test would fail).
+func TestSendReturnsAtThe250(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	after := make(chan string, 8) // commands sent after the 250
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		say := func(s string) { _, _ = io.WriteString(c, s+"\r\n") }
+		say("220 localhost ESMTP")
+		delivered := false
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			cmd := strings.ToUpper(strings.TrimSpace(line))
+			switch {
+			case delivered:
+				after <- cmd // and no answer
+			case strings.HasPrefix(cmd, "EHLO"):
+				say("250-localhost")
+				say("250 8BITMIME")
+			case cmd == "DATA":
+				say("354 go ahead")
+				for {
+					l, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if l == ".\r\n" {
+						break
+					}
+				}
+				say("250 2.0.0 queued")
+				delivered = true
+			default: // NOOP, MAIL, RCPT
+				say("250 OK")
+			}
+		}
+	}()
+	tr, err := NewTransport("smtp://"+ln.Addr().String(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Send(context.Background(), msg(t)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case cmd := <-after:
+		t.Fatalf("the client sent %q after the 250 before Send returned", cmd)
+	default:
 	}
 }

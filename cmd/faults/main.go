@@ -21,6 +21,7 @@ import (
 	"mime"
 	"net/mail"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -326,7 +327,7 @@ func run() error {
 	}
 	killAt := time.Now()
 	st.Kill("work-1")
-	killDone := time.Now() // work-1 has exited
+	killDone := time.Now()           // work-1 has exited
 	interrupted := map[string]bool{} // filled after the run
 	fault(fmt.Sprintf("SIGKILL work-1 while %d tasks were in flight (on either worker)", len(inFlight)))
 	time.Sleep(2 * time.Second)
@@ -382,6 +383,7 @@ func run() error {
 	}
 	r := check(ctx, st, rd, orders, sentSettle)
 	r.interrupted = len(interrupted)
+	r.recordP50, r.recordMax = recordLag(ctx, st)
 	if r.interrupted == 0 {
 		// Reported, not failed: which worker holds the tasks in flight is
 		// asynq's scheduling (after the Redis fault, work-1 may still be
@@ -524,6 +526,44 @@ func acceptedTwice(st *harness.Stack) map[string]accepted {
 	return out
 }
 
+// recordLag measures the window in which a crash sends a mail twice: from
+// the SMTP server's 250 (the sink's clock, as it keeps the message) to the
+// start of the statement that records the mail as sent (mails.sent_at,
+// PostgreSQL's clock on the same machine), over every mail sent once.
+func recordLag(ctx context.Context, st *harness.Stack) (p50, longest time.Duration) {
+	first := map[string]time.Time{}
+	for _, m := range st.Sink.Messages() {
+		msg, err := mail.ReadMessage(strings.NewReader(string(m.Data)))
+		if err != nil {
+			continue
+		}
+		id := msg.Header.Get("Message-Id")
+		if t, ok := first[id]; !ok || m.At.Before(t) {
+			first[id] = m.At
+		}
+	}
+	rows, err := st.Pool.Query(ctx, `SELECT message_id, sent_at FROM mails WHERE status = 'sent'`)
+	if err != nil {
+		return 0, 0
+	}
+	defer rows.Close()
+	var lags []time.Duration
+	for rows.Next() {
+		var id string
+		var sent time.Time
+		if rows.Scan(&id, &sent) == nil {
+			if at, ok := first[id]; ok {
+				lags = append(lags, sent.Sub(at))
+			}
+		}
+	}
+	if len(lags) == 0 {
+		return 0, 0
+	}
+	slices.Sort(lags)
+	return lags[len(lags)/2], lags[len(lags)-1]
+}
+
 // relabel rewrites a notification's transaction_status, keeping its
 // signature: the forgery Midtrans's signature does not prevent.
 func relabel(body []byte, status string) []byte {
@@ -586,6 +626,7 @@ type report struct {
 	undoneOutbox, undoneEvents, unsentMails                                        int
 	archived                                                                       int
 	interrupted, killDoubled                                                       int
+	recordP50, recordMax                                                           time.Duration
 	outageAnswers, outage503                                                       int
 	outageWorst                                                                    time.Duration
 	problems, notes                                                                []string
@@ -616,6 +657,8 @@ func (r *report) print() {
 		{"report queries that failed", r.queryErrors},
 		{"tasks work-1 was inside when SIGKILLed (recovered by asynq: lease expired)", r.interrupted},
 		{"mails accepted twice because the SIGKILL fell between the SMTP server's 250 and the record (goal 0)", r.killDoubled},
+		{"that window (the SMTP server's 250 to the mail's record), median µs", int(r.recordP50.Microseconds())},
+		{"that window, longest µs", int(r.recordMax.Microseconds())},
 		{"webhooks answered during the PostgreSQL outage", r.outageAnswers},
 		{"of which 503 (the gateway retries)", r.outage503},
 		{"slowest webhook answer during the outage, ms", int(r.outageWorst.Milliseconds())},

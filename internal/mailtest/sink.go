@@ -109,7 +109,8 @@ func (s *Sink) Stall(on bool) {
 
 // DropAfterData makes the server close the connection right after it has
 // answered 250 to a message's DATA: the message is accepted (kept), but the
-// client's next command (go-mail's RSET) finds the connection gone.
+// client finds the connection gone at its next command (the NOOP that
+// checks a session before its next message, or RSET).
 func (s *Sink) DropAfterData(on bool) { s.mu.Lock(); s.drop = on; s.mu.Unlock() }
 
 // Messages returns a copy of what was accepted.
