@@ -26,8 +26,10 @@ walkthrough: build
 	./scripts/with-services.sh ./scripts/walkthrough.sh
 
 # The whole test suite, with the race detector, against real PostgreSQL and Redis.
+# It runs several lunas stacks at once and needs 300 PostgreSQL connections: a
+# local server that allows fewer is left alone and a private one started.
 test: tools
-	./scripts/with-services.sh $(GO) test -race -count=1 -timeout 20m ./...
+	LUNAS_PG_MIN_CONNECTIONS=300 ./scripts/with-services.sh $(GO) test -race -count=1 -timeout 20m ./...
 
 # Installs what tests need beside the servers when it is missing and we may:
 # pdftotext (tests read PDFs) and redis-sentinel (the Sentinel failover test).

@@ -9,6 +9,10 @@ cleanup() { "$here/services.sh" down "$state"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 "$here/services.sh" up "$state"
+# A private PostgreSQL started beside the machine's comes with its URL.
+while IFS= read -r line; do
+  case $line in LUNAS_DATABASE_URL=*) export "$line" ;; esac
+done < "$state"
 set +e
 "$@"
 rc=$?
