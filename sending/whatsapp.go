@@ -59,7 +59,10 @@ func (w *WhatsApp) Send(ctx context.Context, target, message string) error {
 		Reason string `json:"reason"`
 	}
 	if err := json.Unmarshal(body, &ans); err != nil {
-		return &GatewayError{Reason: fmt.Sprintf("HTTP %d, unreadable answer", res.StatusCode), Transient: res.StatusCode != http.StatusOK}
+		// A 200 may mean the message went out: never send it twice. Any
+		// other unreadable refusal (a proxy's page) is ours to fix, except
+		// a request timeout.
+		return &GatewayError{Reason: fmt.Sprintf("HTTP %d, unreadable answer", res.StatusCode), Transient: res.StatusCode == http.StatusRequestTimeout}
 	}
 	if ans.Status {
 		return nil
