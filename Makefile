@@ -48,6 +48,8 @@ lint: vet
 	GOBIN=$(CURDIR)/bin $(GO) install $(STATICCHECK)
 	bin/staticcheck ./...
 	$(GO) mod tidy -diff
+	@# the fault suite's sabotage patches still apply to the code they break
+	@for p in cmd/faults/sabotage/*.patch; do git apply --check "$$p" || { echo "$$p no longer applies: refresh it (scripts/faults-sabotage.sh)"; exit 1; }; done
 
 # Benchmarks (-benchmem) and the load run; the load run's table goes in the
 # README's Performance section. Knobs: ORDERS, RATE, CONCURRENCY.

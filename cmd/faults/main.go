@@ -374,7 +374,7 @@ func run() error {
 	time.Sleep(2 * time.Second)
 	st.Midtrans.SetFaults(midtranstest.FaultNone, midtranstest.FaultNone)
 
-	logf("waiting for lunas to finish the work (worker leases expire in up to ~90 s after the SIGKILL)")
+	logf("waiting for lunas to finish the work (asynq recovers the killed worker's tasks up to ~2 min after the SIGKILL)")
 	quiet := waitQuiet(st, *wait)
 	for id, q := range inFlight {
 		if info, err := insp.GetTaskInfo(q, id); err == nil && strings.Contains(info.LastErr, asynq.ErrLeaseExpired.Error()) {
