@@ -61,6 +61,10 @@ type Options struct {
 	// DBDeadline bounds the database work of a request (default 2 s);
 	// GatewayTimeout is what a gateway call may add (default 20 s).
 	DBDeadline, GatewayTimeout time.Duration
+	// Liveness says when PostgreSQL last answered (store.LivenessOf): a
+	// request past its deadline while the server answers others waits on
+	// (deadline.go). nil: the deadline is a plain timeout.
+	Liveness interface{ LastAnswer() time.Time }
 	// Recurring billing; nil: their routes answer 404.
 	Subscriptions *subscription.Service
 	Reports       *report.Service
@@ -145,10 +149,10 @@ func (s *Server) routes() {
 		s.handle("POST /v1/webhook-deliveries/{id}/retry", fin, s.retryWebhookDelivery)
 	}
 	// Bearer token (app) or a signed link from a mail.
-	s.mux.HandleFunc("GET /v1/orders/{id}/proforma.pdf", withDeadline(s.dbDeadline(), s.proformaPDF))
+	s.mux.HandleFunc("GET /v1/orders/{id}/proforma.pdf", s.withDeadline(s.dbDeadline(), s.proformaPDF))
 	// Gateways: no bearer token; authenticity is checked per provider.
-	s.mux.HandleFunc("POST /webhooks/midtrans", withDeadline(s.dbDeadline(), s.webhookMidtrans))
-	s.mux.HandleFunc("POST /webhooks/ovo", withDeadline(s.dbDeadline(), s.webhookOVO))
+	s.mux.HandleFunc("POST /webhooks/midtrans", s.withDeadline(s.dbDeadline(), s.webhookMidtrans))
+	s.mux.HandleFunc("POST /webhooks/ovo", s.withDeadline(s.dbDeadline(), s.webhookOVO))
 	// Operations.
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
@@ -192,7 +196,7 @@ func (s *Server) handle(pattern string, roles []string, h http.HandlerFunc) {
 // (0: the handler sets its own deadline).
 func (s *Server) handleWithin(pattern string, roles []string, d time.Duration, h http.HandlerFunc) {
 	if d > 0 {
-		h = withDeadline(d, h)
+		h = s.withDeadline(d, h)
 	}
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		c, ok := s.authenticate(r)

@@ -628,13 +628,8 @@ func (s *Service) Confirm(ctx context.Context, id string) (*Order, error) {
 		if now.Sub(o.CreatedAt) >= DraftLifetime {
 			return lunas.E(lunas.KindConflict, "cannot confirm: order %s is a draft older than 120 h and is being closed", o.ID)
 		}
-		number, err := nextInvoiceNumber(ctx, tx, now.In(s.loc))
-		if err != nil {
-			return err
-		}
 		expires := Deadline(now, s.loc)
-		if _, err := tx.Exec(ctx, `INSERT INTO invoices (number, order_id, issued_at, expires_at) VALUES ($1,$2,$3,$4)`,
-			number, id, now, expires); err != nil {
+		if err := s.number(ctx, tx, id, now, &expires); err != nil {
 			return err
 		}
 		if err := transition(ctx, tx, id, []string{StatusDraft}, StatusAwaitingPayment, now, ""); err != nil {
@@ -653,19 +648,30 @@ func (s *Service) Confirm(ctx context.Context, id string) (*Order, error) {
 	return s.GetOrder(ctx, id)
 }
 
-// nextInvoiceNumber takes the next number of the year inside the confirm
-// transaction; the counter row lock makes numbers gap-free and unique.
-func nextInvoiceNumber(ctx context.Context, tx pgx.Tx, local time.Time) (string, error) {
-	period := local.Format("2006")
-	var n int64
-	err := tx.QueryRow(ctx, `
-		INSERT INTO invoice_counters (period, last) VALUES ($1, 1)
-		ON CONFLICT (period) DO UPDATE SET last = invoice_counters.last + 1
-		RETURNING last`, period).Scan(&n)
-	if err != nil {
-		return "", fmt.Errorf("invoice: number: %w", err)
-	}
-	return fmt.Sprintf("INV-%s-%06d", period, n), nil
+// number issues order id's invoice, issued now and payable until expires
+// (nil: no deadline), with the next number of the year in the business
+// zone: INV-2026-000001, INV-2026-000002, … Numbers are gap-free and
+// unique per year, and follow the order in which confirms commit: the
+// counter row is taken by the transaction's last write (store.LastWrite),
+// so its lock is held across the commit only, never across the rest of the
+// confirm, and a rolled-back transaction gives its number back.
+// Subscription issuing shares the counter and the rule.
+func (s *Service) number(ctx context.Context, tx pgx.Tx, id string, now time.Time, expires *time.Time) error {
+	period := now.In(s.loc).Format("2006")
+	return store.LastWrite(ctx, tx, func(ctx context.Context) error {
+		_, err := tx.Exec(ctx, `
+			WITH c AS (
+				INSERT INTO invoice_counters (period, last) VALUES ($1, 1)
+				ON CONFLICT (period) DO UPDATE SET last = invoice_counters.last + 1
+				RETURNING last)
+			INSERT INTO invoices (number, order_id, issued_at, expires_at)
+			SELECT 'INV-' || $1 || '-' || CASE WHEN c.last < 1000000 THEN lpad(c.last::text, 6, '0') ELSE c.last::text END, $2, $3, $4
+			FROM c`, period, id, now, expires)
+		if err != nil {
+			return fmt.Errorf("invoice: number: %w", err)
+		}
+		return nil
+	})
 }
 
 // Cancel cancels an order the customer no longer wants.

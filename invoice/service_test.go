@@ -2,8 +2,13 @@ package invoice_test
 
 import (
 	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/internal/paytest"
@@ -47,4 +52,93 @@ func mustLast(t *testing.T, e *paytest.Env) string {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// TestConcurrentConfirmsAllSucceedWithConsecutiveNumbers is the burst of
+// many customers buying at once: 64 confirms at the same moment all
+// succeed, and the year's numbers are exactly 1…63, each once (one confirm
+// fails and takes no number with it). The rule is that the n-th confirm
+// to commit in a year gets number n: a reader looking at the invoices
+// during the burst never sees a gap, only 1…k.
+func TestConcurrentConfirmsAllSucceedWithConsecutiveNumbers(t *testing.T) {
+	t.Parallel()
+	e := paytest.New(t)
+	e.Account("acme")
+	const n = 64
+	ids := make([]string, n)
+	for i := range ids {
+		o, err := e.Orders.CreateOrder(e.Ctx, invoice.CreateInput{AccountID: "acme",
+			Requester: invoice.Requester{Name: "Sari", Email: fmt.Sprintf("sari-%d@acme.example", i)}, Items: []invoice.ItemRequest{paytest.WA(1_000_000)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = o.ID
+	}
+	// One of them is cancelled first: its confirm fails (409).
+	if _, err := e.Orders.Cancel(e.Ctx, ids[n/2]); err != nil {
+		t.Fatal(err)
+	}
+	var done atomic.Bool
+	var looks, gaps atomic.Int64
+	observer := make(chan struct{})
+	go func() {
+		defer close(observer)
+		for !done.Load() {
+			var count, top int64
+			if err := e.Pool.QueryRow(e.Ctx, `SELECT count(*), coalesce(max(substr(number, 10)::bigint), 0) FROM invoices`).Scan(&count, &top); err != nil {
+				t.Error(err)
+				return
+			}
+			looks.Add(1)
+			if count != top {
+				gaps.Add(1)
+			}
+		}
+	}()
+	start := make(chan struct{})
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, errs[i] = e.Orders.Confirm(e.Ctx, ids[i])
+		}()
+	}
+	close(start)
+	wg.Wait()
+	done.Store(true)
+	<-observer
+	for i, err := range errs {
+		if i == n/2 {
+			if lunas.KindOf(err) != lunas.KindConflict {
+				t.Errorf("confirm of the cancelled order: %v, want conflict", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("confirm %d: %v", i, err)
+		}
+	}
+	rows, err := e.Pool.Query(e.Ctx, `SELECT number FROM invoices`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	var want []string
+	for i := 1; i < n; i++ {
+		want = append(want, fmt.Sprintf("INV-2026-%06d", i))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("numbers = %v\nwant %v", got, want)
+	}
+	if gaps.Load() > 0 {
+		t.Errorf("a reader saw a gap in the numbers %d times of %d looks", gaps.Load(), looks.Load())
+	}
+	t.Logf("%d looks at the invoices during the burst, none with a gap", looks.Load())
 }

@@ -62,11 +62,7 @@ func (s *Service) IssueSubscriptionInvoice(ctx context.Context, tx pgx.Tx, in Su
 	if err := insertItems(ctx, tx, id, []Item{item}); err != nil {
 		return "", false, err
 	}
-	number, err := nextInvoiceNumber(ctx, tx, now.In(s.loc))
-	if err != nil {
-		return "", false, err
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO invoices (number, order_id, issued_at, expires_at) VALUES ($1,$2,$3,NULL)`, number, id, now); err != nil {
+	if err := s.number(ctx, tx, id, now, nil); err != nil {
 		return "", false, err
 	}
 	o := &Order{ID: id, AccountID: in.AccountID, Status: StatusAwaitingPayment, Requester: in.Customer, Locale: in.Locale}

@@ -201,6 +201,15 @@ func New(o Options) *Service {
 // time to record the outcome through a database restart.
 const leaseTime = 2 * time.Minute
 
+// refusedForGood reports whether the SMTP server refused the recipient
+// with a 5xx answer, which no retry changes. A connection that broke
+// during RCPT TO (EOF, reset, a closed server) is not an answer: go-mail
+// reports it with the same reason and no code, and it is retried.
+func refusedForGood(err error) bool {
+	var se *gomail.SendError
+	return errors.As(err, &se) && se.Reason == gomail.ErrSMTPRcptTo && se.ErrorCode() >= 500 && se.ErrorCode() < 600
+}
+
 // ErrPermanent marks a mail the SMTP server refused for good (5xx): the
 // worker archives the task instead of retrying.
 var ErrPermanent = errors.New("mail: permanently refused")
@@ -256,8 +265,7 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 	}
 	defer conn.Release()
 	if err := s.transport.Send(ctx, msg); err != nil {
-		var se *gomail.SendError
-		permanent := errors.As(err, &se) && !se.IsTemp() && se.Reason == gomail.ErrSMTPRcptTo
+		permanent := refusedForGood(err)
 		status := "queued"
 		if permanent {
 			status = "failed"

@@ -231,3 +231,72 @@ func TestSendReturnsAtThe250(t *testing.T) {
 	default:
 	}
 }
+
+// A recipient refused with 5xx is refused for good; a 4xx, or a server
+// that breaks the connection at RCPT TO (the fault suite's SMTP outage
+// caught one there), is tried again: before, a broken pipe at RCPT TO was
+// taken for a refusal and the confirmation was never sent.
+func TestOnlyA5xxAtRcptIsRefusedForGood(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		rcpt    string // the answer to RCPT TO; "" closes the connection instead
+		forGood bool
+	}{
+		{"550 no such user", "550 5.1.1 no such user", true},
+		{"450 mailbox busy", "450 4.2.1 mailbox busy", false},
+		{"connection closed", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				r := bufio.NewReader(c)
+				say := func(s string) { _, _ = io.WriteString(c, s+"\r\n") }
+				say("220 localhost ESMTP")
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					cmd := strings.ToUpper(strings.TrimSpace(line))
+					switch {
+					case strings.HasPrefix(cmd, "EHLO"):
+						say("250-localhost")
+						say("250 8BITMIME")
+					case strings.HasPrefix(cmd, "RCPT"):
+						if tc.rcpt == "" {
+							return
+						}
+						say(tc.rcpt)
+					case cmd == "QUIT":
+						say("221 bye")
+						return
+					default:
+						say("250 OK")
+					}
+				}
+			}()
+			tr, err := NewTransport("smtp://"+ln.Addr().String(), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			err = tr.Send(context.Background(), msg(t))
+			if err == nil {
+				t.Fatal("send succeeded")
+			}
+			if got := refusedForGood(err); got != tc.forGood {
+				t.Errorf("refusedForGood(%v) = %v, want %v", err, got, tc.forGood)
+			}
+		})
+	}
+}

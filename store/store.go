@@ -43,6 +43,7 @@ func Open(ctx context.Context, dsn string, maxConns int32) (*pgxpool.Pool, error
 		cfg.MaxConns = maxConns
 	}
 	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	cfg.ConnConfig.Tracer = &Liveness{}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: open pool: %w", err)
@@ -148,6 +149,15 @@ func inTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error 
 	if err := fn(tx); err != nil {
 		return err
 	}
+	// The last writes first (they may take a hot lock, held from here to
+	// the commit), then the reads of what the transaction leaves.
+	for len(tx.last) > 0 {
+		f := tx.last[0]
+		tx.last = tx.last[1:]
+		if err := f(ctx); err != nil {
+			return err
+		}
+	}
 	// Hooks may register hooks; run until none is left.
 	for len(tx.before) > 0 {
 		f := tx.before[0]
@@ -166,7 +176,48 @@ func inTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error 
 // just before it commits.
 type hookTx struct {
 	pgx.Tx
+	last   []func(context.Context) error
 	before []func(context.Context) error
+	parent *hookTx // for a savepoint: where its hooks go when it is released
+}
+
+// Begin starts a savepoint whose hooks join tx's when it is released
+// (Commit) and are dropped with it when it is rolled back.
+func (h *hookTx) Begin(ctx context.Context) (pgx.Tx, error) {
+	sp, err := h.Tx.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &hookTx{Tx: sp, parent: h}, nil
+}
+
+// Commit releases a savepoint and hands its hooks to the enclosing
+// transaction. (InTx commits the outermost transaction itself.)
+func (h *hookTx) Commit(ctx context.Context) error {
+	if err := h.Tx.Commit(ctx); err != nil {
+		return err
+	}
+	if h.parent != nil {
+		h.parent.last = append(h.parent.last, h.last...)
+		h.parent.before = append(h.parent.before, h.before...)
+		h.last, h.before = nil, nil
+	}
+	return nil
+}
+
+// LastWrite runs f inside tx after the caller's function has done every
+// other change, before the BeforeCommit hooks and the commit; an error
+// from f rolls the whole transaction back. A write that locks a row every
+// transaction of its kind needs (the year's invoice counter) goes here, so
+// that lock is held across the BeforeCommit reads and the commit only,
+// not across the whole transaction. When tx was not begun by InTx, f runs
+// at once.
+func LastWrite(ctx context.Context, tx pgx.Tx, f func(context.Context) error) error {
+	if h, ok := tx.(*hookTx); ok {
+		h.last = append(h.last, f)
+		return nil
+	}
+	return f(ctx)
 }
 
 // BeforeCommit runs f inside tx after the caller's function has done

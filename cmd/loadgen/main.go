@@ -42,18 +42,19 @@ func main() {
 }
 
 type opts struct {
-	orders      int
-	rate        int
-	concurrency int
-	dup         float64
-	bin         string
-	dbURL       string
-	redisURL    string
-	workers     int
-	pgbench     time.Duration
-	profile     string
-	accounts    int
-	split       bool
+	orders       int
+	rate         int
+	concurrency  int
+	dup          float64
+	bin          string
+	dbURL        string
+	redisURL     string
+	workers      int
+	pgbench      time.Duration
+	profile      string
+	accounts     int
+	split        bool
+	setupClients int
 }
 
 func run() error {
@@ -69,6 +70,7 @@ func run() error {
 	flag.DurationVar(&o.pgbench, "pgbench", 10*time.Second, "pgbench duration (0 to skip)")
 	flag.IntVar(&o.accounts, "accounts", 200, "accounts the orders are spread over")
 	flag.BoolVar(&o.split, "split", false, "run `serve` alone while the notifications are fired and start `work` after, to measure ingest without the worker on the same cores")
+	flag.IntVar(&o.setupClients, "setup-clients", 64, "clients creating, confirming and opening attempts at once in the set-up (the confirm burst)")
 	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of lunas taken while the notifications are fired to this file")
 	flag.Parse()
 	ctx := context.Background()
@@ -125,22 +127,44 @@ func run() error {
 		}
 	}
 
-	// Set-up: orders, invoices, VA attempts (not timed as webhook load).
+	// Set-up: orders, invoices, VA attempts (not timed as webhook load), by
+	// -setup-clients at once. The confirms are a burst of their own: many
+	// customers buying at once, each confirm taking the year's next
+	// invoice number.
 	setupStart := time.Now()
 	orders := make([]harness.Order, o.orders)
 	var setupErr atomic.Value
-	parallel(32, o.orders, func(i int) {
-		ord, err := st.PayableOrder(ctx, fmt.Sprintf("load-%d", i%o.accounts), i)
-		if err != nil {
-			setupErr.Store(err)
-		}
-		orders[i] = ord
-	})
-	if err, _ := setupErr.Load().(error); err != nil {
+	step := func(fn func(i int) error) error {
+		parallel(o.setupClients, o.orders, func(i int) {
+			if err := fn(i); err != nil {
+				setupErr.Store(err)
+			}
+		})
+		err, _ := setupErr.Load().(error)
+		return err
+	}
+	if err := step(func(i int) (err error) {
+		orders[i], err = st.DraftOrder(ctx, fmt.Sprintf("load-%d", i%o.accounts), i)
+		return err
+	}); err != nil {
+		return fmt.Errorf("set-up: %w", err)
+	}
+	refusedBefore := st.Refused.Load()
+	burstStart := time.Now()
+	if err := step(func(i int) error { return st.Confirm(ctx, orders[i].ID) }); err != nil {
+		return fmt.Errorf("set-up: %w", err)
+	}
+	burst := time.Since(burstStart)
+	confirmRefused := st.Refused.Load() - refusedBefore
+	if err := step(func(i int) (err error) {
+		orders[i], err = st.OpenVA(ctx, orders[i])
+		return err
+	}); err != nil {
 		return fmt.Errorf("set-up: %w", err)
 	}
 	setup := time.Since(setupStart)
-	fmt.Fprintf(os.Stderr, "loadgen: %d orders confirmed with VA attempts in %s (%.0f orders/s through the API)\n", o.orders, setup.Round(time.Millisecond), float64(o.orders)/setup.Seconds())
+	fmt.Fprintf(os.Stderr, "loadgen: %d orders confirmed with VA attempts in %s (%.0f orders/s through the API; confirms %.0f/s by %d clients, %d refused)\n",
+		o.orders, setup.Round(time.Millisecond), float64(o.orders)/setup.Seconds(), float64(o.orders)/burst.Seconds(), o.setupClients, confirmRefused)
 	// Let billing mails and UNPAID renders drain so they do not count against settlement.
 	waitFor(10*time.Minute, func() bool { return countMails(st) >= o.orders })
 
@@ -277,6 +301,7 @@ func run() error {
 	fmt.Printf("\nlunas load run: %d orders over %d accounts, %d notifications (%.0f%% duplicates), concurrency %d, rate %s, worker concurrency %d\n\n",
 		o.orders, o.accounts, len(shots), 100*float64(len(shots)-o.orders)/float64(o.orders), o.concurrency, rateName(o.rate), o.workers)
 	fmt.Printf("| measure | value |\n|---|---|\n")
+	fmt.Printf("| confirms/s in a burst of %d clients (refused 503) | %.0f (%d refused; %d set-up calls refused in all) |\n", o.setupClients, float64(o.orders)/burst.Seconds(), confirmRefused, st.Refused.Load())
 	fmt.Printf("| webhooks accepted/s | %.0f (%d failed) |\n", accepted, failed.Load())
 	fmt.Printf("| webhook latency p50 / p95 / p99 | %s / %s / %s |\n", pct(latencies, 50), pct(latencies, 95), pct(latencies, 99))
 	fmt.Printf("| settlement lag (received → paid) p50 / p99 | %s / %s |\n", pct(settle, 50), pct(settle, 99))
@@ -286,6 +311,7 @@ func run() error {
 	fmt.Printf("| lunas peak RSS | %.1f MB |\n", float64(rss)/(1<<20))
 	fmt.Printf("| pgbench single-row insert TPS (16 clients) | %.0f |\n", tps)
 	if tps > 0 {
+		fmt.Printf("| confirm burst / pgbench ratio | %.3f |\n", float64(o.orders)/burst.Seconds()/tps)
 		fmt.Printf("| webhook ingest / pgbench ratio | %.2f |\n", accepted/tps)
 	}
 	fmt.Printf("| credited (check) | %d of %d expected |\n", credited, int64(o.orders)*1_000_000)

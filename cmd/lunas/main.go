@@ -322,7 +322,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			MidtransKey: cfg.MidtransServerKey, OVOCallbackToken: cfg.OVOCallbackToken, PublicURL: cfg.PublicURL,
 			Usage: spend, Webhooks: hooks, Console: finance,
 			Subscriptions: subs, Reports: reports, Sendings: sendings,
-			DBDeadline: cfg.DBDeadline, GatewayTimeout: gatewayTimeout,
+			DBDeadline: cfg.DBDeadline, GatewayTimeout: gatewayTimeout, Liveness: store.LivenessOf(pool),
 		})
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {

@@ -12,7 +12,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -57,6 +59,8 @@ type Stack struct {
 	servers  []*http.Server
 	mu       sync.Mutex
 	procs    map[string]*Proc
+	// Refused counts the 503 answers Call has seen (and retried).
+	Refused atomic.Int64
 }
 
 func serve(h http.Handler) (*http.Server, string, error) {
@@ -233,36 +237,80 @@ func (s *Stack) Close() {
 }
 
 // Call does one API request; out, when not nil, receives the JSON answer.
+// A 503 is retried after its Retry-After, as a real client would, for up
+// to a minute: a slow machine's set-up should not fail on a moment the
+// database needed, and every 503 seen is counted (Refused), so a load run
+// still shows them. A POST carries one Idempotency-Key over its retries,
+// so a retried create answers its first result; a retried confirm that
+// had committed answers 409 (the caller decides).
 func (s *Stack) Call(ctx context.Context, method, path, token string, body, out any) (int, error) {
-	var rd io.Reader
+	var raw []byte
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return 0, err
 		}
-		rd = bytes.NewReader(b)
+		raw = b
+	}
+	key := ""
+	if method == http.MethodPost {
+		key = store.NewID("idem")
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		code, answer, wait, err := s.call(ctx, method, path, token, raw, key)
+		if err == nil && code == http.StatusServiceUnavailable {
+			s.Refused.Add(1)
+			if time.Now().Add(wait).Before(deadline) {
+				select {
+				case <-ctx.Done():
+					return code, ctx.Err()
+				case <-time.After(wait):
+				}
+				continue
+			}
+		}
+		if err != nil {
+			return code, err
+		}
+		if out != nil && code < 300 {
+			if err := json.Unmarshal(answer, out); err != nil {
+				return code, fmt.Errorf("%s %s: %w: %s", method, path, err, answer)
+			}
+		}
+		if code >= 300 {
+			return code, fmt.Errorf("%s %s: %d %s", method, path, code, answer)
+		}
+		return code, nil
+	}
+}
+
+// call does one try of Call: the status, the body and the Retry-After.
+func (s *Stack) call(ctx context.Context, method, path, token string, body []byte, key string) (int, []byte, time.Duration, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, s.Base+path, rd)
 	if err != nil {
-		return 0, err
+		return 0, nil, 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
 	res, err := s.Client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, nil, 0, err
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
-	if out != nil && res.StatusCode < 300 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return res.StatusCode, fmt.Errorf("%s %s: %w: %s", method, path, err, raw)
-		}
+	wait := time.Second
+	if n, err := strconv.Atoi(res.Header.Get("Retry-After")); err == nil && n > 0 {
+		wait = time.Duration(n) * time.Second
 	}
-	if res.StatusCode >= 300 {
-		return res.StatusCode, fmt.Errorf("%s %s: %d %s", method, path, res.StatusCode, raw)
-	}
-	return res.StatusCode, nil
+	return res.StatusCode, raw, wait, nil
 }
 
 // Order is what the harness needs of a payable order.
@@ -276,6 +324,19 @@ type Order struct {
 // PayableOrder creates an account-bound order for a unique requester,
 // confirms it and opens a BCA VA attempt at the fake Midtrans.
 func (s *Stack) PayableOrder(ctx context.Context, account string, i int) (Order, error) {
+	o, err := s.DraftOrder(ctx, account, i)
+	if err != nil {
+		return o, err
+	}
+	if err := s.Confirm(ctx, o.ID); err != nil {
+		return o, err
+	}
+	return s.OpenVA(ctx, o)
+}
+
+// DraftOrder creates a draft order of Rp1,000,000 of WhatsApp balance for
+// account, requested by req-i@load.example.
+func (s *Stack) DraftOrder(ctx context.Context, account string, i int) (Order, error) {
 	o := Order{Email: fmt.Sprintf("req-%d@load.example", i)}
 	var created struct {
 		ID    string `json:"id"`
@@ -287,9 +348,29 @@ func (s *Stack) PayableOrder(ctx context.Context, account string, i int) (Order,
 		return o, err
 	}
 	o.ID, o.Total = created.ID, created.Total
-	if _, err := s.Call(ctx, "POST", "/v1/orders/"+o.ID+"/confirm", AppToken, nil, nil); err != nil {
-		return o, err
+	return o, nil
+}
+
+// Confirm confirms order id.
+func (s *Stack) Confirm(ctx context.Context, id string) error {
+	refused := s.Refused.Load()
+	code, err := s.Call(ctx, "POST", "/v1/orders/"+id+"/confirm", AppToken, nil, nil)
+	if err == nil || code != http.StatusConflict || s.Refused.Load() == refused {
+		return err
 	}
+	// A confirm retried after a 503 that had committed after all is
+	// refused 409: the order is confirmed, which is what was asked.
+	var cur struct {
+		Status string `json:"status"`
+	}
+	if _, gerr := s.Call(ctx, "GET", "/v1/orders/"+id, AppToken, nil, &cur); gerr != nil || cur.Status != "awaiting_payment" {
+		return err
+	}
+	return nil
+}
+
+// OpenVA opens a BCA VA attempt on the confirmed order o.
+func (s *Stack) OpenVA(ctx context.Context, o Order) (Order, error) {
 	var a struct {
 		ID string `json:"id"`
 	}

@@ -1,0 +1,52 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Liveness records when PostgreSQL last answered a statement on a pool
+// (an answer with an error counts: the server is up). api's request
+// deadline asks it to tell a stalled server, which answers nothing, from a
+// busy one, where a request waits for a lock or a connection while other
+// statements go on being answered: only the first is an outage (503).
+// Open installs one on every pool as its query tracer.
+type Liveness struct {
+	last atomic.Int64 // wall-clock UnixNano of the last answer
+}
+
+// TraceQueryStart implements pgx.QueryTracer.
+func (l *Liveness) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+
+// TraceQueryEnd implements pgx.QueryTracer: a statement that came back,
+// with rows or with the server's error, is an answer.
+func (l *Liveness) TraceQueryEnd(_ context.Context, _ *pgx.Conn, d pgx.TraceQueryEndData) {
+	var pgErr *pgconn.PgError
+	if d.Err == nil || errors.As(d.Err, &pgErr) || errors.Is(d.Err, pgx.ErrNoRows) {
+		l.last.Store(time.Now().UnixNano())
+	}
+}
+
+// LastAnswer is when the server last answered a statement of the pool
+// (the zero time before the first).
+func (l *Liveness) LastAnswer() time.Time {
+	n := l.last.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// LivenessOf returns the Liveness Open installed on pool, or nil.
+func LivenessOf(pool *pgxpool.Pool) *Liveness {
+	l, _ := pool.Config().ConnConfig.Tracer.(*Liveness)
+	return l
+}
