@@ -9,6 +9,7 @@ import (
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/gateway"
+	"github.com/lunas-id/lunas/outbox"
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/task"
 )
@@ -89,11 +90,11 @@ func CloseAttempts(ctx context.Context, tx pgx.Tx, orderID, keep, status string,
 	if err != nil {
 		return err
 	}
-	var jobs []store.Job
+	var jobs []task.Job
 	for _, a := range closed {
 		if a.provider != gateway.ProviderManual {
 			jobs = append(jobs, task.Cancel(a.id))
 		}
 	}
-	return store.Enqueue(ctx, tx, jobs...)
+	return outbox.Enqueue(ctx, tx, jobs...)
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/lunas-id/lunas/store"
+	"github.com/lunas-id/lunas/outbox"
 	"github.com/lunas-id/lunas/task"
 )
 
@@ -51,7 +51,7 @@ func QueueMail(ctx context.Context, tx pgx.Tx, o *Order, kind, reason string, no
 	if tag.RowsAffected() == 0 {
 		return nil
 	}
-	return store.Enqueue(ctx, tx, task.Mail(id))
+	return outbox.Enqueue(ctx, tx, task.Mail(id))
 }
 
 // nullable stores "" as NULL.
@@ -76,5 +76,5 @@ func QueueMailAs(ctx context.Context, tx pgx.Tx, o *Order, kind, id string, data
 	if err != nil || tag.RowsAffected() == 0 {
 		return false, err
 	}
-	return true, store.Enqueue(ctx, tx, task.Mail(id))
+	return true, outbox.Enqueue(ctx, tx, task.Mail(id))
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/ledger"
+	"github.com/lunas-id/lunas/outbox"
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/task"
 	"github.com/lunas-id/lunas/webhook"
@@ -556,7 +557,7 @@ func (s *Service) PatchOrder(ctx context.Context, id string, reqs []ItemRequest)
 			if _, err := tx.Exec(ctx, `DELETE FROM documents WHERE order_id = $1 AND kind = 'unpaid'`, id); err != nil {
 				return err
 			}
-			if err := store.Enqueue(ctx, tx, task.Render(id, "unpaid", strconv.FormatInt(now.UnixNano(), 10))); err != nil {
+			if err := outbox.Enqueue(ctx, tx, task.Render(id, "unpaid", strconv.FormatInt(now.UnixNano(), 10))); err != nil {
 				return err
 			}
 		default:
@@ -639,7 +640,7 @@ func (s *Service) Confirm(ctx context.Context, id string) (*Order, error) {
 		if err := QueueMail(ctx, tx, o, MailBilling, "", now); err != nil {
 			return err
 		}
-		return store.Enqueue(ctx, tx, task.Expire(id, expires), task.Render(id, "unpaid", ""))
+		return outbox.Enqueue(ctx, tx, task.Expire(id, expires), task.Render(id, "unpaid", ""))
 	})
 	if err != nil {
 		return nil, err
@@ -685,7 +686,7 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Order, error) {
 		if err := transition(ctx, tx, id, []string{StatusDraft, StatusAwaitingPayment, StatusRejected}, StatusCancelled, now, ""); err != nil {
 			return err
 		}
-		if err := store.MarkDone(ctx, tx, task.ExpireID(id)); err != nil { // nothing left to expire
+		if err := outbox.MarkDone(ctx, tx, task.ExpireID(id)); err != nil { // nothing left to expire
 			return err
 		}
 		return CloseAttempts(ctx, tx, id, "", AttemptCancelled, now)

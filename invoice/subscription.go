@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
+	"github.com/lunas-id/lunas/outbox"
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/task"
 )
@@ -70,7 +71,7 @@ func (s *Service) IssueSubscriptionInvoice(ctx context.Context, tx pgx.Tx, in Su
 		return "", false, err
 	}
 	// No expiry is scheduled: a subscription invoice has no deadline.
-	return id, true, store.Enqueue(ctx, tx, task.Render(id, "unpaid", ""))
+	return id, true, outbox.Enqueue(ctx, tx, task.Render(id, "unpaid", ""))
 }
 
 // AttemptDeadline is when a payment attempt opened now on order o stops

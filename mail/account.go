@@ -10,6 +10,7 @@ import (
 	gomail "github.com/wneessen/go-mail"
 
 	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/outbox"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/task"
@@ -61,7 +62,7 @@ func QueueLowBalance(ctx context.Context, tx pgx.Tx, a LowBalance, now time.Time
 		VALUES ($1,$2,$3,$4,$5,'queued',$6,$7,$8)`, id, a.AccountID, KindLowBalance, to, locale, msgID, data, now); err != nil {
 		return "", fmt.Errorf("mail: queue alert for %s: %w", a.AccountID, err)
 	}
-	return to, store.Enqueue(ctx, tx, task.Mail(id))
+	return to, outbox.Enqueue(ctx, tx, task.Mail(id))
 }
 
 // buildAccountMail renders an account mail (the low-balance alert) from the

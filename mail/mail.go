@@ -27,6 +27,7 @@ import (
 	gomail "github.com/wneessen/go-mail"
 
 	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/outbox"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/templates"
@@ -235,7 +236,7 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 		return store.Unavailable(err)
 	}
 	if r.status != "queued" {
-		return store.MarkDone(ctx, s.pool, outboxID)
+		return outbox.MarkDone(ctx, s.pool, outboxID)
 	}
 	// Take the sending lease; it outlasts the SMTP timeout by far.
 	tag, err := s.pool.Exec(ctx, `UPDATE mails SET lease_until = now() + make_interval(secs => $2)
@@ -276,7 +277,7 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 		}
 		s.Result("failed")
 		if permanent {
-			_ = store.MarkDone(context.WithoutCancel(ctx), conn, outboxID)
+			_ = outbox.MarkDone(context.WithoutCancel(ctx), conn, outboxID)
 			return fmt.Errorf("%w: %v", ErrPermanent, err)
 		}
 		return err
@@ -304,15 +305,19 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 	return nil
 }
 
-// recordSent marks a mail sent and its outbox job done in one statement, so
-// in one commit.
-func recordSent(ctx context.Context, q store.Querier, mailID, outboxID string) error {
-	_, err := q.Exec(ctx, `
-		WITH sent AS (
-			UPDATE mails SET status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = NULL, lease_until = NULL
-			WHERE id = $1)
-		UPDATE outbox SET done_at = now() WHERE id = $2 AND done_at IS NULL`, mailID, outboxID)
-	return err
+// recordSent marks a mail sent and its outbox job done in one round trip
+// (a batch: one implicit transaction, so one commit).
+func recordSent(ctx context.Context, q batcher, mailID, outboxID string) error {
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE mails SET status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = NULL, lease_until = NULL
+		WHERE id = $1`, mailID)
+	outbox.MarkDoneIn(b, outboxID)
+	return q.SendBatch(ctx, b).Close()
+}
+
+// batcher is what both the pool and a held connection provide.
+type batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 func truncate(s string, n int) string {

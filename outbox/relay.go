@@ -1,10 +1,15 @@
-// Package outbox moves committed outbox rows into asynq. The row id becomes
-// the asynq TaskID, so however many relays run and however often a row is
-// relayed again (after a crash, or when Redis lost its data), a job is
-// never doubled; and since the row is committed with the state change that
-// implied it, a job is never lost.
+// Package outbox owns the outbox table: the work a state change implies,
+// committed with it (Enqueue, in the change's transaction), moved into
+// asynq by the Relay, and marked done by the task that did it (MarkDone).
+// The row id becomes the asynq TaskID, so however many relays run and
+// however often a row is relayed again (after a crash, or when Redis lost
+// its data), a job is never doubled; and since the row is committed with
+// the state change that implied it, a job is never lost.
 //
-// Every serve and work process runs a Relay (cmd/lunas wires it).
+// Every serve and work process runs a Relay (cmd/lunas wires it). The
+// relay's own bookkeeping (relayed_at, done_at, the stale requeue) runs on
+// the database's clock: it is about real time passing, which a test clock
+// moved by days must not fake.
 package outbox
 
 import (

@@ -12,6 +12,7 @@ import (
 	"github.com/lunas-id/lunas/gateway"
 	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/ledger"
+	"github.com/lunas-id/lunas/outbox"
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/task"
 	"github.com/lunas-id/lunas/webhook"
@@ -56,7 +57,7 @@ func (s *Service) ApplyEvent(ctx context.Context, eventID int64, outboxID string
 		return store.Unavailable(err)
 	}
 	if processed != nil {
-		return store.MarkDone(ctx, s.pool, outboxID)
+		return outbox.MarkDone(ctx, s.pool, outboxID)
 	}
 	dec := s.decoders[provider]
 	if dec == nil {
@@ -88,7 +89,7 @@ func (s *Service) ApplyEvent(ctx context.Context, eventID int64, outboxID string
 			return err
 		}
 		if done {
-			return store.MarkDone(ctx, tx, outboxID)
+			return outbox.MarkDone(ctx, tx, outboxID)
 		}
 		var err error
 		v, err = s.apply(ctx, tx, eventID, ev, a, found, truth)
@@ -113,7 +114,7 @@ func (s *Service) ApplyEvent(ctx context.Context, eventID int64, outboxID string
 				return err
 			}
 		}
-		return store.MarkDone(ctx, tx, outboxID)
+		return outbox.MarkDone(ctx, tx, outboxID)
 	})
 	if err != nil {
 		return err
@@ -376,7 +377,7 @@ func (s *Service) Settle(ctx context.Context, tx pgx.Tx, o *invoice.Order, attem
 	}
 	o.Status, o.PaidAttemptID = invoice.StatusPaid, &attemptID
 	// The scheduled expiry has nothing left to do.
-	if err := store.MarkDone(ctx, tx, task.ExpireID(o.ID)); err != nil {
+	if err := outbox.MarkDone(ctx, tx, task.ExpireID(o.ID)); err != nil {
 		return err
 	}
 	s.log.Info("order paid", "order_id", o.ID, "account_id", o.AccountID, "attempt_id", attemptID, "wa_balance", wa, "muv", muv)
@@ -406,13 +407,13 @@ func (s *Service) Expire(ctx context.Context, orderID, outboxID string) error {
 	o, err := s.orders.GetOrder(ctx, orderID)
 	if err != nil {
 		if lunas.KindOf(err) == lunas.KindNotFound {
-			return store.MarkDone(ctx, s.pool, outboxID)
+			return outbox.MarkDone(ctx, s.pool, outboxID)
 		}
 		return err
 	}
 	now := s.clock.Now()
 	if o.Status != invoice.StatusAwaitingPayment {
-		return store.MarkDone(ctx, s.pool, outboxID)
+		return outbox.MarkDone(ctx, s.pool, outboxID)
 	}
 	if o.ExpiresAt == nil || now.Before(*o.ExpiresAt) {
 		// Early (the asynq schedule runs on wall time, the deadline on the
@@ -453,7 +454,7 @@ func (s *Service) Expire(ctx context.Context, orderID, outboxID string) error {
 			}
 			s.log.Info("order expired", "order_id", orderID, "expires_at", o.ExpiresAt)
 		}
-		return store.MarkDone(ctx, tx, outboxID)
+		return outbox.MarkDone(ctx, tx, outboxID)
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/gateway"
+	"github.com/lunas-id/lunas/outbox"
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/task"
 	"github.com/lunas-id/lunas/webhook"
@@ -34,7 +35,7 @@ const (
 var Flags = []string{FlagUnmatched, FlagAmountMismatch, FlagPaidLate, FlagUnconfirmed, FlagSuperseded, FlagReversed, FlagDoublePayment}
 
 // RecordEvent stores a verified gateway event in the inbox together with
-// the outbox row that applies it, in one statement. It returns the new
+// the outbox row that applies it, in one transaction. It returns the new
 // event's id, or 0 when the dedupe key was seen before (a duplicate).
 //
 // One exception to "a duplicate changes nothing": an event the gateway did
@@ -45,26 +46,34 @@ var Flags = []string{FlagUnmatched, FlagAmountMismatch, FlagPaidLate, FlagUnconf
 // again. Its id is returned.
 func (s *Service) RecordEvent(ctx context.Context, ev gateway.Event) (int64, error) {
 	var id int64
-	j := task.Apply(0) // the task type; ids and payloads come from the rows
-	err := s.pool.QueryRow(ctx, `
-		WITH ins AS (
-			INSERT INTO gateway_events (provider, dedupe_key, payload) VALUES ($1, $2, $3)
-			ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
-		), re AS (
-			UPDATE gateway_events SET processed_at = NULL, flag = NULL, redeliveries = redeliveries + 1,
-				outcome = 'delivered again after it was unconfirmed'
-			WHERE dedupe_key = $2 AND NOT EXISTS (SELECT 1 FROM ins)
-				AND flag = 'unconfirmed' AND processed_at IS NOT NULL AND resolved_at IS NULL
-			RETURNING id, redeliveries
-		), ob AS (
-			INSERT INTO outbox (id, task_type, payload)
-			SELECT $5 || id, $4, convert_to(json_build_object('event_id', id)::text, 'UTF8') FROM ins
-			UNION ALL
-			SELECT $5 || id || ':' || redeliveries, $4, convert_to(json_build_object('event_id', id)::text, 'UTF8') FROM re
-			RETURNING id
-		)
-		SELECT coalesce((SELECT id FROM ins), (SELECT id FROM re), 0), (SELECT count(*) FROM ob)`,
-		ev.Provider, ev.DedupeKey, ev.Payload, j.Type, task.ApplyPrefix).Scan(&id, new(int64))
+	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var redeliveries int
+		err := tx.QueryRow(ctx, `
+			WITH ins AS (
+				INSERT INTO gateway_events (provider, dedupe_key, payload) VALUES ($1, $2, $3)
+				ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, 0 AS redeliveries
+			), re AS (
+				UPDATE gateway_events SET processed_at = NULL, flag = NULL, redeliveries = redeliveries + 1,
+					outcome = 'delivered again after it was unconfirmed'
+				WHERE dedupe_key = $2 AND NOT EXISTS (SELECT 1 FROM ins)
+					AND flag = 'unconfirmed' AND processed_at IS NOT NULL AND resolved_at IS NULL
+				RETURNING id, redeliveries
+			)
+			SELECT id, redeliveries FROM ins UNION ALL SELECT id, redeliveries FROM re`,
+			ev.Provider, ev.DedupeKey, ev.Payload).Scan(&id, &redeliveries)
+		if errors.Is(err, pgx.ErrNoRows) {
+			id = 0 // a duplicate: nothing to apply
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		j := task.Apply(id)
+		if redeliveries > 0 {
+			j = task.Reapply(id, redeliveries)
+		}
+		return outbox.Enqueue(ctx, tx, j)
+	})
 	if err != nil {
 		return 0, store.Unavailable(err)
 	}

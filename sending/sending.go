@@ -39,6 +39,7 @@ import (
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/mail"
+	"github.com/lunas-id/lunas/outbox"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/task"
@@ -194,7 +195,7 @@ func (s *Service) Submit(ctx context.Context, actor string, in Input) (*Progress
 		if _, err := tx.Exec(ctx, `UPDATE sendings SET total = $2 WHERE id = $1`, id, tag.RowsAffected()); err != nil {
 			return err
 		}
-		return store.Enqueue(ctx, tx, task.Sending(id, 0))
+		return outbox.Enqueue(ctx, tx, task.Sending(id, 0))
 	})
 	if err != nil {
 		return nil, err
@@ -321,7 +322,7 @@ func (s *Service) Run(ctx context.Context, sendingID, outboxID string) error {
 				if err != nil {
 					return store.Unavailable(err)
 				}
-				return store.MarkDone(ctx, s.pool, outboxID)
+				return outbox.MarkDone(ctx, s.pool, outboxID)
 			}
 			select {
 			case <-ctx.Done():
@@ -632,7 +633,7 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 			return err
 		}
 		for _, r := range revs {
-			if err := store.Enqueue(ctx, tx, task.Sending(r.id, r.n)); err != nil {
+			if err := outbox.Enqueue(ctx, tx, task.Sending(r.id, r.n)); err != nil {
 				return err
 			}
 			s.log.Warn("sending revived: its runs stopped", "sending_id", r.id, "revival", r.n)

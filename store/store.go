@@ -1,10 +1,10 @@
 // Package store owns lunas's PostgreSQL plumbing: opening the pool, the
 // embedded goose migrations (creating the database when it is missing),
-// transactions, and the outbox that commits intended work together with the
-// state change that implies it.
+// and transactions with their hooks (LastWrite, BeforeCommit).
 //
-// Domain packages (invoice, ledger, worker) write their own SQL against the
-// pgx.Tx that store.InTx hands them, always with parameters.
+// store owns no table. Each table has one owning package, which writes it
+// with its own SQL against the pgx.Tx that store.InTx hands it, always with
+// parameters; the outbox belongs to package outbox.
 package store
 
 import (
@@ -254,44 +254,6 @@ type Querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-// Job is one unit of outbox work.
-type Job struct {
-	ID        string    // deterministic: the same intent always has the same id
-	Type      string    // asynq task type
-	Payload   []byte    // JSON
-	ProcessAt time.Time // zero: as soon as possible (in the clock's time)
-}
-
-// Enqueue records jobs in the outbox inside tx. A job whose id is already
-// there is skipped: the intent was recorded before.
-func Enqueue(ctx context.Context, q Querier, jobs ...Job) error {
-	for _, j := range jobs {
-		var at *time.Time
-		if !j.ProcessAt.IsZero() {
-			t := j.ProcessAt.UTC()
-			at = &t
-		}
-		if _, err := q.Exec(ctx, `
-			INSERT INTO outbox (id, task_type, payload, process_at) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (id) DO NOTHING`, j.ID, j.Type, j.Payload, at); err != nil {
-			return fmt.Errorf("store: outbox %s: %w", j.ID, err)
-		}
-	}
-	// No NOTIFY here: PostgreSQL serialises the commits of transactions
-	// that NOTIFY on one global lock, which capped webhook ingest and
-	// settlement under load. The relay polls, and is kicked in-process.
-	return nil
-}
-
-// MarkDone records that the outbox job id has been carried out.
-func MarkDone(ctx context.Context, q Querier, id string) error {
-	if id == "" {
-		return nil
-	}
-	_, err := q.Exec(ctx, `UPDATE outbox SET done_at = now() WHERE id = $1 AND done_at IS NULL`, id)
-	return err
 }
 
 // NewID returns a random, URL-safe identifier with prefix, e.g. "ord_…".

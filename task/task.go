@@ -2,18 +2,17 @@
 // asynq task types, their JSON payload, the deterministic outbox ids that
 // become asynq TaskIDs, and the queue each type runs on.
 //
-// Domain packages (invoice, payment, review) write jobs into the outbox with
-// the constructors here; outbox relays them; worker routes them to
-// handlers. Keeping the spelling in one package means "apply:<id>" cannot
-// drift between the writer, the relay and the re-drive sweep.
+// Domain packages (invoice, payment, review) build jobs with the
+// constructors here and record them with outbox.Enqueue; outbox relays
+// them; worker routes them to handlers. Keeping the spelling in one package
+// means "apply:<id>" cannot drift between the writer, the relay and the
+// re-drive sweep. task imports nothing of lunas: every package may use it.
 package task
 
 import (
 	"encoding/json"
 	"fmt"
 	"time"
-
-	"github.com/lunas-id/lunas/store"
 )
 
 // Task types.
@@ -68,14 +67,21 @@ func Decode(b []byte) (Payload, error) {
 	return p, err
 }
 
-func job(id, typ string, p Payload, at time.Time) store.Job {
-	b, _ := json.Marshal(p) // a struct of strings and an int64 always marshals
-	return store.Job{ID: id, Type: typ, Payload: b, ProcessAt: at}
+// Job is one unit of outbox work: what outbox.Enqueue records and the
+// relay turns into an asynq task.
+type Job struct {
+	ID        string    // deterministic: the same intent always has the same id (the asynq TaskID)
+	Type      string    // asynq task type
+	Payload   []byte    // JSON
+	ProcessAt time.Time // zero: as soon as possible (in the clock's time)
 }
 
-// ApplyPrefix starts the outbox id of every apply job; payment's
-// RecordEvent builds the id in SQL from it and the new event's id, so the
-// inbox row and its job are one statement.
+func job(id, typ string, p Payload, at time.Time) Job {
+	b, _ := json.Marshal(p) // a struct of strings and an int64 always marshals
+	return Job{ID: id, Type: typ, Payload: b, ProcessAt: at}
+}
+
+// ApplyPrefix starts the outbox id of every apply job.
 const ApplyPrefix = "apply:"
 
 // ApplyID is the outbox id of the job applying inbox event eventID.
@@ -85,23 +91,30 @@ func ApplyID(eventID int64) string { return fmt.Sprintf("%s%d", ApplyPrefix, eve
 func ExpireID(orderID string) string { return "expire:" + orderID }
 
 // Apply is the job that applies inbox event eventID.
-func Apply(eventID int64) store.Job {
+func Apply(eventID int64) Job {
 	return job(ApplyID(eventID), PaymentApply, Payload{EventID: eventID}, time.Time{})
 }
 
+// Reapply is the job that applies inbox event eventID again after its
+// redelivery-th delivery re-armed it (payment.RecordEvent): a job of its
+// own, since the first one is done.
+func Reapply(eventID int64, redelivery int) Job {
+	return job(fmt.Sprintf("%s:%d", ApplyID(eventID), redelivery), PaymentApply, Payload{EventID: eventID}, time.Time{})
+}
+
 // Cancel is the job that voids attempt attemptID at its gateway.
-func Cancel(attemptID string) store.Job {
+func Cancel(attemptID string) Job {
 	return job("cancel:"+attemptID, PaymentCancel, Payload{AttemptID: attemptID}, time.Time{})
 }
 
 // Expire is the job that expires orderID at (service-clock) time at.
-func Expire(orderID string, at time.Time) store.Job {
+func Expire(orderID string, at time.Time) Job {
 	return job(ExpireID(orderID), InvoiceExpire, Payload{OrderID: orderID}, at)
 }
 
 // Render is the job that renders an order's proforma of kind ("unpaid",
 // "paid"); version distinguishes a re-render after the order changed.
-func Render(orderID, kind, version string) store.Job {
+func Render(orderID, kind, version string) Job {
 	id := "pdf:" + orderID + ":" + kind
 	if version != "" {
 		id += ":" + version
@@ -110,13 +123,13 @@ func Render(orderID, kind, version string) store.Job {
 }
 
 // Mail is the job that sends recorded mail mailID.
-func Mail(mailID string) store.Job {
+func Mail(mailID string) Job {
 	return job("mail:"+mailID, MailSend, Payload{MailID: mailID}, time.Time{})
 }
 
 // Sending is the job that works through bulk sending sendingID;
 // revival counts the times the sweeper revived it after its worker died
 // (each revival is a job of its own).
-func Sending(sendingID string, revival int) store.Job {
+func Sending(sendingID string, revival int) Job {
 	return job(fmt.Sprintf("sending:%s:%d", sendingID, revival), SendingRun, Payload{SendingID: sendingID}, time.Time{})
 }

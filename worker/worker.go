@@ -21,11 +21,11 @@ import (
 
 	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/mail"
+	"github.com/lunas-id/lunas/outbox"
 	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/review"
 	"github.com/lunas-id/lunas/sending"
-	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/subscription"
 	"github.com/lunas-id/lunas/task"
 )
@@ -121,7 +121,7 @@ func (w *Worker) cancelPayment(ctx context.Context, t *asynq.Task) error {
 	if err := w.payments.CancelAtGateway(ctx, p.AttemptID); err != nil {
 		return err
 	}
-	return store.MarkDone(ctx, w.payments.Pool(), taskID(ctx))
+	return outbox.MarkDone(ctx, w.payments.Pool(), taskID(ctx))
 }
 
 func (w *Worker) expire(ctx context.Context, t *asynq.Task) error {
@@ -140,7 +140,7 @@ func (w *Worker) renderPDF(ctx context.Context, t *asynq.Task) error {
 	if _, err := w.docs.Ensure(ctx, p.OrderID, p.Kind); err != nil {
 		return err
 	}
-	return store.MarkDone(ctx, w.payments.Pool(), taskID(ctx))
+	return outbox.MarkDone(ctx, w.payments.Pool(), taskID(ctx))
 }
 
 func (w *Worker) sendMail(ctx context.Context, t *asynq.Task) error {

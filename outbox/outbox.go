@@ -1,0 +1,61 @@
+package outbox
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/lunas-id/lunas/store"
+	"github.com/lunas-id/lunas/task"
+)
+
+// Enqueue records jobs in the outbox inside tx, the transaction of the
+// change that implies them. A job whose id is already there is skipped:
+// the intent was recorded before. Every package that implies work calls it
+// (invoice, payment, mail, sending); it is the only writer of new rows.
+func Enqueue(ctx context.Context, tx pgx.Tx, jobs ...task.Job) error {
+	for _, j := range jobs {
+		var at *time.Time
+		if !j.ProcessAt.IsZero() {
+			t := j.ProcessAt.UTC()
+			at = &t
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO outbox (id, task_type, payload, process_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (id) DO NOTHING`, j.ID, j.Type, j.Payload, at); err != nil {
+			return fmt.Errorf("outbox: %s: %w", j.ID, err)
+		}
+	}
+	// No NOTIFY here: PostgreSQL serialises the commits of transactions
+	// that NOTIFY on one global lock, which capped webhook ingest and
+	// settlement under load. The relay polls, and is kicked in-process.
+	return nil
+}
+
+// MarkDone records that the outbox job id has been carried out, in q (the
+// transaction that did its work, when there is one). The task handlers
+// call it: worker for renders and gateway cancels, payment for applied
+// events and expiries, mail and sending for their own tasks. done_at is
+// the database's time: it is bookkeeping of the relay's (Requeue compares
+// relayed_at with it), not a business timestamp.
+func MarkDone(ctx context.Context, q store.Querier, id string) error {
+	if id == "" {
+		return nil
+	}
+	_, err := q.Exec(ctx, markDone, id)
+	return err
+}
+
+const markDone = `UPDATE outbox SET done_at = now() WHERE id = $1 AND done_at IS NULL`
+
+// MarkDoneIn adds MarkDone of id to the caller's batch, so it commits with
+// the batch's other statements in one round trip: mail records a mail sent
+// and its job done in one implicit transaction right after the SMTP
+// server's 250.
+func MarkDoneIn(b *pgx.Batch, id string) {
+	if id != "" {
+		b.Queue(markDone, id)
+	}
+}
