@@ -60,14 +60,14 @@ var rules = []rule{
 		name: "balances", text: "each account's cached balances equal the sum of its postings",
 		total: `SELECT count(*) FROM accounts`,
 		bad: `SELECT a.id, '', '', 0::bigint, format('cached wa_balance %s, muv %s, outstanding %s; postings sum to %s, %s, %s',
-				a.wa_balance, a.muv, a.outstanding, coalesce(p.wa, 0), coalesce(p.muv, 0), coalesce(p.outstanding, 0))
-			FROM accounts a LEFT JOIN (
+				b.wa_balance, b.muv, b.outstanding, coalesce(p.wa, 0), coalesce(p.muv, 0), coalesce(p.outstanding, 0))
+			FROM accounts a LEFT JOIN balances b ON b.account_id = a.id LEFT JOIN (
 				SELECT account_id,
 					sum(amount) FILTER (WHERE balance = 'wa_balance') AS wa,
 					sum(amount) FILTER (WHERE balance = 'muv') AS muv,
 					sum(amount) FILTER (WHERE balance = 'outstanding') AS outstanding
 				FROM ledger_postings GROUP BY account_id) p ON p.account_id = a.id
-			WHERE a.wa_balance <> coalesce(p.wa, 0) OR a.muv <> coalesce(p.muv, 0) OR a.outstanding <> coalesce(p.outstanding, 0)
+			WHERE b.account_id IS NULL OR b.wa_balance <> coalesce(p.wa, 0) OR b.muv <> coalesce(p.muv, 0) OR b.outstanding <> coalesce(p.outstanding, 0)
 			ORDER BY a.id`,
 	},
 	{

@@ -57,13 +57,13 @@ func TestCorruptionIsFound(t *testing.T) {
 	cases := []struct {
 		name, sql, check, names string
 	}{
-		{"balance edited", `UPDATE accounts SET wa_balance = wa_balance + 1 WHERE id = 'acme'`, "balances", "account=acme"},
+		{"balance edited", `UPDATE balances SET wa_balance = wa_balance + 1 WHERE account_id = 'acme'`, "balances", "account=acme"},
 		{"posting edited", `UPDATE ledger_postings SET amount = amount - 1 WHERE id = (SELECT min(id) FROM ledger_postings WHERE account_id = 'other')`, "balances", "account=other"},
 		{"stray posting", `INSERT INTO ledger_postings (account_id, balance, amount, kind, memo, created_at) VALUES ('acme', 'muv', 5, 'gift', '', now());
-			UPDATE accounts SET muv = muv + 5 WHERE id = 'acme'`, "postings_have_a_source", "account=acme"},
+			UPDATE balances SET muv = muv + 5 WHERE account_id = 'acme'`, "postings_have_a_source", "account=acme"},
 		{"credited twice", `INSERT INTO ledger_postings (account_id, balance, amount, kind, order_id, memo, created_at)
 			SELECT account_id, 'wa_balance', 7, 'topup_again', order_id, '', now() FROM ledger_postings WHERE kind = 'topup' AND account_id = 'acme' LIMIT 1;
-			UPDATE accounts SET wa_balance = wa_balance + 7 WHERE id = 'acme'`, "credited_once", "account=acme"},
+			UPDATE balances SET wa_balance = wa_balance + 7 WHERE account_id = 'acme'`, "credited_once", "account=acme"},
 		{"unconfirmed success", `UPDATE gateway_events SET confirmed_paid = false WHERE attempt_id IN (SELECT paid_attempt_id FROM orders WHERE account_id = 'other')`, "confirmed_payments", "account=other"},
 		{"refund forgotten", `UPDATE orders SET refunded_amount = 0 WHERE account_id = 'other'`, "reversals", "account=other"},
 	}

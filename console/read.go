@@ -33,7 +33,7 @@ func (s *Server) readTiles(ctx context.Context, now time.Time) (tiles, error) {
 			(SELECT count(*) FROM orders WHERE status = 'awaiting_payment'),
 			(SELECT count(*) FROM orders WHERE status = 'in_review'),
 			(SELECT count(*) FROM gateway_events WHERE flag IS NOT NULL AND resolved_at IS NULL),
-			(SELECT count(*) FROM accounts WHERE wa_alerted_at IS NOT NULL OR muv_alerted_at IS NOT NULL OR outstanding > 0),
+			(SELECT count(*) FROM balances WHERE wa_alerted_at IS NOT NULL OR muv_alerted_at IS NOT NULL OR outstanding > 0),
 			(SELECT min(review_since) FROM orders WHERE status = 'in_review')`, t.DayStart).
 		Scan(&t.PaidToday, &t.PaidTodaySum, &t.Awaiting, &t.InReview, &t.Flagged, &t.LowBalances, &t.OldestInReview)
 	return t, store.Unavailable(err)
@@ -71,10 +71,11 @@ type accountRow struct {
 // readAccounts lists accounts: with low, only those with an alerted
 // balance or something outstanding; q matches the id or name.
 func (s *Server) readAccounts(ctx context.Context, q string, low bool, limit int) ([]accountRow, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT id, name, wa_balance, muv, outstanding, wa_alerted_at, muv_alerted_at FROM accounts
-		WHERE ($1 = '' OR id ILIKE '%' || $1 || '%' OR name ILIKE '%' || $1 || '%')
-		  AND (NOT $2 OR wa_alerted_at IS NOT NULL OR muv_alerted_at IS NOT NULL OR outstanding > 0)
-		ORDER BY outstanding DESC, id LIMIT $3`, q, low, limit)
+	rows, err := s.Pool.Query(ctx, `SELECT a.id, a.name, b.wa_balance, b.muv, b.outstanding, b.wa_alerted_at, b.muv_alerted_at
+		FROM accounts a JOIN balances b ON b.account_id = a.id
+		WHERE ($1 = '' OR a.id ILIKE '%' || $1 || '%' OR a.name ILIKE '%' || $1 || '%')
+		  AND (NOT $2 OR b.wa_alerted_at IS NOT NULL OR b.muv_alerted_at IS NOT NULL OR b.outstanding > 0)
+		ORDER BY b.outstanding DESC, a.id LIMIT $3`, q, low, limit)
 	if err != nil {
 		return nil, store.Unavailable(err)
 	}

@@ -145,13 +145,21 @@ func (s *Service) PutAccount(ctx context.Context, id string, in AccountInput) (A
 	}
 	now := s.clock.Now()
 	var created bool
-	err := s.pool.QueryRow(ctx, `
-		INSERT INTO accounts (id, name, address, npwp, billing_email, created_at, updated_at)
-		VALUES ($1, $2, coalesce($3, ''), coalesce($4, ''), nullif($6, ''), $5, $5)
-		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,
-			address = coalesce($3, accounts.address), npwp = coalesce($4, accounts.npwp),
-			billing_email = CASE WHEN $6::text IS NULL THEN accounts.billing_email ELSE nullif($6, '') END, updated_at = $5
-		RETURNING (xmax = 0)`, id, in.Name, in.Address, in.NPWP, now, in.BillingEmail).Scan(&created)
+	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `
+			INSERT INTO accounts (id, name, address, npwp, billing_email, created_at, updated_at)
+			VALUES ($1, $2, coalesce($3, ''), coalesce($4, ''), nullif($6, ''), $5, $5)
+			ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,
+				address = coalesce($3, accounts.address), npwp = coalesce($4, accounts.npwp),
+				billing_email = CASE WHEN $6::text IS NULL THEN accounts.billing_email ELSE nullif($6, '') END, updated_at = $5
+			RETURNING (xmax = 0)`, id, in.Name, in.Address, in.NPWP, now, in.BillingEmail).Scan(&created); err != nil {
+			return err
+		}
+		if !created {
+			return nil
+		}
+		return ledger.Open(ctx, tx, id, now)
+	})
 	if err != nil {
 		return Account{}, false, store.Unavailable(err)
 	}
@@ -162,8 +170,11 @@ func (s *Service) PutAccount(ctx context.Context, id string, in AccountInput) (A
 // GetAccount returns an account with its balances.
 func (s *Service) GetAccount(ctx context.Context, id string) (Account, error) {
 	var a Account
+	// The balances are the ledger's; an account was last updated when its
+	// identity or its balances last changed.
 	err := s.pool.QueryRow(ctx, `
-		SELECT id, name, address, npwp, billing_email, wa_balance, muv, outstanding, created_at, updated_at FROM accounts WHERE id = $1`, id).
+		SELECT a.id, a.name, a.address, a.npwp, a.billing_email, b.wa_balance, b.muv, b.outstanding, a.created_at, greatest(a.updated_at, b.updated_at)
+		FROM accounts a JOIN balances b ON b.account_id = a.id WHERE a.id = $1`, id).
 		Scan(&a.ID, &a.Name, &a.Address, &a.NPWP, &a.BillingEmail, &a.Balances.WABalance, &a.Balances.MUV, &a.Balances.Outstanding, &a.CreatedAt, &a.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, lunas.E(lunas.KindNotFound, "account %q not found", id)

@@ -1,6 +1,8 @@
 // Package ledger records every balance movement of an account as a posting
 // and keeps the account's cached balances equal to the sum of its postings,
-// in the same transaction.
+// in the same transaction. It owns ledger_postings and balances (the cached
+// balances and the low-balance alert state of each account); account opens
+// an account's balances with Open when it creates the account.
 //
 // payment calls TopUp when an order is paid and Reverse when the gateway
 // takes a payment back; invoice calls Adjust for finance's month-end
@@ -59,7 +61,7 @@ var ErrAlreadyCredited = errors.New("ledger: order already credited")
 // lock reads an account's balances under a row lock.
 func lock(ctx context.Context, tx pgx.Tx, accountID string) (Balances, error) {
 	var b Balances
-	err := tx.QueryRow(ctx, `SELECT wa_balance, muv, outstanding FROM accounts WHERE id = $1 FOR UPDATE`, accountID).
+	err := tx.QueryRow(ctx, `SELECT wa_balance, muv, outstanding FROM balances WHERE account_id = $1 FOR UPDATE`, accountID).
 		Scan(&b.WABalance, &b.MUV, &b.Outstanding)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return b, lunas.E(lunas.KindNotFound, "account %q not found", accountID)
@@ -93,10 +95,21 @@ func post(ctx context.Context, tx pgx.Tx, now time.Time, accountID string, ps []
 		}
 	}
 	_, err := tx.Exec(ctx, `
-		UPDATE accounts SET wa_balance = wa_balance + $2, muv = muv + $3, outstanding = outstanding + $4, updated_at = $5
-		WHERE id = $1`, accountID, dWA, dMUV, dOut, now)
+		UPDATE balances SET wa_balance = wa_balance + $2, muv = muv + $3, outstanding = outstanding + $4, updated_at = $5
+		WHERE account_id = $1`, accountID, dWA, dMUV, dOut, now)
 	if err != nil {
 		return fmt.Errorf("ledger: update balances of %s: %w", accountID, err)
+	}
+	return nil
+}
+
+// Open gives a new account its balances, all zero, in tx (the transaction
+// that creates the account; account.Put calls it). Opening an account
+// that has them already changes nothing.
+func Open(ctx context.Context, tx pgx.Tx, accountID string, now time.Time) error {
+	_, err := tx.Exec(ctx, `INSERT INTO balances (account_id, updated_at) VALUES ($1, $2) ON CONFLICT (account_id) DO NOTHING`, accountID, now)
+	if err != nil {
+		return fmt.Errorf("ledger: open balances of %s: %w", accountID, err)
 	}
 	return nil
 }

@@ -23,7 +23,8 @@ func TestLedgerRules(t *testing.T) {
 	pool, _ := lunastest.Pool(t)
 	ctx := context.Background()
 	now := time.Date(2026, 11, 24, 3, 0, 0, 0, time.UTC)
-	if _, err := pool.Exec(ctx, `INSERT INTO accounts (id, name, created_at, updated_at) VALUES ('acme', 'Acme', $1, $1)`, now); err != nil {
+	if _, err := pool.Exec(ctx, `WITH a AS (INSERT INTO accounts (id, name, created_at, updated_at) VALUES ('acme', 'Acme', $1, $1) RETURNING id)
+		INSERT INTO balances (account_id, updated_at) SELECT id, $1 FROM a`, now); err != nil {
 		t.Fatal(err)
 	}
 	order := func(id string) {
@@ -39,7 +40,7 @@ func TestLedgerRules(t *testing.T) {
 	want := func(step string, wa, muv, outstanding int64) {
 		t.Helper()
 		var cached Balances
-		if err := pool.QueryRow(ctx, `SELECT wa_balance, muv, outstanding FROM accounts WHERE id = 'acme'`).Scan(&cached.WABalance, &cached.MUV, &cached.Outstanding); err != nil {
+		if err := pool.QueryRow(ctx, `SELECT wa_balance, muv, outstanding FROM balances WHERE account_id = 'acme'`).Scan(&cached.WABalance, &cached.MUV, &cached.Outstanding); err != nil {
 			t.Fatal(err)
 		}
 		derived, err := Derived(ctx, pool, "acme")

@@ -45,7 +45,7 @@ func Lock(ctx context.Context, tx pgx.Tx, accountID string) (Balances, Alerts, e
 	var a Alerts
 	err := tx.QueryRow(ctx, `
 		SELECT wa_balance, muv, outstanding, wa_alert_ref, wa_alerted_at, muv_alert_ref, muv_alerted_at
-		FROM accounts WHERE id = $1 FOR UPDATE`, accountID).
+		FROM balances WHERE account_id = $1 FOR UPDATE`, accountID).
 		Scan(&b.WABalance, &b.MUV, &b.Outstanding, &a.WARef, &a.WAAlertedAt, &a.MUVRef, &a.MUVAlertedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return b, a, lunas.E(lunas.KindNotFound, "account %q not found", accountID)
@@ -56,7 +56,7 @@ func Lock(ctx context.Context, tx pgx.Tx, accountID string) (Balances, Alerts, e
 // ReadAlerts reads an account's alert state without a lock (GET account).
 func ReadAlerts(ctx context.Context, q store.Querier, accountID string) (Alerts, error) {
 	var a Alerts
-	err := q.QueryRow(ctx, `SELECT wa_alert_ref, wa_alerted_at, muv_alert_ref, muv_alerted_at FROM accounts WHERE id = $1`, accountID).
+	err := q.QueryRow(ctx, `SELECT wa_alert_ref, wa_alerted_at, muv_alert_ref, muv_alerted_at FROM balances WHERE account_id = $1`, accountID).
 		Scan(&a.WARef, &a.WAAlertedAt, &a.MUVRef, &a.MUVAlertedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, lunas.E(lunas.KindNotFound, "account %q not found", accountID)
@@ -66,7 +66,7 @@ func ReadAlerts(ctx context.Context, q store.Querier, accountID string) (Alerts,
 
 // PostUsage records a usage batch's postings (one COPY) and moves the
 // cached balances by their sums in one UPDATE that refuses to take any
-// balance below zero (and the accounts table's CHECK constraints refuse it
+// balance below zero (and the balances table's CHECK constraints refuse it
 // again). It returns the balances after the batch, or ErrInsufficientFunds
 // and changes nothing the caller's transaction keeps.
 func PostUsage(ctx context.Context, tx pgx.Tx, now time.Time, accountID string, ps []UsagePosting) (Balances, error) {
@@ -88,8 +88,8 @@ func PostUsage(ctx context.Context, tx pgx.Tx, now time.Time, accountID string, 
 	}
 	var b Balances
 	err := tx.QueryRow(ctx, `
-		UPDATE accounts SET wa_balance = wa_balance + $2, muv = muv + $3, updated_at = $4
-		WHERE id = $1 AND wa_balance + $2 >= 0 AND muv + $3 >= 0
+		UPDATE balances SET wa_balance = wa_balance + $2, muv = muv + $3, updated_at = $4
+		WHERE account_id = $1 AND wa_balance + $2 >= 0 AND muv + $3 >= 0
 		RETURNING wa_balance, muv, outstanding`, accountID, dWA, dMUV, now).Scan(&b.WABalance, &b.MUV, &b.Outstanding)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return b, ErrInsufficientFunds
@@ -118,16 +118,15 @@ func PostUsage(ctx context.Context, tx pgx.Tx, now time.Time, accountID string, 
 // had already: it reports whether this call is the one that did, so one
 // crossing sends one mail even when two batches cross at once.
 func MarkAlerted(ctx context.Context, tx pgx.Tx, accountID, balance string, now time.Time) (bool, error) {
-	var sql string
-	switch balance {
-	case BalanceWA:
-		sql = `UPDATE accounts SET wa_alerted_at = $2 WHERE id = $1 AND wa_alerted_at IS NULL`
-	case BalanceMUV:
-		sql = `UPDATE accounts SET muv_alerted_at = $2 WHERE id = $1 AND muv_alerted_at IS NULL`
-	default:
+	if balance != BalanceWA && balance != BalanceMUV {
 		return false, fmt.Errorf("ledger: no alert for balance %q", balance)
 	}
-	tag, err := tx.Exec(ctx, sql, accountID, now)
+	tag, err := tx.Exec(ctx, `
+		UPDATE balances SET
+			wa_alerted_at = CASE WHEN $3 = 'wa_balance' THEN $2 ELSE wa_alerted_at END,
+			muv_alerted_at = CASE WHEN $3 = 'muv' THEN $2 ELSE muv_alerted_at END
+		WHERE account_id = $1 AND CASE WHEN $3 = 'wa_balance' THEN wa_alerted_at ELSE muv_alerted_at END IS NULL`,
+		accountID, now, balance)
 	if err != nil {
 		return false, err
 	}
@@ -141,12 +140,12 @@ func rearm(ctx context.Context, tx pgx.Tx, accountID string, wa, muv bool) error
 		return nil
 	}
 	_, err := tx.Exec(ctx, `
-		UPDATE accounts SET
+		UPDATE balances SET
 			wa_alert_ref = CASE WHEN $2 THEN wa_balance ELSE wa_alert_ref END,
 			wa_alerted_at = CASE WHEN $2 THEN NULL ELSE wa_alerted_at END,
 			muv_alert_ref = CASE WHEN $3 THEN muv ELSE muv_alert_ref END,
 			muv_alerted_at = CASE WHEN $3 THEN NULL ELSE muv_alerted_at END
-		WHERE id = $1`, accountID, wa, muv)
+		WHERE account_id = $1`, accountID, wa, muv)
 	if err != nil {
 		return fmt.Errorf("ledger: alert reference of %s: %w", accountID, err)
 	}

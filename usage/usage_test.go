@@ -65,7 +65,8 @@ func (f *fixture) account(id string, wa, muv int64) {
 	f.t.Helper()
 	ctx := context.Background()
 	now := f.clock.Now()
-	if _, err := f.pool.Exec(ctx, `INSERT INTO accounts (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)`, id, "Acme "+id, now); err != nil {
+	if _, err := f.pool.Exec(ctx, `WITH a AS (INSERT INTO accounts (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3) RETURNING id)
+		INSERT INTO balances (account_id, updated_at) SELECT id, $3 FROM a`, id, "Acme "+id, now); err != nil {
 		f.t.Fatal(err)
 	}
 	if wa > 0 || muv > 0 {
@@ -102,7 +103,7 @@ func (f *fixture) record(acct string, aon bool, evs ...EventInput) Batch {
 func (f *fixture) balances(acct string) ledger.Balances {
 	f.t.Helper()
 	var b ledger.Balances
-	if err := f.pool.QueryRow(context.Background(), `SELECT wa_balance, muv, outstanding FROM accounts WHERE id = $1`, acct).
+	if err := f.pool.QueryRow(context.Background(), `SELECT wa_balance, muv, outstanding FROM balances WHERE account_id = $1`, acct).
 		Scan(&b.WABalance, &b.MUV, &b.Outstanding); err != nil {
 		f.t.Fatal(err)
 	}

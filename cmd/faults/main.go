@@ -846,9 +846,9 @@ func check(ctx context.Context, st *harness.Stack, rd *harness.Redis, orders []o
 			}
 		}
 	}
-	r.balanceMismatch = r.count(st, `SELECT count(*) FROM accounts a LEFT JOIN LATERAL (
+	r.balanceMismatch = r.count(st, `SELECT count(*) FROM balances a LEFT JOIN LATERAL (
 		SELECT coalesce(sum(amount) FILTER (WHERE balance = 'wa_balance'), 0) AS wa, coalesce(sum(amount) FILTER (WHERE balance = 'muv'), 0) AS muv,
-		       coalesce(sum(amount) FILTER (WHERE balance = 'outstanding'), 0) AS outstanding FROM ledger_postings p WHERE p.account_id = a.id) d ON true
+		       coalesce(sum(amount) FILTER (WHERE balance = 'outstanding'), 0) AS outstanding FROM ledger_postings p WHERE p.account_id = a.account_id) d ON true
 		WHERE a.wa_balance <> d.wa OR a.muv <> d.muv OR a.outstanding <> d.outstanding`)
 	r.orphanPost = r.count(st, `SELECT count(*) FROM ledger_postings p WHERE p.order_id IS NOT NULL AND NOT EXISTS (
 		SELECT 1 FROM gateway_events e WHERE e.order_id = p.order_id AND (e.outcome LIKE 'settled%' OR e.flag = 'reversed'))`)

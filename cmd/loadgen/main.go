@@ -286,7 +286,7 @@ func run() error {
 	rss := st.Proc("all").PeakRSS()
 	taskStats := scrapeTasks(st.Base + "/metrics")
 	var credited int64
-	_ = st.Pool.QueryRow(ctx, `SELECT sum(wa_balance) FROM accounts WHERE id LIKE 'load-%'`).Scan(&credited)
+	_ = st.Pool.QueryRow(ctx, `SELECT sum(wa_balance) FROM balances WHERE account_id LIKE 'load-%'`).Scan(&credited)
 
 	var tps float64
 	if o.pgbench > 0 {

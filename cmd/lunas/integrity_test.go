@@ -38,7 +38,8 @@ func TestAuditCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	if _, err := pool.Exec(context.Background(), `INSERT INTO accounts (id, name, wa_balance, created_at, updated_at) VALUES ('hacked', 'H', 5000, now(), now())`); err != nil {
+	if _, err := pool.Exec(context.Background(), `WITH a AS (INSERT INTO accounts (id, name, created_at, updated_at) VALUES ('hacked', 'H', now(), now()) RETURNING id)
+		INSERT INTO balances (account_id, wa_balance, updated_at) SELECT id, 5000, now() FROM a`); err != nil {
 		t.Fatal(err)
 	}
 	out, err = audit()

@@ -252,7 +252,7 @@ func (b *bench) checkBooks(ctx context.Context, account string, funds int64, r *
 	var charges, balance, sumPostings, charged int64
 	err := b.st.Pool.QueryRow(ctx, `
 		SELECT (SELECT coalesce(-sum(amount), 0) FROM ledger_postings WHERE account_id = $1 AND kind = 'usage'),
-		       (SELECT wa_balance FROM accounts WHERE id = $1),
+		       (SELECT wa_balance FROM balances WHERE account_id = $1),
 		       (SELECT coalesce(sum(amount), 0) FROM ledger_postings WHERE account_id = $1 AND balance = 'wa_balance'),
 		       (SELECT count(*) FROM usage_events WHERE account_id = $1 AND outcome = 'charged')`, account).
 		Scan(&charges, &balance, &sumPostings, &charged)
