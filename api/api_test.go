@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/api"
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/gateway"
@@ -24,6 +25,7 @@ import (
 	"github.com/lunas-id/lunas/internal/lunastest"
 	"github.com/lunas-id/lunas/internal/openapitest"
 	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/review"
@@ -42,10 +44,11 @@ func (pinger) Ping(context.Context) error { return nil }
 func newServer(t *testing.T, pool *pgxpool.Pool) *httptest.Server {
 	t.Helper()
 	jkt, _ := time.LoadLocation("Asia/Jakarta")
-	svc := invoice.New(invoice.Options{Pool: pool, Clock: clock.Wall{}, Catalog: invoice.DefaultCatalog(), Location: jkt, Logger: lunastest.Logger()})
-	pay := payment.New(payment.Options{Pool: pool, Orders: svc, Logger: lunastest.Logger(),
+	orders := order.New(pool, clock.Wall{}, jkt, lunastest.Logger())
+	svc := invoice.New(pool, orders, invoice.DefaultCatalog(), lunastest.Logger())
+	pay := payment.New(payment.Options{Pool: pool, Orders: orders, Invoices: svc, Logger: lunastest.Logger(),
 		Decoders: map[string]payment.Decoder{gateway.ProviderMidtrans: midtrans.DecodeCallback}})
-	h := api.New(api.Options{Orders: svc, Payments: pay, Reviews: review.New(pool, svc, pay, invoice.BankAccount{}, lunastest.Logger()), Documents: proforma.NewDocuments(pool, svc, nil, proforma.Seller{}, jkt), Signer: proforma.NewSigner("k"),
+	h := api.New(api.Options{Pool: pool, Accounts: account.New(pool, clock.Wall{}, lunastest.Logger()), Orders: orders, Invoices: svc, Payments: pay, Reviews: review.New(pool, orders, pay, lunastest.Logger()), Documents: proforma.NewDocuments(proforma.Options{Pool: pool, Clock: clock.Wall{}, Location: jkt}), Signer: proforma.NewSigner("k"),
 		Tokens: map[string]string{appTok: "app", finTok: "finance"}, Location: jkt, Logger: lunastest.Logger(),
 		Database: pinger{}, Redis: pinger{}, MidtransKey: key, OVOCallbackToken: "ovo-token", PublicURL: "http://lunas.test"})
 	srv := httptest.NewServer(h)
@@ -278,9 +281,10 @@ func TestSecretsStayOutOfLogsAndProblems(t *testing.T) {
 	var logs lunastest.SyncBuffer
 	jkt, _ := time.LoadLocation("Asia/Jakarta")
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc := invoice.New(invoice.Options{Pool: pool, Clock: clock.Wall{}, Catalog: invoice.DefaultCatalog(), Location: jkt, Logger: log})
-	pay := payment.New(payment.Options{Pool: pool, Orders: svc, Logger: log})
-	h := api.New(api.Options{Orders: svc, Payments: pay, Reviews: review.New(pool, svc, pay, invoice.BankAccount{}, lunastest.Logger()), Documents: proforma.NewDocuments(pool, svc, nil, proforma.Seller{}, jkt), Signer: proforma.NewSigner("k"),
+	orders := order.New(pool, clock.Wall{}, jkt, log)
+	svc := invoice.New(pool, orders, invoice.DefaultCatalog(), log)
+	pay := payment.New(payment.Options{Pool: pool, Orders: orders, Invoices: svc, Logger: log})
+	h := api.New(api.Options{Pool: pool, Accounts: account.New(pool, clock.Wall{}, lunastest.Logger()), Orders: orders, Invoices: svc, Payments: pay, Reviews: review.New(pool, orders, pay, lunastest.Logger()), Documents: proforma.NewDocuments(proforma.Options{Pool: pool, Clock: clock.Wall{}, Location: jkt}), Signer: proforma.NewSigner("k"),
 		Tokens: map[string]string{appTok: "app", finTok: "finance"}, Location: jkt, Logger: log,
 		Database: pinger{}, Redis: pinger{}, MidtransKey: key, OVOCallbackToken: "ovo-token-SECRET", PublicURL: "http://lunas.test"})
 	srv := httptest.NewServer(h)

@@ -13,10 +13,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/api"
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/internal/lunastest"
 	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/review"
@@ -28,10 +30,11 @@ import (
 func deadlineServer(t *testing.T, pool *pgxpool.Pool, deadline time.Duration) *httptest.Server {
 	t.Helper()
 	jkt, _ := time.LoadLocation("Asia/Jakarta")
-	svc := invoice.New(invoice.Options{Pool: pool, Clock: clock.Wall{}, Catalog: invoice.DefaultCatalog(), Location: jkt, Logger: lunastest.Logger()})
-	pay := payment.New(payment.Options{Pool: pool, Orders: svc, Logger: lunastest.Logger()})
-	h := api.New(api.Options{Orders: svc, Payments: pay, Reviews: review.New(pool, svc, pay, invoice.BankAccount{}, lunastest.Logger()),
-		Documents: proforma.NewDocuments(pool, svc, nil, proforma.Seller{}, jkt), Signer: proforma.NewSigner("k"),
+	orders := order.New(pool, clock.Wall{}, jkt, lunastest.Logger())
+	svc := invoice.New(pool, orders, invoice.DefaultCatalog(), lunastest.Logger())
+	pay := payment.New(payment.Options{Pool: pool, Orders: orders, Invoices: svc, Logger: lunastest.Logger()})
+	h := api.New(api.Options{Pool: pool, Accounts: account.New(pool, clock.Wall{}, lunastest.Logger()), Orders: orders, Invoices: svc, Payments: pay, Reviews: review.New(pool, orders, pay, lunastest.Logger()),
+		Documents: proforma.NewDocuments(proforma.Options{Pool: pool, Clock: clock.Wall{}, Location: jkt}), Signer: proforma.NewSigner("k"),
 		Tokens: map[string]string{appTok: "app", finTok: "finance"}, Location: jkt, Logger: lunastest.Logger(),
 		Database: pinger{}, Redis: pinger{}, PublicURL: "http://lunas.test",
 		DBDeadline: deadline, Liveness: store.LivenessOf(pool)})

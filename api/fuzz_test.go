@@ -9,6 +9,7 @@ import (
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/review"
 )
 
@@ -40,7 +41,7 @@ func FuzzOrderRequest(f *testing.F) {
 			if it.Amount <= 0 || it.Quantity < it.RequestedQuantity {
 				t.Fatalf("bad line %+v", it)
 			}
-			if it.Product == invoice.ProductWABalance && it.Quantity < cat.WAMinTopUp {
+			if it.Product == order.ProductWABalance && it.Quantity < cat.WAMinTopUp {
 				t.Fatalf("below minimum: %+v", it)
 			}
 			sum += it.Amount

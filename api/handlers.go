@@ -10,18 +10,20 @@ import (
 	"time"
 
 	"github.com/lunas-id/lunas"
+	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/review"
 )
 
 func (s *Server) putAccount(w http.ResponseWriter, r *http.Request) {
-	var in invoice.AccountInput
+	var in account.Input
 	if err := decode(r, &in); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	a, created, err := s.Orders.PutAccount(r.Context(), r.PathValue("account_id"), in)
+	a, created, err := s.Accounts.Put(r.Context(), r.PathValue("account_id"), in)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -33,13 +35,13 @@ func (s *Server) putAccount(w http.ResponseWriter, r *http.Request) {
 	s.writeAccount(w, r, status, a)
 }
 
-func (s *Server) accountView(a invoice.Account) map[string]any {
+func (s *Server) accountView(a account.Account) map[string]any {
 	return map[string]any{"id": a.ID, "name": a.Name, "address": a.Address, "npwp": a.NPWP, "balances": a.Balances,
 		"billing_email": a.BillingEmail, "created_at": s.ts(a.CreatedAt), "updated_at": s.ts(a.UpdatedAt)}
 }
 
 func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
-	a, err := s.Orders.GetAccount(r.Context(), r.PathValue("account_id"))
+	a, err := s.Accounts.Get(r.Context(), r.PathValue("account_id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -63,7 +65,7 @@ func page(r *http.Request) (int, error) {
 // timePage reads a list's limit and (created_at, id) cursor, for the lists
 // ordered newest first (orders, subscriptions), adding what is wrong to ve
 // so every bad field is named at once.
-func timePage(r *http.Request, ve *lunas.ValidationError) (int, *invoice.Cursor) {
+func timePage(r *http.Request, ve *lunas.ValidationError) (int, *order.Cursor) {
 	limit, err := page(r)
 	var pve *lunas.ValidationError
 	if errors.As(err, &pve) {
@@ -80,12 +82,12 @@ func timePage(r *http.Request, ve *lunas.ValidationError) (int, *invoice.Cursor)
 		ve.Add("cursor", "is not a cursor this API returned")
 		return limit, nil
 	}
-	return limit, &invoice.Cursor{CreatedAt: t, ID: id}
+	return limit, &order.Cursor{CreatedAt: t, ID: id}
 }
 
 // encodeTimeCursor is the next_cursor of a newest-first list; nil on the
 // last page.
-func encodeTimeCursor(c *invoice.Cursor) *string {
+func encodeTimeCursor(c *order.Cursor) *string {
 	if c == nil {
 		return nil
 	}
@@ -127,7 +129,7 @@ func (s *Server) getLedger(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	ps, err := s.Orders.Ledger(r.Context(), r.PathValue("account_id"), before, limit)
+	ps, err := s.Accounts.Ledger(r.Context(), r.PathValue("account_id"), before, limit)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -146,12 +148,12 @@ func (s *Server) getLedger(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) adjust(w http.ResponseWriter, r *http.Request) {
-	var in invoice.AdjustmentInput
+	var in account.AdjustmentInput
 	if err := decode(r, &in); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	adj, err := s.Orders.Adjust(r.Context(), r.PathValue("account_id"), callerOf(r).identity, in)
+	adj, err := s.Accounts.Adjust(r.Context(), r.PathValue("account_id"), callerOf(r).identity, in)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -166,7 +168,7 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	o, err := s.Orders.CreateOrder(r.Context(), in)
+	o, err := s.Invoices.CreateOrder(r.Context(), in)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -180,8 +182,8 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
 }
 
 // orderResult answers an order or an error.
-func (s *Server) orderResult(w http.ResponseWriter, r *http.Request, status int) func(*invoice.Order, error) {
-	return func(o *invoice.Order, err error) {
+func (s *Server) orderResult(w http.ResponseWriter, r *http.Request, status int) func(*order.Order, error) {
+	return func(o *order.Order, err error) {
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -192,12 +194,9 @@ func (s *Server) orderResult(w http.ResponseWriter, r *http.Request, status int)
 
 func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := invoice.ListFilter{Status: q.Get("status"), AccountID: q.Get("account_id")}
+	f := order.ListFilter{Status: order.Status(q.Get("status")), AccountID: q.Get("account_id")}
 	var ve lunas.ValidationError
-	switch f.Status {
-	case "", invoice.StatusDraft, invoice.StatusAwaitingPayment, invoice.StatusInReview, invoice.StatusPaid,
-		invoice.StatusExpired, invoice.StatusCancelled, invoice.StatusRejected, invoice.StatusClosed, invoice.StatusRefunded:
-	default:
+	if f.Status != "" && !f.Status.Valid() {
 		ve.Add("status", "unknown status %q", f.Status)
 	}
 	f.Limit, f.Cursor = timePage(r, &ve)
@@ -210,7 +209,7 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	data := make([]invoice.View, len(orders))
+	data := make([]order.View, len(orders))
 	for i, o := range orders {
 		data[i] = s.orderView(o)
 	}
@@ -219,21 +218,21 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) patchOrder(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		Items []invoice.ItemRequest `json:"items"`
+		Items []order.ItemRequest `json:"items"`
 	}
 	if err := decode(r, &in); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.orderResult(w, r, http.StatusOK)(s.Orders.PatchOrder(r.Context(), r.PathValue("id"), in.Items))
+	s.orderResult(w, r, http.StatusOK)(s.Invoices.PatchOrder(r.Context(), r.PathValue("id"), in.Items))
 }
 
 func (s *Server) confirmOrder(w http.ResponseWriter, r *http.Request) {
-	s.orderResult(w, r, http.StatusOK)(s.Orders.Confirm(r.Context(), r.PathValue("id")))
+	s.orderResult(w, r, http.StatusOK)(s.Invoices.Confirm(r.Context(), r.PathValue("id")))
 }
 
 func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request) {
-	s.orderResult(w, r, http.StatusOK)(s.Orders.Cancel(r.Context(), r.PathValue("id")))
+	s.orderResult(w, r, http.StatusOK)(s.Invoices.Cancel(r.Context(), r.PathValue("id")))
 }
 
 func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) {

@@ -61,7 +61,7 @@ func (s *Server) idempotent(h http.HandlerFunc) http.HandlerFunc {
 		sum := sha256.Sum256(append([]byte(r.Method+" "+r.URL.Path+"\n"), body...))
 		hash := hex.EncodeToString(sum[:])
 		ident := callerOf(r).identity
-		pool := s.Orders.Pool()
+		pool := s.Pool
 		ctx := r.Context()
 		// Take the key: a new one, or one whose holder's lease ran out
 		// without an answer (with the same request).

@@ -19,6 +19,7 @@ import (
 	"github.com/lunas-id/lunas/internal/lunastest"
 	"github.com/lunas-id/lunas/internal/openapitest"
 	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/report"
 	"github.com/lunas-id/lunas/sending"
 	"github.com/lunas-id/lunas/subscription"
@@ -36,11 +37,12 @@ func (stubClock) Set(context.Context, time.Time) error { return nil }
 // service: only the routes are read.
 func fullServer() *api.Server {
 	jkt, _ := time.LoadLocation("Asia/Jakarta")
-	orders := invoice.New(invoice.Options{Clock: stubClock{}, Location: jkt})
+	orders := order.New(nil, stubClock{}, jkt, lunastest.Logger())
+	invoices := invoice.New(nil, orders, invoice.DefaultCatalog(), lunastest.Logger())
 	return api.New(api.Options{Location: jkt, Logger: lunastest.Logger(), Registry: prometheus.NewRegistry(),
 		TestClock: stubClock{}, Usage: usage.New(usage.Options{Location: jkt, Logger: lunastest.Logger()}),
 		Webhooks:      webhook.NewService(nil, nil, nil, webhook.Policy{}, lunastest.Logger()),
-		Subscriptions: subscription.New(nil, orders, lunastest.Logger()), Reports: report.New(nil, nil, jkt),
+		Subscriptions: subscription.New(nil, invoices, stubClock{}, jkt, lunastest.Logger()), Reports: report.New(nil, nil, jkt),
 		Sendings: sending.New(sending.Options{Orders: orders}),
 		Database: pinger{}, Redis: pinger{}})
 }

@@ -2,8 +2,10 @@
 // the gateway webhooks, health, readiness, metrics and the test clock, as
 // shared/API.md fixes them.
 //
-// Handlers are thin: decode → validate → one call into invoice or proforma →
-// encode. Errors become RFC 9457 problems in one place (problem.go).
+// Handlers are thin: decode → validate → one call into a domain package
+// (account, order, invoice, payment, review, usage, …) → encode. Errors
+// become RFC 9457 problems in one place (problem.go). api owns one table,
+// idempotency_keys (idempotency.go).
 package api
 
 import (
@@ -13,10 +15,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/report"
@@ -41,7 +46,10 @@ type TestClock interface {
 
 // Options configures a Server.
 type Options struct {
-	Orders           *invoice.Service
+	Pool             *pgxpool.Pool // the Idempotency-Key records
+	Accounts         *account.Service
+	Orders           *order.Service
+	Invoices         *invoice.Service
 	Payments         *payment.Service
 	Reviews          *review.Service
 	Documents        *proforma.Documents

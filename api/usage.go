@@ -6,7 +6,7 @@ import (
 	"net/http"
 
 	"github.com/lunas-id/lunas"
-	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/usage"
 )
 
@@ -112,7 +112,7 @@ func (s *Server) reconcile(w http.ResponseWriter, r *http.Request) {
 
 // writeAccount answers an account with its low-balance alert state
 // (API.md "Low-balance alerts") when usage billing is wired.
-func (s *Server) writeAccount(w http.ResponseWriter, r *http.Request, status int, a invoice.Account) {
+func (s *Server) writeAccount(w http.ResponseWriter, r *http.Request, status int, a account.Account) {
 	v := s.accountView(a)
 	if s.Usage != nil {
 		al, err := s.Usage.Alerts(r.Context(), a.ID)

@@ -4,10 +4,10 @@ import (
 	"time"
 
 	"github.com/lunas-id/lunas"
-	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/order"
 )
 
-func (s *Server) ts(t time.Time) string { return invoice.Timestamp(t, s.Location) }
+func (s *Server) ts(t time.Time) string { return order.Timestamp(t, s.Location) }
 
 func (s *Server) tsp(t *time.Time) *string {
 	if t == nil {
@@ -17,14 +17,14 @@ func (s *Server) tsp(t *time.Time) *string {
 	return &v
 }
 
-// orderView is the order object of API.md (invoice.View: the same object
+// orderView is the order object of API.md (order.View: the same object
 // the order.* events carry).
-func (s *Server) orderView(o *invoice.Order) invoice.View {
-	return invoice.NewView(o, s.Location, s.PublicURL)
+func (s *Server) orderView(o *order.Order) order.View {
+	return order.NewView(o, s.Location, s.PublicURL)
 }
 
-func (s *Server) attemptView(a *invoice.Attempt) invoice.AttemptView {
-	return invoice.NewAttemptView(a, s.Location)
+func (s *Server) attemptView(a *order.Attempt) order.AttemptView {
+	return order.NewAttemptView(a, s.Location)
 }
 
 func fieldErr(field, msg string) []lunas.FieldError {

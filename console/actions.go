@@ -6,7 +6,8 @@ import (
 	"strings"
 
 	"github.com/lunas-id/lunas"
-	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/account"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/review"
 	"github.com/lunas-id/lunas/usage"
 )
@@ -18,10 +19,10 @@ import (
 // POST /v1/orders/{id}/review).
 func (s *Server) review(w http.ResponseWriter, r *http.Request, v *view) {
 	id := r.PathValue("id")
-	in := review.ReviewInput{Decision: r.PostForm.Get("decision"), Reason: strings.TrimSpace(r.PostForm.Get("reason"))}
+	in := review.ReviewInput{Decision: review.Decision(r.PostForm.Get("decision")), Reason: strings.TrimSpace(r.PostForm.Get("reason"))}
 	_, err := s.Reviews.Review(r.Context(), id, v.Caller.Identity, in)
-	s.logAction(r.Context(), v, "review."+in.Decision, err, "order_id", id)
-	s.done(w, r, v, back(r, "/console/orders/"+pathEscape(id)), err, "done.review."+map[bool]string{true: "accept", false: "reject"}[in.Decision == "accept"])
+	s.logAction(r.Context(), v, "review."+string(in.Decision), err, "order_id", id)
+	s.done(w, r, v, back(r, "/console/orders/"+pathEscape(id)), err, "done.review."+map[bool]string{true: "accept", false: "reject"}[in.Decision == review.Accept])
 }
 
 // resolve marks a flagged event resolved with a note (payment.Resolve, as
@@ -38,16 +39,16 @@ func (s *Server) resolve(w http.ResponseWriter, r *http.Request, v *view) {
 	s.done(w, r, v, back(r, "/console/events"), err, "done.resolve")
 }
 
-// adjust posts a finance adjustment (invoice.Adjust, as
+// adjust posts a finance adjustment (account.Adjust, as
 // POST /v1/accounts/{id}/adjustments).
 func (s *Server) adjust(w http.ResponseWriter, r *http.Request, v *view) {
 	id := r.PathValue("id")
-	in := invoice.AdjustmentInput{Product: invoice.ProductWABalance, Kind: r.PostForm.Get("kind"), Reason: strings.TrimSpace(r.PostForm.Get("reason"))}
+	in := account.AdjustmentInput{Product: order.ProductWABalance, Kind: r.PostForm.Get("kind"), Reason: strings.TrimSpace(r.PostForm.Get("reason"))}
 	amount, err := parseRupiah("amount", r.PostForm.Get("amount"))
 	if err == nil {
 		in.Amount = amount
-		var adj invoice.Adjustment
-		adj, err = s.Orders.Adjust(r.Context(), id, v.Caller.Identity, in)
+		var adj account.Adjustment
+		adj, err = s.Accounts.Adjust(r.Context(), id, v.Caller.Identity, in)
 		s.logAction(r.Context(), v, "account.adjust", err, "account_id", id, "kind", in.Kind, "amount", amount, "adjustment_id", adj.ID)
 	} else {
 		s.logAction(r.Context(), v, "account.adjust", err, "account_id", id)

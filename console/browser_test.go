@@ -276,7 +276,7 @@ func TestFinanceWorksInTheBrowser(t *testing.T) {
 			chromedp.SendKeys(chromedp.ID("#adj-amount"), "25.000"),
 			chromedp.SendKeys(chromedp.ID("#adj-reason"), "Selisih tagihan Meta Oktober"),
 			chromedp.Click(chromedp.ID("#adjust-submit")), chromedp.WaitVisible(chromedp.CSS(".flash.ok")))
-		a, err := e.orders.GetAccount(ctx, "acme")
+		a, err := e.accounts.Get(ctx, "acme")
 		if err != nil || a.Balances.WABalance != 975000 {
 			t.Errorf("balance after a charge of 25.000: %d (%v)", a.Balances.WABalance, err)
 		}

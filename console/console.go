@@ -6,7 +6,7 @@
 //
 // It is a second face of the same domain, never a second implementation:
 // every action calls the service the API calls (review.Review,
-// invoice.Adjust, payment.Resolve, usage.Reconcile), with the signed-in
+// account.Adjust, payment.Resolve, usage.Reconcile), with the signed-in
 // token's identity as the actor, and is logged with it. Only read-only
 // views the domain has no call for (the overview's counts, an order's
 // mails, card challenges) are queries of its own (read.go).
@@ -32,8 +32,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/clock"
-	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/review"
@@ -51,7 +52,8 @@ var staticFS embed.FS
 // optional: nil renders their pages as "not configured".
 type Options struct {
 	Pool      *pgxpool.Pool // sessions and the read-only views
-	Orders    *invoice.Service
+	Accounts  *account.Service
+	Orders    *order.Service
 	Payments  *payment.Service
 	Reviews   *review.Service
 	Documents *proforma.Documents

@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
+	acc "github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/api"
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/console"
@@ -32,6 +33,7 @@ import (
 	"github.com/lunas-id/lunas/internal/midtranstest"
 	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/mail"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/outbox"
 	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/proforma"
@@ -77,7 +79,9 @@ type env struct {
 	pool     *pgxpool.Pool
 	dsn      string
 	clock    *clock.Fixed
-	orders   *invoice.Service
+	accounts *acc.Service
+	orders   *order.Service
+	invoices *invoice.Service
 	payments *payment.Service
 	reviews  *review.Service
 	docs     *proforma.Documents
@@ -135,17 +139,22 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bank := invoice.BankAccount{Bank: "BCA", Number: "8881234567", Holder: "PT Lunas Indonesia"}
-	e.orders = invoice.New(invoice.Options{Pool: e.pool, Clock: e.clock, Catalog: invoice.DefaultCatalog(), Location: jakarta, Logger: log})
-	e.payments = payment.New(payment.Options{Pool: e.pool, Orders: e.orders, Logger: log, Bank: bank,
+	bank := payment.BankAccount{Bank: "BCA", Number: "8881234567", Holder: "PT Lunas Indonesia"}
+	e.accounts = acc.New(e.pool, e.clock, log)
+	e.orders = order.New(e.pool, e.clock, jakarta, log)
+	e.invoices = invoice.New(e.pool, e.orders, invoice.DefaultCatalog(), log)
+	e.payments = payment.New(payment.Options{Pool: e.pool, Orders: e.orders, Invoices: e.invoices, Logger: log, Bank: bank,
 		Gateways: map[string]payment.Gateway{gateway.ProviderMidtrans: mc},
 		Decoders: map[string]payment.Decoder{gateway.ProviderMidtrans: midtrans.DecodeCallback}})
-	e.reviews = review.New(e.pool, e.orders, e.payments, bank, log)
+	e.reviews = review.New(e.pool, e.orders, e.payments, log)
 	renderer, err := proforma.NewRenderer()
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.docs = proforma.NewDocuments(e.pool, e.orders, renderer, proforma.Seller{Name: "PT Lunas Indonesia", Address: "Jakarta", NPWP: "01.234.567.8-901.000"}, jakarta)
+	cat := invoice.DefaultCatalog()
+	e.docs = proforma.NewDocuments(proforma.Options{Pool: e.pool, Clock: e.clock, Renderer: renderer,
+		Seller: proforma.Seller{Name: "PT Lunas Indonesia", Address: "Jakarta", NPWP: "01.234.567.8-901.000"}, Location: jakarta,
+		VATRate: cat.VATRate, CardFeeRate: cat.CardFeeRate})
 	prices, err := tariff.Parse(tariff.Default)
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +175,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if o.tokens == nil {
 		o.tokens = map[string]string{appToken: "app", financeToken: "finance"}
 	}
-	copts := console.Options{Pool: e.pool, Orders: e.orders, Payments: e.payments, Reviews: e.reviews, Documents: e.docs, Usage: e.usage,
+	copts := console.Options{Pool: e.pool, Accounts: e.accounts, Orders: e.orders, Payments: e.payments, Reviews: e.reviews, Documents: e.docs, Usage: e.usage,
 		Tokens: o.tokens, Clock: e.clock, Location: jakarta, Logger: log, PublicURL: o.publicURL}
 	if o.reports {
 		e.reports = &fakeReports{}
@@ -179,7 +188,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := api.New(api.Options{Orders: e.orders, Payments: e.payments, Reviews: e.reviews, Documents: e.docs, Signer: signer,
+	h := api.New(api.Options{Pool: e.pool, Accounts: e.accounts, Orders: e.orders, Invoices: e.invoices, Payments: e.payments, Reviews: e.reviews, Documents: e.docs, Signer: signer,
 		Tokens: o.tokens, Location: jakarta, Logger: log, MidtransKey: serverKey,
 		PublicURL: o.publicURL, Usage: e.usage, Console: con, Database: e.pool, Redis: okPinger{}})
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
@@ -226,7 +235,7 @@ func (e *env) startWorker(ctx context.Context, log *slog.Logger, signer proforma
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { transport.Close() })
-	mailer := mail.New(mail.Options{Pool: e.pool, Orders: e.orders, Documents: e.docs, Templates: tpl, Transport: transport, Signer: signer,
+	mailer := mail.New(mail.Options{Pool: e.pool, Clock: e.clock, Documents: e.docs, Templates: tpl, Transport: transport, Signer: signer,
 		From: "lunas <billing@lunas.test>", PublicURL: e.base, Location: jakarta, Logger: log})
 	redisOpt, err := asynq.ParseRedisURI(lunastest.RedisURL(t))
 	if err != nil {
@@ -239,7 +248,7 @@ func (e *env) startWorker(ctx context.Context, log *slog.Logger, signer proforma
 	ctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); relay.Run(ctx) }()
-	w := worker.New(e.orders, e.payments, e.reviews, e.docs, mailer, log, noMetrics{})
+	w := worker.New(e.pool, e.orders, e.payments, e.reviews, e.docs, mailer, log, noMetrics{})
 	pools, err := worker.Pools(4, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -364,10 +373,10 @@ func receipt(t testing.TB) []byte {
 
 // inReview creates account, an order of wa_balance and its proof: the
 // order is in review.
-func (e *env) inReview(account, email string, amount int64, proof []byte) *invoice.Order {
+func (e *env) inReview(account, email string, amount int64, proof []byte) *order.Order {
 	e.t.Helper()
 	ctx := context.Background()
-	if _, _, err := e.orders.PutAccount(ctx, account, invoice.AccountInput{Name: "PT " + strings.ToUpper(account[:1]) + account[1:]}); err != nil {
+	if _, _, err := e.accounts.Put(ctx, account, acc.Input{Name: "PT " + strings.ToUpper(account[:1]) + account[1:]}); err != nil {
 		e.t.Fatal(err)
 	}
 	o := e.confirmed(account, email, amount)
@@ -379,15 +388,15 @@ func (e *env) inReview(account, email string, amount int64, proof []byte) *invoi
 	return o
 }
 
-func (e *env) confirmed(account, email string, amount int64) *invoice.Order {
+func (e *env) confirmed(account, email string, amount int64) *order.Order {
 	e.t.Helper()
 	ctx := context.Background()
-	o, err := e.orders.CreateOrder(ctx, invoice.CreateInput{AccountID: account, Requester: invoice.Requester{Name: "Sari Dewi", Email: email},
-		Items: []invoice.ItemRequest{{Product: "wa_balance", Quantity: amount}}})
+	o, err := e.invoices.CreateOrder(ctx, invoice.CreateInput{AccountID: account, Requester: order.Requester{Name: "Sari Dewi", Email: email},
+		Items: []order.ItemRequest{{Product: "wa_balance", Quantity: amount}}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if o, err = e.orders.Confirm(ctx, o.ID); err != nil {
+	if o, err = e.invoices.Confirm(ctx, o.ID); err != nil {
 		e.t.Fatal(err)
 	}
 	return o
@@ -412,7 +421,7 @@ func newEnvTokens(t *testing.T, a *env, tokens map[string]string) string {
 func (e *env) flagged(account string) int64 {
 	e.t.Helper()
 	ctx := context.Background()
-	if _, _, err := e.orders.PutAccount(ctx, account, invoice.AccountInput{Name: "PT " + account}); err != nil {
+	if _, _, err := e.accounts.Put(ctx, account, acc.Input{Name: "PT " + account}); err != nil {
 		e.t.Fatal(err)
 	}
 	o := e.confirmed(account, "budi@"+account+".example", 1000000)
@@ -444,10 +453,10 @@ func (e *env) flagged(account string) int64 {
 }
 
 // challenged opens a card payment that Midtrans holds in challenge.
-func (e *env) challenged(account string) *invoice.Order {
+func (e *env) challenged(account string) *order.Order {
 	e.t.Helper()
 	ctx := context.Background()
-	if _, _, err := e.orders.PutAccount(ctx, account, invoice.AccountInput{Name: "PT " + account}); err != nil {
+	if _, _, err := e.accounts.Put(ctx, account, acc.Input{Name: "PT " + account}); err != nil {
 		e.t.Fatal(err)
 	}
 	o := e.confirmed(account, "rina@"+account+".example", 1000000)

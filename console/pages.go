@@ -10,16 +10,12 @@ import (
 	"time"
 
 	"github.com/lunas-id/lunas"
-	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/ledger"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/review"
 	"github.com/lunas-id/lunas/usage"
 )
-
-// statuses are the order statuses finance filters by.
-var statuses = []string{invoice.StatusDraft, invoice.StatusAwaitingPayment, invoice.StatusInReview, invoice.StatusPaid,
-	invoice.StatusRejected, invoice.StatusExpired, invoice.StatusCancelled, invoice.StatusClosed, invoice.StatusRefunded}
 
 // overview: today's payments, what awaits payment, what is in review,
 // open flagged events and low balances, each linking on.
@@ -36,7 +32,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, v *view) {
 		s.failErr(w, r, v, err)
 		return
 	}
-	inReview, _, err := s.Orders.ListOrders(ctx, invoice.ListFilter{Status: invoice.StatusInReview, Limit: 10})
+	inReview, _, err := s.Orders.ListOrders(ctx, order.ListFilter{Status: order.StatusInReview, Limit: 10})
 	if err != nil {
 		s.failErr(w, r, v, err)
 		return
@@ -59,15 +55,15 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, v *view) {
 // orders lists orders newest first, by status and account.
 func (s *Server) orders(w http.ResponseWriter, r *http.Request, v *view) {
 	q := r.URL.Query()
-	f := invoice.ListFilter{Status: q.Get("status"), AccountID: strings.TrimSpace(q.Get("account_id")), Limit: 50}
-	if f.Status != "" && !slices.Contains(statuses, f.Status) {
+	f := order.ListFilter{Status: order.Status(q.Get("status")), AccountID: strings.TrimSpace(q.Get("account_id")), Limit: 50}
+	if f.Status != "" && !f.Status.Valid() {
 		f.Status = ""
 	}
 	if c := q.Get("cursor"); c != "" {
 		if b, err := base64.RawURLEncoding.DecodeString(c); err == nil {
 			ts, id, _ := strings.Cut(string(b), "|")
 			if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
-				f.Cursor = &invoice.Cursor{CreatedAt: t, ID: id}
+				f.Cursor = &order.Cursor{CreatedAt: t, ID: id}
 			}
 		}
 	}
@@ -81,7 +77,7 @@ func (s *Server) orders(w http.ResponseWriter, r *http.Request, v *view) {
 		nextCursor = base64.RawURLEncoding.EncodeToString([]byte(next.CreatedAt.Format(time.RFC3339Nano) + "|" + next.ID))
 	}
 	s.render(w, v, http.StatusOK, "orders", map[string]any{"Orders": list, "Status": f.Status, "AccountID": f.AccountID,
-		"Statuses": statuses, "Next": nextCursor})
+		"Statuses": order.Statuses(), "Next": nextCursor})
 }
 
 // eventView is a gateway event with its raw body indented for reading.
@@ -200,13 +196,13 @@ func (s *Server) inline(w http.ResponseWriter, contentType, name string, b []byt
 // reviews: every order in review, oldest first, with its proof inline and
 // the accept and reject forms.
 func (s *Server) reviews(w http.ResponseWriter, r *http.Request, v *view) {
-	list, _, err := s.Orders.ListOrders(r.Context(), invoice.ListFilter{Status: invoice.StatusInReview, Limit: 100})
+	list, _, err := s.Orders.ListOrders(r.Context(), order.ListFilter{Status: order.StatusInReview, Limit: 100})
 	if err != nil {
 		s.failErr(w, r, v, err)
 		return
 	}
 	type item struct {
-		Order *invoice.Order
+		Order *order.Order
 		Proof *proofView
 	}
 	items := make([]item, 0, len(list))
@@ -274,13 +270,13 @@ func (s *Server) accounts(w http.ResponseWriter, r *http.Request, v *view) {
 func (s *Server) account(w http.ResponseWriter, r *http.Request, v *view) {
 	ctx := r.Context()
 	id := r.PathValue("id")
-	a, err := s.Orders.GetAccount(ctx, id)
+	a, err := s.Accounts.Get(ctx, id)
 	if err != nil {
 		s.failErr(w, r, v, err)
 		return
 	}
 	before, _ := strconv.ParseInt(r.URL.Query().Get("before"), 10, 64)
-	postings, err := s.Orders.Ledger(ctx, id, before, 50)
+	postings, err := s.Accounts.Ledger(ctx, id, before, 50)
 	if err != nil {
 		s.failErr(w, r, v, err)
 		return

@@ -1,11 +1,14 @@
-// Package invoice is the order machine of lunas: it prices sales orders,
-// issues invoices with their n+1 23:59 deadline, opens payment attempts at
-// the gateways, records gateway callbacks in the inbox, settles orders
-// (forward-only, exactly once), expires and closes what was not paid in
-// time, and takes manual-transfer proofs through finance review.
+// Package invoice issues lunas's sales invoices: it prices orders (the
+// configurable Catalog: minimum top-ups, packs, VAT, the card fee), numbers
+// invoices gap-free per year with their n+1 23:59 deadline, and runs what
+// the app does to an order before it is paid — create, re-price, confirm,
+// cancel — and the issue of a subscription's invoice. It owns the invoices
+// and invoice_counters tables.
 //
-// Every state change commits together with the work it implies: outbox rows
-// for the worker (store.Enqueue) and mail rows for the requester. The api
-// package calls the Service for requests; the worker package calls it for
-// tasks and sweeps.
+// Each action is one transaction holding the order's row lock: the order's
+// typed transition (package order), the mail to the requester (package
+// mail), the outbox jobs it implies (the UNPAID render, the expiry), and
+// the payment attempts it ends through Attempts, which package payment
+// provides. api and console call the Service; subscription calls
+// IssueSubscriptionInvoice.
 package invoice

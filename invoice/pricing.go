@@ -7,12 +7,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/lunas-id/lunas"
-)
-
-// Products sold by lunas.
-const (
-	ProductWABalance = "wa_balance"
-	ProductMUV       = "muv"
+	"github.com/lunas-id/lunas/order"
 )
 
 // Catalog holds the configurable pricing rules of DESIGN.md.
@@ -33,27 +28,6 @@ func DefaultCatalog() Catalog {
 	}
 }
 
-// ItemRequest is one requested line.
-type ItemRequest struct {
-	Product  string `json:"product"`
-	Quantity int64  `json:"quantity"`
-}
-
-// Item is one priced line.
-type Item struct {
-	Product           string  `json:"product"`
-	Unit              string  `json:"unit"`
-	RequestedQuantity int64   `json:"requested_quantity"`
-	Quantity          int64   `json:"quantity"`
-	Amount            int64   `json:"amount"`
-	Adjustment        *string `json:"adjustment"`
-	// A subscription line names its plan and period; Description is the
-	// plan's name at issue, printed instead of the product's name.
-	PlanID      *string `json:"plan_id,omitempty"`
-	Period      *string `json:"period,omitempty"`
-	Description string  `json:"-"`
-}
-
 // Totals is what an order costs.
 type Totals struct {
 	Subtotal int64
@@ -66,7 +40,7 @@ const maxQuantity = 1_000_000_000_000
 
 // Price prices requested lines. Every bad line is reported at once, with the
 // field named as items[i].product or items[i].quantity.
-func (c Catalog) Price(reqs []ItemRequest) ([]Item, Totals, error) {
+func (c Catalog) Price(reqs []order.ItemRequest) ([]order.Item, Totals, error) {
 	var ve lunas.ValidationError
 	if len(reqs) == 0 {
 		ve.Add("items", "at least one item is required")
@@ -74,7 +48,7 @@ func (c Catalog) Price(reqs []ItemRequest) ([]Item, Totals, error) {
 	if len(reqs) > 50 {
 		ve.Add("items", "at most 50 items")
 	}
-	items := make([]Item, 0, len(reqs))
+	items := make([]order.Item, 0, len(reqs))
 	var subtotal int64
 	for i, r := range reqs {
 		field := fmt.Sprintf("items[%d]", i)
@@ -83,10 +57,10 @@ func (c Catalog) Price(reqs []ItemRequest) ([]Item, Totals, error) {
 		} else if r.Quantity > maxQuantity {
 			ve.Add(field+".quantity", "must be at most %d", int64(maxQuantity))
 		}
-		var it Item
+		var it order.Item
 		switch r.Product {
-		case ProductWABalance:
-			it = Item{Product: r.Product, Unit: "IDR", RequestedQuantity: r.Quantity, Quantity: r.Quantity}
+		case order.ProductWABalance:
+			it = order.Item{Product: r.Product, Unit: "IDR", RequestedQuantity: r.Quantity, Quantity: r.Quantity}
 			if r.Quantity < c.WAMinTopUp {
 				it.Quantity = c.WAMinTopUp
 				it.Adjustment = ptr(fmt.Sprintf("raised to the minimum top-up of %d", c.WAMinTopUp))
@@ -100,12 +74,12 @@ func (c Catalog) Price(reqs []ItemRequest) ([]Item, Totals, error) {
 				it.Adjustment = &note
 			}
 			it.Amount = it.Quantity
-		case ProductMUV:
+		case order.ProductMUV:
 			packs := (r.Quantity + c.MUVPackSize - 1) / c.MUVPackSize
 			if packs < 1 {
 				packs = 1
 			}
-			it = Item{Product: r.Product, Unit: "visitor", RequestedQuantity: r.Quantity, Quantity: packs * c.MUVPackSize, Amount: packs * c.MUVPackPrice}
+			it = order.Item{Product: r.Product, Unit: "visitor", RequestedQuantity: r.Quantity, Quantity: packs * c.MUVPackSize, Amount: packs * c.MUVPackPrice}
 			if it.Quantity != r.Quantity {
 				noun := "packs"
 				if packs == 1 {

@@ -8,11 +8,12 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/lunas-id/lunas"
+	"github.com/lunas-id/lunas/order"
 )
 
 func TestPriceIssueExample(t *testing.T) {
 	t.Parallel()
-	items, tot, err := DefaultCatalog().Price([]ItemRequest{{ProductWABalance, 999_000}, {ProductMUV, 700}})
+	items, tot, err := DefaultCatalog().Price([]order.ItemRequest{{Product: order.ProductWABalance, Quantity: 999_000}, {Product: order.ProductMUV, Quantity: 700}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,21 +32,21 @@ func TestPriceLines(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name        string
-		req         ItemRequest
+		req         order.ItemRequest
 		qty, amount int64
 		adjusted    bool
 	}{
-		{"wa exactly minimum", ItemRequest{ProductWABalance, 1_000_000}, 1_000_000, 1_000_000, false},
-		{"wa below minimum", ItemRequest{ProductWABalance, 1}, 1_000_000, 1_000_000, true},
-		{"wa above minimum", ItemRequest{ProductWABalance, 1_234_567}, 1_234_567, 1_234_567, false},
-		{"muv one visitor", ItemRequest{ProductMUV, 1}, 500, 300_000, true},
-		{"muv one pack", ItemRequest{ProductMUV, 500}, 500, 300_000, false},
-		{"muv 501", ItemRequest{ProductMUV, 501}, 1000, 600_000, true},
+		{"wa exactly minimum", order.ItemRequest{Product: order.ProductWABalance, Quantity: 1_000_000}, 1_000_000, 1_000_000, false},
+		{"wa below minimum", order.ItemRequest{Product: order.ProductWABalance, Quantity: 1}, 1_000_000, 1_000_000, true},
+		{"wa above minimum", order.ItemRequest{Product: order.ProductWABalance, Quantity: 1_234_567}, 1_234_567, 1_234_567, false},
+		{"muv one visitor", order.ItemRequest{Product: order.ProductMUV, Quantity: 1}, 500, 300_000, true},
+		{"muv one pack", order.ItemRequest{Product: order.ProductMUV, Quantity: 500}, 500, 300_000, false},
+		{"muv 501", order.ItemRequest{Product: order.ProductMUV, Quantity: 501}, 1000, 600_000, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			items, _, err := DefaultCatalog().Price([]ItemRequest{tc.req})
+			items, _, err := DefaultCatalog().Price([]order.ItemRequest{tc.req})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,7 +63,7 @@ func TestPriceVATRoundsHalfUpOnce(t *testing.T) {
 	c := DefaultCatalog()
 	// 1,234,567 × 0.11 = 135,802.37 → 135,802; 1,234,550 × 0.11 = 135,800.5 → 135,801 (half-up).
 	for _, tc := range []struct{ sub, vat int64 }{{1_234_567, 135_802}, {1_234_550, 135_801}} {
-		_, tot, err := c.Price([]ItemRequest{{ProductWABalance, tc.sub}})
+		_, tot, err := c.Price([]order.ItemRequest{{Product: order.ProductWABalance, Quantity: tc.sub}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,7 +86,7 @@ func TestPriceVATRoundsHalfUpOnce(t *testing.T) {
 
 func TestPriceReportsEveryBadField(t *testing.T) {
 	t.Parallel()
-	_, _, err := DefaultCatalog().Price([]ItemRequest{{"gold", 1}, {ProductMUV, 0}, {ProductWABalance, -5}})
+	_, _, err := DefaultCatalog().Price([]order.ItemRequest{{Product: "gold", Quantity: 1}, {Product: order.ProductMUV, Quantity: 0}, {Product: order.ProductWABalance, Quantity: -5}})
 	var ve *lunas.ValidationError
 	if !errors.As(err, &ve) {
 		t.Fatalf("err = %v", err)
@@ -138,7 +139,7 @@ func TestDeadline(t *testing.T) {
 
 func BenchmarkPrice(b *testing.B) {
 	c := DefaultCatalog()
-	reqs := []ItemRequest{{ProductWABalance, 999_000}, {ProductMUV, 700}}
+	reqs := []order.ItemRequest{{Product: order.ProductWABalance, Quantity: 999_000}, {Product: order.ProductMUV, Quantity: 700}}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, _, err := c.Price(reqs); err != nil {
@@ -161,7 +162,7 @@ func TestPriceWATopUpStep(t *testing.T) {
 		{2_500_001, 3_000_000, "rounded up to a multiple of 500000"},
 		{1, 1_000_000, "raised to the minimum top-up of 1000000"},
 	} {
-		items, _, err := c.Price([]ItemRequest{{ProductWABalance, tc.req}})
+		items, _, err := c.Price([]order.ItemRequest{{Product: order.ProductWABalance, Quantity: tc.req}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +176,7 @@ func TestPriceWATopUpStep(t *testing.T) {
 		}
 	}
 	c.WAMinTopUp = 700_000 // a minimum that is not a multiple of the step
-	items, _, _ := c.Price([]ItemRequest{{ProductWABalance, 10}})
+	items, _, _ := c.Price([]order.ItemRequest{{Product: order.ProductWABalance, Quantity: 10}})
 	if items[0].Quantity != 1_000_000 || *items[0].Adjustment != "raised to the minimum top-up of 700000, then rounded up to a multiple of 500000" {
 		t.Errorf("minimum then step: %+v %s", items[0], *items[0].Adjustment)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/internal/paytest"
 	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/order"
 )
 
 func TestConfirmIssuesGapFreeNumbersAndDeadline(t *testing.T) {
@@ -26,14 +27,14 @@ func TestConfirmIssuesGapFreeNumbersAndDeadline(t *testing.T) {
 		if want := time.Date(2026, 11, 23, 23, 59, 0, 0, paytest.Jakarta); !o.ExpiresAt.Equal(want) {
 			t.Errorf("expires_at = %s, want %s", o.ExpiresAt.In(paytest.Jakarta), want)
 		}
-		if o.Status != invoice.StatusAwaitingPayment || o.Total != 1_776_000 {
+		if o.Status != order.StatusAwaitingPayment || o.Total != 1_776_000 {
 			t.Errorf("order = %s %d", o.Status, o.Total)
 		}
 	}
 	if fmt.Sprint(got) != "[INV-2026-000001 INV-2026-000002 INV-2026-000003]" {
 		t.Errorf("numbers = %v", got)
 	}
-	_, err := e.Orders.Confirm(e.Ctx, e.Order(mustLast(t, e)).ID)
+	_, err := e.Invoices.Confirm(e.Ctx, e.Order(mustLast(t, e)).ID)
 	if lunas.KindOf(err) != lunas.KindConflict {
 		t.Errorf("second confirm: %v, want conflict", err)
 	}
@@ -67,15 +68,15 @@ func TestConcurrentConfirmsAllSucceedWithConsecutiveNumbers(t *testing.T) {
 	const n = 64
 	ids := make([]string, n)
 	for i := range ids {
-		o, err := e.Orders.CreateOrder(e.Ctx, invoice.CreateInput{AccountID: "acme",
-			Requester: invoice.Requester{Name: "Sari", Email: fmt.Sprintf("sari-%d@acme.example", i)}, Items: []invoice.ItemRequest{paytest.WA(1_000_000)}})
+		o, err := e.Invoices.CreateOrder(e.Ctx, invoice.CreateInput{AccountID: "acme",
+			Requester: order.Requester{Name: "Sari", Email: fmt.Sprintf("sari-%d@acme.example", i)}, Items: []order.ItemRequest{paytest.WA(1_000_000)}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids[i] = o.ID
 	}
 	// One of them is cancelled first: its confirm fails (409).
-	if _, err := e.Orders.Cancel(e.Ctx, ids[n/2]); err != nil {
+	if _, err := e.Invoices.Cancel(e.Ctx, ids[n/2]); err != nil {
 		t.Fatal(err)
 	}
 	var done atomic.Bool
@@ -103,7 +104,7 @@ func TestConcurrentConfirmsAllSucceedWithConsecutiveNumbers(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			_, errs[i] = e.Orders.Confirm(e.Ctx, ids[i])
+			_, errs[i] = e.Invoices.Confirm(e.Ctx, ids[i])
 		}()
 	}
 	close(start)

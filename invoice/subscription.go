@@ -2,19 +2,18 @@ package invoice
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
+	"github.com/lunas-id/lunas/mail"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/outbox"
+	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/task"
 )
-
-// ProductSubscription is the one line of a subscription invoice.
-const ProductSubscription = "subscription"
 
 // SubscriptionInvoice is what the subscription issuer asks for: one
 // period of one subscription.
@@ -23,11 +22,11 @@ type SubscriptionInvoice struct {
 	AccountID      string
 	PlanID         string
 	PlanName       string
-	Period         string    // YYYY-MM of the due date
-	DueDate        time.Time // a date in the business zone (its clock time is ignored)
-	Amount         int64     // the plan's monthly price before VAT
-	VAT            bool      // whether VAT is added
-	Customer       Requester // the subscription's customer: the invoice's only recipient
+	Period         string          // YYYY-MM of the due date
+	DueDate        time.Time       // a date in the business zone (its clock time is ignored)
+	Amount         int64           // the plan's monthly price before VAT
+	VAT            bool            // whether VAT is added
+	Customer       order.Requester // the subscription's customer: the invoice's only recipient
 	Locale         string
 }
 
@@ -43,42 +42,30 @@ func (s *Service) IssueSubscriptionInvoice(ctx context.Context, tx pgx.Tx, in Su
 	if in.VAT {
 		vat = RoundRupiah(decimal.NewFromInt(in.Amount).Mul(s.catalog.VATRate))
 	}
-	id := store.NewID("ord")
-	due := in.DueDate.Format(time.DateOnly)
-	tag, err := tx.Exec(ctx, `
-		INSERT INTO orders (id, account_id, status, requester_name, requester_email, locale, subtotal, vat, total, created_at, updated_at,
-			subscription_id, period, due_date)
-		VALUES ($1,$2,'awaiting_payment',$3,$4,$5,$6,$7,$8,$9,$9,$10,$11,$12)
-		ON CONFLICT (subscription_id, period) WHERE subscription_id IS NOT NULL DO NOTHING`,
-		id, in.AccountID, in.Customer.Name, in.Customer.Email, in.Locale, in.Amount, vat, in.Amount+vat, now,
-		in.SubscriptionID, in.Period, due)
-	if err != nil {
-		return "", false, fmt.Errorf("invoice: subscription order: %w", err)
+	d := order.Draft{ID: store.NewID("ord"), AccountID: in.AccountID, Requester: in.Customer, Locale: in.Locale,
+		Items: []order.Item{{Product: order.ProductSubscription, Unit: "month", RequestedQuantity: 1, Quantity: 1, Amount: in.Amount,
+			PlanID: &in.PlanID, Period: &in.Period, Description: in.PlanName}},
+		Subtotal: in.Amount, VAT: vat, Total: in.Amount + vat}
+	created, err := order.CreateIssued(ctx, tx, d, order.Period{SubscriptionID: in.SubscriptionID, Period: in.Period, DueDate: in.DueDate}, now)
+	if err != nil || !created {
+		return "", false, err // !created: this period was issued before
 	}
-	if tag.RowsAffected() == 0 {
-		return "", false, nil // this period was issued before
-	}
-	item := Item{Product: ProductSubscription, Unit: "month", RequestedQuantity: 1, Quantity: 1, Amount: in.Amount,
-		PlanID: &in.PlanID, Period: &in.Period, Description: in.PlanName}
-	if err := insertItems(ctx, tx, id, []Item{item}); err != nil {
+	if err := s.number(ctx, tx, d.ID, now, nil); err != nil {
 		return "", false, err
 	}
-	if err := s.number(ctx, tx, id, now, nil); err != nil {
-		return "", false, err
-	}
-	o := &Order{ID: id, AccountID: in.AccountID, Status: StatusAwaitingPayment, Requester: in.Customer, Locale: in.Locale}
-	if err := QueueMail(ctx, tx, o, MailBilling, "", now); err != nil {
+	o := &order.Order{ID: d.ID, AccountID: in.AccountID, Status: order.StatusAwaitingPayment, Requester: in.Customer, Locale: in.Locale}
+	if err := mail.Queue(ctx, tx, o, mail.KindBilling, "", now); err != nil {
 		return "", false, err
 	}
 	// No expiry is scheduled: a subscription invoice has no deadline.
-	return id, true, outbox.Enqueue(ctx, tx, task.Render(id, "unpaid", ""))
+	return d.ID, true, outbox.Enqueue(ctx, tx, task.Render(d.ID, proforma.KindUnpaid, ""))
 }
 
 // AttemptDeadline is when a payment attempt opened now on order o stops
 // being payable at its gateway: the order's deadline, or for a
 // subscription invoice 23:59 of its due date, or of the next day once it
 // is overdue. nil when the order has neither.
-func AttemptDeadline(o *Order, now time.Time, loc *time.Location) *time.Time {
+func AttemptDeadline(o *order.Order, now time.Time, loc *time.Location) *time.Time {
 	if o.DueDate == nil {
 		return o.ExpiresAt
 	}

@@ -9,7 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	gomail "github.com/wneessen/go-mail"
 
-	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/account"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/outbox"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/store"
@@ -41,10 +42,10 @@ func QueueLowBalance(ctx context.Context, tx pgx.Tx, a LowBalance, now time.Time
 	var to, locale string
 	err := tx.QueryRow(ctx, `
 		SELECT coalesce(a.billing_email,
-		                (SELECT requester_email FROM orders WHERE account_id = a.id AND status = 'paid'
+		                (SELECT requester_email FROM orders WHERE account_id = a.id AND status = $2
 		                 ORDER BY paid_at DESC NULLS LAST, created_at DESC LIMIT 1), ''),
 		       coalesce((SELECT locale FROM orders WHERE account_id = a.id ORDER BY created_at DESC, id DESC LIMIT 1), 'id')
-		FROM accounts a WHERE a.id = $1`, a.AccountID).Scan(&to, &locale)
+		FROM accounts a WHERE a.id = $1`, a.AccountID, order.StatusPaid).Scan(&to, &locale)
 	if err != nil {
 		return "", fmt.Errorf("mail: alert recipient of %s: %w", a.AccountID, err)
 	}
@@ -59,7 +60,7 @@ func QueueLowBalance(ctx context.Context, tx pgx.Tx, a LowBalance, now time.Time
 	msgID := fmt.Sprintf("<%s.%d@lunas.billing>", id, now.Unix())
 	if _, err := tx.Exec(ctx, `
 		INSERT INTO mails (id, account_id, kind, to_addr, locale, status, message_id, data, created_at)
-		VALUES ($1,$2,$3,$4,$5,'queued',$6,$7,$8)`, id, a.AccountID, KindLowBalance, to, locale, msgID, data, now); err != nil {
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`, id, a.AccountID, KindLowBalance, to, locale, StatusQueued, msgID, data, now); err != nil {
 		return "", fmt.Errorf("mail: queue alert for %s: %w", a.AccountID, err)
 	}
 	return to, outbox.Enqueue(ctx, tx, task.Mail(id))
@@ -76,7 +77,7 @@ func (s *Service) buildAccountMail(ctx context.Context, r row) (*gomail.Msg, err
 	if err := json.Unmarshal(raw, &a); err != nil {
 		return nil, fmt.Errorf("%w: alert data of %s: %v", ErrPermanent, r.id, err)
 	}
-	acct, err := s.orders.GetAccount(ctx, a.AccountID)
+	acct, err := account.Get(ctx, s.pool, a.AccountID)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +87,7 @@ func (s *Service) buildAccountMail(ctx context.Context, r row) (*gomail.Msg, err
 	}
 	d.BalanceName = proforma.ProductName(a.Balance, r.locale)
 	format := proforma.Rupiah
-	if a.Balance != invoice.ProductWABalance {
+	if a.Balance != order.ProductWABalance {
 		format = proforma.Number
 	}
 	d.Remaining, d.Threshold, d.Reference = format(a.Remaining), format(a.Threshold), format(a.Reference)

@@ -1,11 +1,15 @@
 // Package mail sends lunas's mail — billing info at confirm, payment
-// confirmation at paid (PDF attached), rejection of a transfer proof — to the
-// order's requester and to nobody else: one To address, no Cc, no Bcc.
+// confirmation at paid (PDF attached), rejection of a transfer proof, refund
+// notices, payment instructions, reminders and low-balance alerts — to the
+// order's requester (or the account's alert address) and to nobody else:
+// one To address, no Cc, no Bcc.
 //
-// Each mail is a row (queued → sent | failed) with a Message-ID fixed when it
-// was queued; the worker's mail:send task calls Service.Send, which does
-// nothing for a mail already sent, so a retry never sends a mail the SMTP
-// server accepted. SMTP uses github.com/wneessen/go-mail, whose timeout
+// It owns the mails table. Each mail is a row (queued → sent | failed) with
+// a Message-ID fixed when it was queued, recorded by Queue, QueueAs or
+// QueueLowBalance in the transaction of the change it tells of, together
+// with its outbox job; the worker's mail:send task calls Service.Send,
+// which does nothing for a mail already sent, so a retry never sends a mail
+// the SMTP server accepted. SMTP uses github.com/wneessen/go-mail, whose timeout
 // covers dial and every read and write (jordan-wright/email's pool timeout
 // does not cover a server that stalls after the greeting).
 package mail
@@ -26,7 +30,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	gomail "github.com/wneessen/go-mail"
 
-	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/account"
+	"github.com/lunas-id/lunas/clock"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/outbox"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/store"
@@ -162,10 +168,24 @@ func (t *Transport) Close() {
 	}
 }
 
+// Status is where a mail is: queued until the SMTP server accepted it
+// (sent) or refused it for good (failed).
+type Status string
+
+// Mail statuses.
+const (
+	StatusQueued Status = "queued"
+	StatusSent   Status = "sent"
+	StatusFailed Status = "failed"
+)
+
+// Statuses lists every mail status.
+func Statuses() []Status { return []Status{StatusQueued, StatusSent, StatusFailed} }
+
 // Service renders and sends queued mails.
 type Service struct {
 	pool      *pgxpool.Pool
-	orders    *invoice.Service
+	clock     clock.Clock
 	docs      *proforma.Documents
 	tpl       *templates.Set
 	transport *Transport
@@ -181,7 +201,7 @@ type Service struct {
 // Options configures a Service.
 type Options struct {
 	Pool      *pgxpool.Pool
-	Orders    *invoice.Service
+	Clock     clock.Clock // the service clock: signed links expire on it
 	Documents *proforma.Documents
 	Templates *templates.Set
 	Transport *Transport
@@ -194,7 +214,7 @@ type Options struct {
 
 // New returns a mail service.
 func New(o Options) *Service {
-	return &Service{pool: o.Pool, orders: o.Orders, docs: o.Documents, tpl: o.Templates, transport: o.Transport, signer: o.Signer,
+	return &Service{pool: o.Pool, clock: o.Clock, docs: o.Documents, tpl: o.Templates, transport: o.Transport, signer: o.Signer,
 		from: o.From, publicURL: o.PublicURL, loc: o.Location, log: o.Logger, Result: func(string) {}}
 }
 
@@ -216,8 +236,9 @@ func refusedForGood(err error) bool {
 var ErrPermanent = errors.New("mail: permanently refused")
 
 type row struct {
-	id, orderID, kind, to, locale, status, messageID string
-	reason                                           *string
+	id, orderID, kind, to, locale, messageID string
+	status                                   Status
+	reason                                   *string
 }
 
 // Send sends one queued mail and records the outcome. A mail already sent
@@ -235,12 +256,14 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 	if err != nil {
 		return store.Unavailable(err)
 	}
-	if r.status != "queued" {
+	if r.status != StatusQueued {
 		return outbox.MarkDone(ctx, s.pool, outboxID)
 	}
 	// Take the sending lease; it outlasts the SMTP timeout by far.
+	// The lease runs on the database's clock: it is about real time (an
+	// SMTP exchange), which a test clock moved by days must not end.
 	tag, err := s.pool.Exec(ctx, `UPDATE mails SET lease_until = now() + make_interval(secs => $2)
-		WHERE id = $1 AND status = 'queued' AND (lease_until IS NULL OR lease_until < now())`, r.id, leaseTime.Seconds())
+		WHERE id = $1 AND status = $3 AND (lease_until IS NULL OR lease_until < now())`, r.id, leaseTime.Seconds(), StatusQueued)
 	if err != nil {
 		return store.Unavailable(err)
 	}
@@ -248,7 +271,7 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 		return fmt.Errorf("mail %s is being sent by another worker (or was just sent); retrying later", r.id)
 	}
 	release := func() {
-		_, _ = s.pool.Exec(context.WithoutCancel(ctx), `UPDATE mails SET lease_until = NULL WHERE id = $1 AND status = 'queued'`, r.id)
+		_, _ = s.pool.Exec(context.WithoutCancel(ctx), `UPDATE mails SET lease_until = NULL WHERE id = $1 AND status = $2`, r.id, StatusQueued)
 	}
 	msg, err := s.build(ctx, r)
 	if err != nil {
@@ -267,12 +290,12 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 	defer conn.Release()
 	if err := s.transport.Send(ctx, msg); err != nil {
 		permanent := refusedForGood(err)
-		status := "queued"
+		status := StatusQueued
 		if permanent {
-			status = "failed"
+			status = StatusFailed
 		}
-		if _, uerr := conn.Exec(context.WithoutCancel(ctx), `UPDATE mails SET attempts = attempts + 1, last_error = $2, status = $3, lease_until = NULL WHERE id = $1 AND status = 'queued'`,
-			r.id, truncate(err.Error(), 500), status); uerr != nil {
+		if _, uerr := conn.Exec(context.WithoutCancel(ctx), `UPDATE mails SET attempts = attempts + 1, last_error = $2, status = $3, lease_until = NULL WHERE id = $1 AND status = $4`,
+			r.id, truncate(err.Error(), 500), status, StatusQueued); uerr != nil {
 			s.log.Error("record mail failure", "mail_id", r.id, "err", uerr)
 		}
 		s.Result("failed")
@@ -289,9 +312,10 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 	// connection held above; if that fails, retry on fresh connections well
 	// inside the lease.
 	wctx := context.WithoutCancel(ctx)
-	err = recordSent(wctx, conn, r.id, outboxID)
+	sentAt := s.clock.Now()
+	err = recordSent(wctx, conn, r.id, outboxID, sentAt)
 	backoff := 100 * time.Millisecond
-	for deadline := time.Now().Add(leaseTime / 2); err != nil; err = recordSent(wctx, s.pool, r.id, outboxID) {
+	for deadline := time.Now().Add(leaseTime / 2); err != nil; err = recordSent(wctx, s.pool, r.id, outboxID, sentAt) {
 		if time.Now().After(deadline) {
 			s.log.Error("mail accepted by SMTP but not recorded; it stays leased so it is not sent again before the lease ends",
 				"mail_id", r.id, "err", err)
@@ -305,12 +329,13 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 	return nil
 }
 
-// recordSent marks a mail sent and its outbox job done in one round trip
-// (a batch: one implicit transaction, so one commit).
-func recordSent(ctx context.Context, q batcher, mailID, outboxID string) error {
+// recordSent marks a mail sent at sentAt (the service clock's now when the
+// SMTP server accepted it) and its outbox job done in one round trip (a
+// batch: one implicit transaction, so one commit).
+func recordSent(ctx context.Context, q batcher, mailID, outboxID string, sentAt time.Time) error {
 	b := &pgx.Batch{}
-	b.Queue(`UPDATE mails SET status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = NULL, lease_until = NULL
-		WHERE id = $1`, mailID)
+	b.Queue(`UPDATE mails SET status = $2, sent_at = $3, attempts = attempts + 1, last_error = NULL, lease_until = NULL
+		WHERE id = $1`, mailID, StatusSent, sentAt)
 	outbox.MarkDoneIn(b, outboxID)
 	return q.SendBatch(ctx, b).Close()
 }
@@ -332,16 +357,16 @@ func (s *Service) build(ctx context.Context, r row) (*gomail.Msg, error) {
 	if r.kind == KindLowBalance {
 		return s.buildAccountMail(ctx, r)
 	}
-	o, err := s.orders.GetOrder(ctx, r.orderID)
+	o, err := order.Get(ctx, s.pool, r.orderID)
 	if err != nil {
 		return nil, err
 	}
-	acct, err := s.orders.GetAccount(ctx, o.AccountID)
+	acct, err := account.Get(ctx, s.pool, o.AccountID)
 	if err != nil {
 		return nil, err
 	}
 	d := s.data(o, acct.Name, r)
-	if r.kind == invoice.MailInstructions {
+	if r.kind == KindInstructions {
 		// The mail's reason is the attempt whose instructions it carries.
 		d.Reason, d.Instructions = "", nil
 		for _, a := range o.Payments {
@@ -359,12 +384,12 @@ func (s *Service) build(ctx context.Context, r row) (*gomail.Msg, error) {
 			return nil, fmt.Errorf("%w: attempt %s of %s has no instructions", ErrPermanent, derefEmpty(r.reason), o.ID)
 		}
 	}
-	if r.kind == invoice.MailReminder {
+	if r.kind == KindReminder {
 		if err := s.reminderData(ctx, r.id, &d); err != nil {
 			return nil, err
 		}
 	}
-	if r.kind == invoice.MailRefund {
+	if r.kind == KindRefund {
 		// The mail's reason is the reversal it tells of.
 		var amount, total int64
 		var kind string
@@ -423,7 +448,7 @@ func deref(p *string) string {
 	return *p
 }
 
-func (s *Service) data(o *invoice.Order, accountName string, r row) templates.Data {
+func (s *Service) data(o *order.Order, accountName string, r row) templates.Data {
 	d := templates.Data{
 		RequesterName: o.Requester.Name, AccountName: accountName, InvoiceNumber: deref(o.InvoiceNumber),
 		Subtotal: proforma.Rupiah(o.Subtotal), VAT: proforma.Rupiah(o.VAT), Total: proforma.Rupiah(o.Total),
@@ -452,7 +477,7 @@ func (s *Service) data(o *invoice.Order, accountName string, r row) templates.Da
 			}
 		}
 	}
-	exp := time.Now().Add(30 * 24 * time.Hour)
+	exp := s.clock.Now().Add(30 * 24 * time.Hour)
 	d.PDFLink = s.publicURL + "/v1/orders/" + o.ID + "/proforma.pdf?" + s.signer.Query(o.ID, exp)
 	return d
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/templates"
@@ -15,18 +15,18 @@ import (
 // attachment is the proforma a mail of kind carries for order o: PAID on
 // the confirmation, UNPAID on a subscription invoice's billing mail; ""
 // for none.
-func attachment(kind string, o *invoice.Order) string {
+func attachment(kind string, o *order.Order) string {
 	switch {
-	case kind == invoice.MailConfirmation:
+	case kind == KindConfirmation:
 		return proforma.KindPaid
-	case kind == invoice.MailBilling && o.SubscriptionID != nil && !o.Paid():
+	case kind == KindBilling && o.SubscriptionID != nil && !o.Paid():
 		return proforma.KindUnpaid
 	}
 	return ""
 }
 
 // subscriptionData adds a subscription invoice's plan, period and due date.
-func subscriptionData(o *invoice.Order, d *templates.Data) {
+func subscriptionData(o *order.Order, d *templates.Data) {
 	if o.DueDate == nil {
 		return
 	}
@@ -34,7 +34,7 @@ func subscriptionData(o *invoice.Order, d *templates.Data) {
 		d.DueDate = due.Format("02-01-2006")
 	}
 	for _, it := range o.Items {
-		if it.Product == invoice.ProductSubscription {
+		if it.Product == order.ProductSubscription {
 			d.PlanName = proforma.LineName(it, o.Locale)
 			if it.Period != nil {
 				d.Period = *it.Period

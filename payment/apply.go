@@ -10,12 +10,12 @@ import (
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/gateway"
-	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/ledger"
+	"github.com/lunas-id/lunas/mail"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/outbox"
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/task"
-	"github.com/lunas-id/lunas/webhook"
 )
 
 // ErrPoison marks an inbox event that can never be applied (its payload no
@@ -91,8 +91,9 @@ func (s *Service) ApplyEvent(ctx context.Context, eventID int64, outboxID string
 		if done {
 			return outbox.MarkDone(ctx, tx, outboxID)
 		}
+		now := s.clock.Now() // once, with the event locked; every write below uses it
 		var err error
-		v, err = s.apply(ctx, tx, eventID, ev, a, found, truth)
+		v, err = s.apply(ctx, tx, eventID, ev, a, found, truth, now)
 		if err != nil {
 			return err
 		}
@@ -104,13 +105,13 @@ func (s *Service) ApplyEvent(ctx context.Context, eventID int64, outboxID string
 			paid = v.truth.AmountValid && (v.truth.Status == gateway.StatusSucceeded || v.truth.Status == gateway.StatusRefunded ||
 				(v.truth.Status == gateway.StatusFailed && v.truth.ReversalKind != "" && v.flag == FlagReversed))
 		}
-		if _, err := tx.Exec(ctx, `UPDATE gateway_events SET processed_at = now(), outcome = $2, flag = $3, order_id = $4, attempt_id = $5,
+		if _, err := tx.Exec(ctx, `UPDATE gateway_events SET processed_at = $9, outcome = $2, flag = $3, order_id = $4, attempt_id = $5,
 			confirmed_status = $6, confirmed_amount = $7, confirmed_paid = $8 WHERE id = $1`,
-			eventID, v.outcome, nullable(v.flag), nullable(v.orderID), nullable(v.attemptID), cStatus, cAmount, paid); err != nil {
+			eventID, v.outcome, nullable(v.flag), nullable(v.orderID), nullable(v.attemptID), cStatus, cAmount, paid, now); err != nil {
 			return err
 		}
 		if v.flag != "" {
-			if err := s.emitFlagged(ctx, tx, eventID); err != nil {
+			if err := s.emitFlagged(ctx, tx, eventID, now); err != nil {
 				return err
 			}
 		}
@@ -140,17 +141,17 @@ func firstNonEmpty(a, b string) string {
 
 // findAttempt finds the attempt an event names: by our id, or, for events
 // that carry only the gateway's id (Xendit's refund callback), by that.
-func (s *Service) findAttempt(ctx context.Context, ev gateway.Event) (invoice.Attempt, bool, error) {
+func (s *Service) findAttempt(ctx context.Context, ev gateway.Event) (order.Attempt, bool, error) {
 	var row pgx.Row
 	switch {
 	case ev.AttemptID != "":
-		row = s.pool.QueryRow(ctx, `SELECT `+invoice.AttemptColumns+` FROM payment_attempts WHERE id = $1 AND provider = $2`, ev.AttemptID, ev.Provider)
+		row = s.pool.QueryRow(ctx, `SELECT `+attemptColumns+` FROM payment_attempts WHERE id = $1 AND provider = $2`, ev.AttemptID, ev.Provider)
 	case ev.TxID != "":
-		row = s.pool.QueryRow(ctx, `SELECT `+invoice.AttemptColumns+` FROM payment_attempts WHERE provider = $1 AND gateway_ref = $2`, ev.Provider, ev.TxID)
+		row = s.pool.QueryRow(ctx, `SELECT `+attemptColumns+` FROM payment_attempts WHERE provider = $1 AND gateway_ref = $2`, ev.Provider, ev.TxID)
 	default:
-		return invoice.Attempt{}, false, nil
+		return order.Attempt{}, false, nil
 	}
-	a, err := invoice.ScanAttempt(row)
+	a, err := scanAttempt(row)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, false, nil
 	}
@@ -161,19 +162,19 @@ func (s *Service) findAttempt(ctx context.Context, ev gateway.Event) (invoice.At
 }
 
 // apply decides what an event does, inside ApplyEvent's transaction.
-func (s *Service) apply(ctx context.Context, tx pgx.Tx, eventID int64, ev gateway.Event, a invoice.Attempt, found bool, truth *gateway.Event) (verdict, error) {
+func (s *Service) apply(ctx context.Context, tx pgx.Tx, eventID int64, ev gateway.Event, a order.Attempt, found bool, truth *gateway.Event, now time.Time) (verdict, error) {
 	if !found {
 		if ev.Status == gateway.StatusIgnored {
 			return verdict{outcome: "ignored " + ev.Type + " " + ev.RawStatus + ": names no payment of ours"}, nil
 		}
 		return verdict{outcome: "no such payment attempt", flag: FlagUnmatched}, nil
 	}
-	o, err := invoice.Lock(ctx, tx, a.OrderID)
+	o, err := order.Lock(ctx, tx, a.OrderID)
 	if err != nil {
 		return verdict{}, err
 	}
 	// Re-read the attempt under the order lock: it is what serialises them.
-	if a, err = invoice.GetAttempt(ctx, tx, a.ID); err != nil {
+	if a, err = GetAttempt(ctx, tx, a.ID); err != nil {
 		return verdict{}, err
 	}
 	v := verdict{orderID: o.ID, attemptID: a.ID, truth: truth}
@@ -192,18 +193,16 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, eventID int64, ev gatewa
 		v.flag = FlagUnconfirmed
 		if truth.Status == gateway.StatusPending {
 			// Perhaps only not yet: have the janitor ask again soon.
-			soon := s.clock.Now().Add(min(s.reconcileAfter, time.Minute))
-			_, err := tx.Exec(ctx, `UPDATE payment_attempts SET next_check_at = $2 WHERE id = $1 AND status = 'pending' AND next_check_at > $2`, a.ID, soon)
-			return v, err
+			return v, checkSoon(ctx, tx, a.ID, now.Add(min(s.reconcileAfter, time.Minute)))
 		}
 		return v, nil
 	}
 	if truth.TxID != "" && a.GatewayRef == nil {
-		if _, err := tx.Exec(ctx, `UPDATE payment_attempts SET gateway_ref = $2 WHERE id = $1 AND gateway_ref IS NULL`, a.ID, truth.TxID); err != nil {
+		if err := learnRef(ctx, tx, a.ID, truth.TxID); err != nil {
 			return v, err
 		}
 	}
-	return s.act(ctx, tx, o, a, *truth, eventID, v)
+	return s.act(ctx, tx, o, a, *truth, eventID, now, v)
 }
 
 // consistent reports whether the gateway's answer bears the callback out:
@@ -228,43 +227,41 @@ func consistent(claim, truth gateway.Event) bool {
 }
 
 // act applies what the gateway says about an attempt.
-func (s *Service) act(ctx context.Context, tx pgx.Tx, o *invoice.Order, a invoice.Attempt, truth gateway.Event, eventID int64, v verdict) (verdict, error) {
-	now := s.clock.Now()
+func (s *Service) act(ctx context.Context, tx pgx.Tx, o *order.Order, a order.Attempt, truth gateway.Event, eventID int64, now time.Time, v verdict) (verdict, error) {
 	switch truth.Status {
 	case gateway.StatusPending:
 		v.outcome = "pending: nothing to do"
 	case gateway.StatusChallenge:
-		_, err := tx.Exec(ctx, `UPDATE payment_attempts SET details = details || '{"fraud_status":"challenge"}', updated_at = $2 WHERE id = $1`, a.ID, now)
 		v.outcome = "challenge: held by fraud detection, nothing credited"
-		return v, err
+		return v, markChallenge(ctx, tx, a.ID, now)
 	case gateway.StatusFailed:
 		switch {
-		case a.Status == invoice.AttemptPending:
+		case a.Status == order.AttemptPending:
 			code := firstNonEmpty(truth.FailureCode, truth.RawStatus)
-			if err := attemptTransition(ctx, tx, a.ID, []string{invoice.AttemptPending}, invoice.AttemptFailed, now, code); err != nil {
+			if err := attemptTransition(ctx, tx, a.ID, []order.AttemptStatus{order.AttemptPending}, order.AttemptFailed, now, code); err != nil {
 				return v, err
 			}
 			v.outcome = "attempt failed: " + code
-		case a.Status == invoice.AttemptSucceeded && truth.ReversalKind != "":
+		case a.Status == order.AttemptSucceeded && truth.ReversalKind != "":
 			// settlement → deny, capture → cancel, SUCCEEDED → VOIDED: all of it went back.
 			return s.reverse(ctx, tx, o, a, a.Amount, truth.ReversalKind, eventID, now, v)
 		default:
-			v.outcome = truth.RawStatus + " after " + a.Status + ": ignored (forward-only)"
+			v.outcome = truth.RawStatus + " after " + string(a.Status) + ": ignored (forward-only)"
 		}
 	case gateway.StatusSucceeded:
 		return s.paid(ctx, tx, o, a, truth, now, v)
 	case gateway.StatusRefunded:
-		if a.Status != invoice.AttemptSucceeded {
+		if a.Status != order.AttemptSucceeded {
 			// The money came (its callback was lost or is late) and some
 			// went back: settle first, then reverse.
 			var err error
 			if v, err = s.paid(ctx, tx, o, a, truth, now, v); err != nil || (v.flag != "" && v.flag != FlagPaidLate) {
 				return v, err
 			}
-			if o, err = invoice.Lock(ctx, tx, o.ID); err != nil {
+			if o, err = order.Lock(ctx, tx, o.ID); err != nil {
 				return v, err
 			}
-			if a, err = invoice.GetAttempt(ctx, tx, a.ID); err != nil {
+			if a, err = GetAttempt(ctx, tx, a.ID); err != nil {
 				return v, err
 			}
 		}
@@ -276,31 +273,31 @@ func (s *Service) act(ctx context.Context, tx pgx.Tx, o *invoice.Order, a invoic
 }
 
 // paid handles money the gateway confirms arrived on attempt a.
-func (s *Service) paid(ctx context.Context, tx pgx.Tx, o *invoice.Order, a invoice.Attempt, truth gateway.Event, now time.Time, v verdict) (verdict, error) {
+func (s *Service) paid(ctx context.Context, tx pgx.Tx, o *order.Order, a order.Attempt, truth gateway.Event, now time.Time, v verdict) (verdict, error) {
 	if !truth.AmountValid || truth.Amount != a.Amount || (truth.Currency != "" && truth.Currency != "IDR") {
 		v.outcome = fmt.Sprintf("amount mismatch: paid %d %s, attempt is %d IDR", truth.Amount, truth.Currency, a.Amount)
 		v.flag = FlagAmountMismatch
 		return v, nil
 	}
-	if a.Status == invoice.AttemptSucceeded {
+	if a.Status == order.AttemptSucceeded {
 		v.outcome = "already settled"
 		return v, nil
 	}
-	money := []string{invoice.AttemptPending, invoice.AttemptCancelled, invoice.AttemptExpired, invoice.AttemptFailed}
+	money := []order.AttemptStatus{order.AttemptPending, order.AttemptCancelled, order.AttemptExpired, order.AttemptFailed}
 	if a.Amount-a.Fee != o.Total {
 		// The order was re-priced after this attempt opened: its money is
 		// not what is owed now. Record it, credit nothing, let finance refund.
-		if err := attemptTransition(ctx, tx, a.ID, money, invoice.AttemptSucceeded, now, ""); err != nil {
+		if err := attemptTransition(ctx, tx, a.ID, money, order.AttemptSucceeded, now, ""); err != nil {
 			return v, err
 		}
 		v.outcome = fmt.Sprintf("paid %d on an attempt for an old price (the order's total is now %d): nothing credited", a.Amount, o.Total)
 		v.flag = FlagSuperseded
 		return v, nil
 	}
-	if o.Status == invoice.StatusPaid || o.Status == invoice.StatusRefunded {
+	if o.Status == order.StatusPaid || o.Status == order.StatusRefunded {
 		// Paid twice through two attempts: record the money, credit nothing,
 		// and let finance refund.
-		if err := attemptTransition(ctx, tx, a.ID, money, invoice.AttemptSucceeded, now, ""); err != nil {
+		if err := attemptTransition(ctx, tx, a.ID, money, order.AttemptSucceeded, now, ""); err != nil {
 			return v, err
 		}
 		v.outcome, v.flag = "order already paid by "+deref(o.PaidAttemptID), FlagDoublePayment
@@ -308,7 +305,7 @@ func (s *Service) paid(ctx context.Context, tx pgx.Tx, o *invoice.Order, a invoi
 	}
 	// A gateway payment also settles an order whose manual transfer is in
 	// review or was rejected; money after expiry or cancel is credited late.
-	late := o.Status != invoice.StatusAwaitingPayment && o.Status != invoice.StatusInReview && o.Status != invoice.StatusRejected
+	late := o.Status != order.StatusAwaitingPayment && o.Status != order.StatusInReview && o.Status != order.StatusRejected
 	was := o.Status
 	if err := s.Settle(ctx, tx, o, a.ID, now); err != nil {
 		return v, err
@@ -321,76 +318,57 @@ func (s *Service) paid(ctx context.Context, tx pgx.Tx, o *invoice.Order, a invoi
 	return v, nil
 }
 
-func pastTense(status string) string {
+func pastTense(status order.Status) string {
 	switch status {
-	case invoice.StatusExpired:
+	case order.StatusExpired:
 		return "expired"
-	case invoice.StatusCancelled:
+	case order.StatusCancelled:
 		return "been cancelled"
 	}
-	return "become " + status
-}
-
-// attemptTransition moves an attempt from one of from to to, conditionally
-// in SQL, and checks that it did. failureCode is stored when set.
-func attemptTransition(ctx context.Context, tx pgx.Tx, id string, from []string, to string, now time.Time, failureCode string) error {
-	tag, err := tx.Exec(ctx, `UPDATE payment_attempts SET status = $2, updated_at = $3, failure_code = coalesce($4, failure_code)
-		WHERE id = $1 AND status = ANY($5)`, id, to, now, nullable(failureCode), from)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("payment: attempt %s was not in %v (concurrent change); retry", id, from)
-	}
-	if to == invoice.AttemptFailed {
-		return invoice.EmitAttemptEvent(ctx, tx, id, webhook.PaymentFailed, now)
-	}
-	return nil
+	return "become " + string(status)
 }
 
 // Settle pays an order in the caller's transaction, which holds the
 // order's row lock: order paid (conditionally), attempt succeeded, ledger
 // credited (outstanding first), other open attempts closed, the scheduled
 // expiry voided, and the confirmation mail queued. The mail's task renders
-// and stores the PAID proforma it attaches. review.Accept calls it for an
-// accepted manual transfer.
-func (s *Service) Settle(ctx context.Context, tx pgx.Tx, o *invoice.Order, attemptID string, now time.Time) error {
-	if err := invoice.LoadItems(ctx, tx, o); err != nil {
+// and stores the PAID proforma it attaches. SettleTransfer calls it for a
+// manual transfer finance accepted.
+func (s *Service) Settle(ctx context.Context, tx pgx.Tx, o *order.Order, attemptID string, now time.Time) error {
+	if err := order.LoadItems(ctx, tx, o); err != nil {
 		return err
 	}
 	wa, muv := credits(o)
 	if err := ledger.TopUp(ctx, tx, now, o.AccountID, o.ID, wa, muv); err != nil {
 		return err // ErrAlreadyCredited cannot happen under the order lock with status checked; surface it if it does
 	}
-	if err := invoice.Transition(ctx, tx, o.ID,
-		[]string{invoice.StatusAwaitingPayment, invoice.StatusInReview, invoice.StatusRejected, invoice.StatusExpired, invoice.StatusCancelled},
-		invoice.StatusPaid, now, `paid_at = $4, paid_attempt_id = $5, status_reason = NULL`, now, attemptID); err != nil {
+	if err := order.MarkPaid(ctx, tx, o.ID, attemptID, now); err != nil {
 		return err
 	}
 	if err := attemptTransition(ctx, tx, attemptID,
-		[]string{invoice.AttemptPending, invoice.AttemptCancelled, invoice.AttemptExpired, invoice.AttemptFailed},
-		invoice.AttemptSucceeded, now, ""); err != nil {
+		[]order.AttemptStatus{order.AttemptPending, order.AttemptCancelled, order.AttemptExpired, order.AttemptFailed},
+		order.AttemptSucceeded, now, ""); err != nil {
 		return err
 	}
-	if err := invoice.CloseAttempts(ctx, tx, o.ID, attemptID, invoice.AttemptCancelled, now); err != nil {
+	if err := closePending(ctx, tx, o.ID, attemptID, order.AttemptCancelled, now); err != nil {
 		return err
 	}
-	o.Status, o.PaidAttemptID = invoice.StatusPaid, &attemptID
+	o.Status, o.PaidAttemptID = order.StatusPaid, &attemptID
 	// The scheduled expiry has nothing left to do.
 	if err := outbox.MarkDone(ctx, tx, task.ExpireID(o.ID)); err != nil {
 		return err
 	}
 	s.log.Info("order paid", "order_id", o.ID, "account_id", o.AccountID, "attempt_id", attemptID, "wa_balance", wa, "muv", muv)
-	return invoice.QueueMail(ctx, tx, o, invoice.MailConfirmation, "", now)
+	return mail.Queue(ctx, tx, o, mail.KindConfirmation, "", now)
 }
 
 // credits are what a paid order credits: WhatsApp balance and visitors.
-func credits(o *invoice.Order) (wa, muv int64) {
+func credits(o *order.Order) (wa, muv int64) {
 	for _, it := range o.Items {
 		switch it.Product {
-		case invoice.ProductWABalance:
+		case order.ProductWABalance:
 			wa += it.Quantity
-		case invoice.ProductMUV:
+		case order.ProductMUV:
 			muv += it.Quantity
 		}
 	}
@@ -412,7 +390,7 @@ func (s *Service) Expire(ctx context.Context, orderID, outboxID string) error {
 		return err
 	}
 	now := s.clock.Now()
-	if o.Status != invoice.StatusAwaitingPayment {
+	if o.Status != order.StatusAwaitingPayment {
 		return outbox.MarkDone(ctx, s.pool, outboxID)
 	}
 	if o.ExpiresAt == nil || now.Before(*o.ExpiresAt) {
@@ -421,7 +399,7 @@ func (s *Service) Expire(ctx context.Context, orderID, outboxID string) error {
 		return nil
 	}
 	for _, a := range o.Payments {
-		if a.Status != invoice.AttemptPending {
+		if a.Status != order.AttemptPending {
 			continue
 		}
 		if err := s.ask(ctx, a); err != nil {
@@ -431,7 +409,7 @@ func (s *Service) Expire(ctx context.Context, orderID, outboxID string) error {
 		}
 	}
 	return store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		var status string
+		var status order.Status
 		err := tx.QueryRow(ctx, `SELECT status FROM orders WHERE id = $1 FOR UPDATE SKIP LOCKED`, orderID).Scan(&status)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil // another process holds it (paying or expiring it); it decides
@@ -439,17 +417,16 @@ func (s *Service) Expire(ctx context.Context, orderID, outboxID string) error {
 		if err != nil {
 			return err
 		}
-		o, err := invoice.Lock(ctx, tx, orderID)
+		o, err := order.Lock(ctx, tx, orderID)
 		if err != nil {
 			return err
 		}
 		now := s.clock.Now()
-		if o.Status == invoice.StatusAwaitingPayment && o.ExpiresAt != nil && !now.Before(*o.ExpiresAt) {
-			if err := invoice.Transition(ctx, tx, orderID, []string{invoice.StatusAwaitingPayment}, invoice.StatusExpired, now,
-				`status_reason = 'not paid before the deadline'`); err != nil {
+		if o.Status == order.StatusAwaitingPayment && o.ExpiresAt != nil && !now.Before(*o.ExpiresAt) {
+			if err := order.MarkExpired(ctx, tx, orderID, now); err != nil {
 				return err
 			}
-			if err := invoice.CloseAttempts(ctx, tx, orderID, "", invoice.AttemptExpired, now); err != nil {
+			if err := closePending(ctx, tx, orderID, "", order.AttemptExpired, now); err != nil {
 				return err
 			}
 			s.log.Info("order expired", "order_id", orderID, "expires_at", o.ExpiresAt)
@@ -461,7 +438,7 @@ func (s *Service) Expire(ctx context.Context, orderID, outboxID string) error {
 // ask asks a gateway attempt's gateway what became of it and, when the
 // answer is more than "pending", records it in the inbox and applies it
 // exactly as a callback would be.
-func (s *Service) ask(ctx context.Context, a invoice.Attempt) error {
+func (s *Service) ask(ctx context.Context, a order.Attempt) error {
 	gw := s.gateways[a.Provider]
 	if gw == nil || a.Provider == gateway.ProviderManual {
 		return nil

@@ -13,9 +13,10 @@ import (
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/gateway"
 	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/mail"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/task"
-	"github.com/lunas-id/lunas/webhook"
 )
 
 // PaymentInput is the body of POST /v1/orders/{id}/payments.
@@ -49,7 +50,7 @@ const (
 // CreatePayment opens a payment attempt. The attempt is committed before the
 // gateway is called, so a callback can never arrive for an attempt lunas does
 // not know; a refusal marks it failed and surfaces as a 502.
-func (s *Service) CreatePayment(ctx context.Context, orderID string, in PaymentInput) (*invoice.Attempt, error) {
+func (s *Service) CreatePayment(ctx context.Context, orderID string, in PaymentInput) (*order.Attempt, error) {
 	var ve lunas.ValidationError
 	provider := gateway.ProviderFor(in.Method)
 	phone := ""
@@ -80,12 +81,12 @@ func (s *Service) CreatePayment(ctx context.Context, orderID string, in PaymentI
 		return nil, lunas.E(lunas.KindUnavailable, "payment method %s is not configured on this server", in.Method)
 	}
 
-	var a invoice.Attempt
-	var o *invoice.Order
+	var a order.Attempt
+	var o *order.Order
 	var deadline *time.Time
-	err := s.orders.InOrderTx(ctx, orderID, func(tx pgx.Tx, ord *invoice.Order, now time.Time) error {
+	err := s.orders.InTx(ctx, orderID, func(tx pgx.Tx, ord *order.Order, now time.Time) error {
 		o = ord
-		if o.Status != invoice.StatusAwaitingPayment {
+		if o.Status != order.StatusAwaitingPayment {
 			return lunas.E(lunas.KindConflict, "cannot start a payment: order %s is %s", o.ID, o.Status)
 		}
 		if o.ExpiresAt != nil && !now.Before(*o.ExpiresAt) {
@@ -94,10 +95,10 @@ func (s *Service) CreatePayment(ctx context.Context, orderID string, in PaymentI
 		// A subscription invoice has no deadline: its VA or bill expires at
 		// 23:59 of the due date, or of the next day once it is overdue.
 		deadline = invoice.AttemptDeadline(o, now, s.loc)
-		a = invoice.Attempt{ID: store.NewID("pay"), OrderID: o.ID, Method: in.Method, Provider: provider, Status: invoice.AttemptPending,
+		a = order.Attempt{ID: store.NewID("pay"), OrderID: o.ID, Method: in.Method, Provider: provider, Status: order.AttemptPending,
 			Amount: o.Total, ExpiresAt: deadline, CreatedAt: now, UpdatedAt: now, Details: map[string]any{}}
 		if in.Method == gateway.MethodCreditCard {
-			a.Fee = s.orders.Catalog().CardFee(o.Total)
+			a.Fee = s.catalog.CardFee(o.Total)
 			a.Amount = o.Total + a.Fee
 		}
 		if in.Method == gateway.MethodOVO && (a.Amount < ovoMinAmount || a.Amount > ovoMaxAmount) {
@@ -116,13 +117,11 @@ func (s *Service) CreatePayment(ctx context.Context, orderID string, in PaymentI
 			t := now.Add(s.reconcileAfter)
 			check = &t
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO payment_attempts (id, order_id, method, provider, status, amount, fee, details, expires_at, created_at, updated_at, next_check_at)
-			VALUES ($1,$2,$3,$4,'pending',$5,$6,$7,$8,$9,$9,$10)`, a.ID, a.OrderID, a.Method, a.Provider, a.Amount, a.Fee, a.Details, a.ExpiresAt, now, check)
-		if err != nil || in.Method != gateway.MethodManualTransfer {
+		if err := insertAttempt(ctx, tx, a, check); err != nil || in.Method != gateway.MethodManualTransfer {
 			return err
 		}
 		// Where to transfer to is known now: mail it.
-		return invoice.QueueMail(ctx, tx, o, invoice.MailInstructions, a.ID, now)
+		return mail.Queue(ctx, tx, o, mail.KindInstructions, a.ID, now)
 	})
 	if err != nil || provider == gateway.ProviderManual {
 		return &a, err
@@ -145,14 +144,7 @@ func (s *Service) CreatePayment(ctx context.Context, orderID string, in PaymentI
 		}
 		now := s.clock.Now()
 		// Only a still-pending attempt fails: a callback may already have settled it.
-		err := store.InTx(wctx, s.pool, func(tx pgx.Tx) error {
-			tag, err := tx.Exec(wctx, `UPDATE payment_attempts SET status = 'failed', failure_code = $2, details = details || $3, updated_at = $4
-				WHERE id = $1 AND status = 'pending'`, a.ID, code, map[string]any{"gateway_message": msg}, now)
-			if err != nil || tag.RowsAffected() == 0 {
-				return err
-			}
-			return invoice.EmitAttemptEvent(wctx, tx, a.ID, webhook.PaymentFailed, now)
-		})
+		err := store.InTx(wctx, s.pool, func(tx pgx.Tx) error { return failCharge(wctx, tx, a.ID, code, msg, now) })
 		if err != nil {
 			return nil, store.Unavailable(err)
 		}
@@ -162,8 +154,7 @@ func (s *Service) CreatePayment(ctx context.Context, orderID string, in PaymentI
 		a.Details[k] = v
 	}
 	err = store.InTx(wctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(wctx, `UPDATE payment_attempts SET gateway_ref = $2, details = details || $3 WHERE id = $1`,
-			a.ID, res.Ref, res.Details); err != nil {
+		if err := recordRef(wctx, tx, a.ID, &res.Ref, res.Details); err != nil {
 			return err
 		}
 		if !mailsInstructions(a.Method) {
@@ -171,7 +162,7 @@ func (s *Service) CreatePayment(ctx context.Context, orderID string, in PaymentI
 		}
 		// The customer picked a way to pay: mail how (number, bank,
 		// amount, deadline), once per attempt.
-		return invoice.QueueMail(wctx, tx, o, invoice.MailInstructions, a.ID, s.clock.Now())
+		return mail.Queue(wctx, tx, o, mail.KindInstructions, a.ID, s.clock.Now())
 	})
 	if err != nil {
 		return nil, store.Unavailable(err)
@@ -188,7 +179,7 @@ func (s *Service) CreatePayment(ctx context.Context, orderID string, in PaymentI
 			}
 		}
 	}
-	got, err := invoice.GetAttempt(wctx, s.pool, a.ID)
+	got, err := GetAttempt(wctx, s.pool, a.ID)
 	return &got, err
 }
 
@@ -196,7 +187,7 @@ func (s *Service) CreatePayment(ctx context.Context, orderID string, in PaymentI
 // (another attempt paid the order). Called by the worker; a gateway that
 // says the transaction cannot be cancelled any more is not an error.
 func (s *Service) CancelAtGateway(ctx context.Context, attemptID string) error {
-	a, err := invoice.GetAttempt(ctx, s.pool, attemptID)
+	a, err := GetAttempt(ctx, s.pool, attemptID)
 	if err != nil {
 		return err
 	}
@@ -222,7 +213,7 @@ func mailsInstructions(method string) bool {
 
 // EndOpenAttempts ends every open gateway attempt of an order at its
 // gateway before the order's price changes (invoice.PatchOrder, a new
-// proof on a rejected order). It cancels each, then asks the gateway what
+// proof on a rejected order: review.SubmitProof). It cancels each, then asks the gateway what
 // became of it: ended → the attempt is cancelled here too; still open (an
 // OVO push the customer may yet approve) or paid → a conflict, and the
 // price does not change. Money found on the way is recorded as an event,
@@ -233,7 +224,7 @@ func (s *Service) EndOpenAttempts(ctx context.Context, orderID string) error {
 		return err
 	}
 	for _, a := range o.Payments {
-		if a.Status != invoice.AttemptPending || a.Provider == gateway.ProviderManual {
+		if a.Status != order.AttemptPending || a.Provider == gateway.ProviderManual {
 			continue
 		}
 		gw := s.gateways[a.Provider]
@@ -249,13 +240,11 @@ func (s *Service) EndOpenAttempts(ctx context.Context, orderID string) error {
 		}
 		switch {
 		case truth == nil || truth.Status == gateway.StatusFailed:
-			now := s.clock.Now()
-			tag, err := s.pool.Exec(ctx, `UPDATE payment_attempts SET status = 'cancelled', failure_code = 'superseded', updated_at = $2
-				WHERE id = $1 AND status = 'pending'`, a.ID, now)
+			ok, err := supersede(ctx, s.pool, a.ID, s.clock.Now())
 			if err != nil {
 				return store.Unavailable(err)
 			}
-			if tag.RowsAffected() != 1 {
+			if !ok {
 				// A callback moved it meanwhile (it may have been paid): the
 				// price stays until the order's state is clear.
 				return lunas.E(lunas.KindConflict, "cannot change the price: payment %s changed while it was being cancelled; try again", a.ID)

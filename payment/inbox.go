@@ -191,7 +191,7 @@ func (s *Service) Resolve(ctx context.Context, id int64, actor, note string) (Ev
 // emitFlagged records gateway_event.flagged for the app, in the
 // transaction that flagged event id, with the event as GET
 // /v1/gateway-events shows it.
-func (s *Service) emitFlagged(ctx context.Context, tx pgx.Tx, id int64) error {
+func (s *Service) emitFlagged(ctx context.Context, tx pgx.Tx, id int64, now time.Time) error {
 	if ok, err := webhook.Wanted(ctx, tx, webhook.GatewayEventFlagged); err != nil || !ok {
 		return err
 	}
@@ -199,5 +199,5 @@ func (s *Service) emitFlagged(ctx context.Context, tx pgx.Tx, id int64) error {
 	if err != nil {
 		return err
 	}
-	return webhook.EmitJSON(ctx, tx, webhook.GatewayEventFlagged, strconv.FormatInt(id, 10), e, s.clock.Now())
+	return webhook.EmitJSON(ctx, tx, webhook.GatewayEventFlagged, strconv.FormatInt(id, 10), e, now)
 }

@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/lunas-id/lunas"
+	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/gateway"
 	"github.com/lunas-id/lunas/gateway/midtrans"
 	"github.com/lunas-id/lunas/internal/paytest"
-	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/ledger"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/review"
@@ -59,7 +60,7 @@ func TestARelabelledMidtransBodyCreditsNothing(t *testing.T) {
 	if flag, outcome := e.Flag(id); flag != payment.FlagUnconfirmed || !strings.Contains(outcome, "gateway says pending") {
 		t.Errorf("unconfirmed settlement: flag %q (%s)", flag, outcome)
 	}
-	if got := e.Order(o.ID); got.Status != invoice.StatusAwaitingPayment {
+	if got := e.Order(o.ID); got.Status != order.StatusAwaitingPayment {
 		t.Fatalf("order %s after forged bodies", got.Status)
 	}
 	if c, _ := e.Balances("acme"); c.WABalance != 0 {
@@ -74,7 +75,7 @@ func TestARelabelledMidtransBodyCreditsNothing(t *testing.T) {
 	}
 	// The real settlement credits.
 	e.Deliver(a.ID, "settlement", "", nil)
-	if got := e.Order(o.ID); got.Status != invoice.StatusPaid {
+	if got := e.Order(o.ID); got.Status != order.StatusPaid {
 		t.Errorf("real settlement: order %s", got.Status)
 	}
 	if c, _ := e.Balances("acme"); c.WABalance != 1_000_000 {
@@ -101,7 +102,7 @@ func TestAContradictedOVOCallbackCreditsNothing(t *testing.T) {
 	if flag, outcome := e.Flag(id); flag != payment.FlagUnconfirmed {
 		t.Errorf("flag %q (%s), want unconfirmed", flag, outcome)
 	}
-	if got := e.Order(o.ID); got.Status != invoice.StatusAwaitingPayment {
+	if got := e.Order(o.ID); got.Status != order.StatusAwaitingPayment {
 		t.Fatalf("order %s", got.Status)
 	}
 	if e.Xendit.Lookups() == 0 {
@@ -112,7 +113,7 @@ func TestAContradictedOVOCallbackCreditsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.ReceiveOVO(real)
-	if got := e.Order(o.ID); got.Status != invoice.StatusPaid {
+	if got := e.Order(o.ID); got.Status != order.StatusPaid {
 		t.Errorf("real SUCCEEDED: order %s", got.Status)
 	}
 }
@@ -149,7 +150,7 @@ func TestRefundsAndChargebacksReverseOnce(t *testing.T) {
 		t.Fatalf("after half refunded ×50: cached %+v derived %+v, want %+v", c, d, want)
 	}
 	got := e.Order(o.ID)
-	if got.Status != invoice.StatusPaid || got.RefundedAmount != 888_000 {
+	if got.Status != order.StatusPaid || got.RefundedAmount != 888_000 {
 		t.Errorf("order %s refunded %d", got.Status, got.RefundedAmount)
 	}
 	// A second partial refund: cumulative 1,332,000 = ¾.
@@ -160,7 +161,7 @@ func TestRefundsAndChargebacksReverseOnce(t *testing.T) {
 	}
 	// Spend the balance, then a chargeback of the rest: what the balance
 	// no longer holds becomes outstanding; visitors go down to 0 at most.
-	if _, err := e.Orders.Adjust(e.Ctx, "acme", "finance:t", invoice.AdjustmentInput{Product: "wa_balance", Kind: "charge", Amount: 200_000, Reason: "usage"}); err != nil {
+	if _, err := e.Accounts.Adjust(e.Ctx, "acme", "finance:t", account.AdjustmentInput{Product: "wa_balance", Kind: "charge", Amount: 200_000, Reason: "usage"}); err != nil {
 		t.Fatal(err)
 	}
 	body, _ = e.Midtrans.Refund(a.ID, 444_000, "chargeback")
@@ -170,7 +171,7 @@ func TestRefundsAndChargebacksReverseOnce(t *testing.T) {
 		t.Errorf("after the chargeback: cached %+v derived %+v, want %+v", c, d, want)
 	}
 	got = e.Order(o.ID)
-	if got.Status != invoice.StatusRefunded || got.RefundedAmount != 1_776_000 {
+	if got.Status != order.StatusRefunded || got.RefundedAmount != 1_776_000 {
 		t.Errorf("fully taken back: order %s refunded %d", got.Status, got.RefundedAmount)
 	}
 	if n := e.Count(`SELECT count(*) FROM reversals WHERE order_id = $1`, o.ID); n != 3 {
@@ -219,7 +220,7 @@ func TestSettlementThenDenyIsReversed(t *testing.T) {
 	e.Deliver(a.ID, "settlement", "", nil)
 	e.Deliver(a.ID, "deny", "", nil) // Permata and Mandiri bill may reverse a settlement
 	got := e.Order(o.ID)
-	if got.Status != invoice.StatusRefunded || got.RefundedAmount != 1_110_000 {
+	if got.Status != order.StatusRefunded || got.RefundedAmount != 1_110_000 {
 		t.Errorf("order %s refunded %d", got.Status, got.RefundedAmount)
 	}
 	if c, _ := e.Balances("acme"); c.WABalance != 0 {
@@ -231,7 +232,7 @@ func TestSettlementThenDenyIsReversed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs := proforma.NewDocuments(e.Pool, e.Orders, r, proforma.Seller{Name: "PT Lunas"}, paytest.Jakarta)
+	docs := proforma.NewDocuments(proforma.Options{Pool: e.Pool, Clock: e.Clock, Renderer: r, Seller: proforma.Seller{Name: "PT Lunas"}, Location: paytest.Jakarta})
 	if _, err := docs.Ensure(e.Ctx, o.ID, proforma.KindPaid); err != nil {
 		t.Errorf("PAID proforma of a refunded order: %v", err)
 	}
@@ -254,7 +255,7 @@ func TestOVOVoidAndRefundAreReversed(t *testing.T) {
 	if c, _ := e.Balances("acme"); c.WABalance != 500_000 {
 		t.Errorf("after half refunded ×50: %d", c.WABalance)
 	}
-	if got := e.Order(o.ID); got.RefundedAmount != 555_000 || got.Status != invoice.StatusPaid {
+	if got := e.Order(o.ID); got.RefundedAmount != 555_000 || got.Status != order.StatusPaid {
 		t.Errorf("order %s refunded %d", got.Status, got.RefundedAmount)
 	}
 
@@ -264,7 +265,7 @@ func TestOVOVoidAndRefundAreReversed(t *testing.T) {
 	e.ReceiveOVO(body)
 	body, _ = e.Xendit.Callback(a2.ID, "VOIDED", "")
 	storm(t, e, 10, e.ReceiveOVO, body)
-	if got := e.Order(o2.ID); got.Status != invoice.StatusRefunded {
+	if got := e.Order(o2.ID); got.Status != order.StatusRefunded {
 		t.Errorf("voided: order %s", got.Status)
 	}
 	if c, _ := e.Balances("acme"); c.WABalance != 500_000 {
@@ -296,18 +297,18 @@ func TestAPriceNeverChangesUnderAnOpenPayment(t *testing.T) {
 	if _, err := e.Pool.Exec(e.Ctx, `INSERT INTO documents (order_id, kind, pdf, sha256, rendered_at) VALUES ($1, 'unpaid', 'old', 'x', now())`, o.ID); err != nil {
 		t.Fatal(err)
 	}
-	patched, err := e.Orders.PatchOrder(e.Ctx, o.ID, []invoice.ItemRequest{paytest.WA(50_000_000)})
+	patched, err := e.Invoices.PatchOrder(e.Ctx, o.ID, []order.ItemRequest{paytest.WA(50_000_000)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if patched.Status != invoice.StatusInReview || patched.Total != 55_500_000 {
+	if patched.Status != order.StatusInReview || patched.Total != 55_500_000 {
 		t.Fatalf("patched: %s %d", patched.Status, patched.Total)
 	}
 	if _, _, cancels := e.Midtrans.Counts(); len(cancels) != 1 || cancels[0] != va.ID {
 		t.Errorf("gateway cancels %v, want the VA", cancels)
 	}
 	for _, p := range patched.Payments {
-		if p.Status == invoice.AttemptPending {
+		if p.Status == order.AttemptPending {
 			t.Errorf("attempt %s (%s) still pending after the re-price", p.ID, p.Method)
 		}
 		if p.ID == va.ID && p.Amount != 1_110_000 {
@@ -328,7 +329,7 @@ func TestAPriceNeverChangesUnderAnOpenPayment(t *testing.T) {
 	if c, _ := e.Balances("acme"); c.WABalance != 0 {
 		t.Errorf("credited %d through a superseded attempt", c.WABalance)
 	}
-	if got := e.Order(o.ID); got.Status != invoice.StatusInReview {
+	if got := e.Order(o.ID); got.Status != order.StatusInReview {
 		t.Errorf("order %s", got.Status)
 	}
 	// Accepting the corrected order pays the new price through a new attempt.
@@ -336,7 +337,7 @@ func TestAPriceNeverChangesUnderAnOpenPayment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, _ := e.Balances("acme"); got.Status != invoice.StatusPaid || c.WABalance != 50_000_000 {
+	if c, _ := e.Balances("acme"); got.Status != order.StatusPaid || c.WABalance != 50_000_000 {
 		t.Errorf("accepted: %s balance %d", got.Status, c.WABalance)
 	}
 }
@@ -352,11 +353,11 @@ func TestRePriceRefusedWhileAnOVOPushIsOpen(t *testing.T) {
 	if _, err := e.Pool.Exec(e.Ctx, `UPDATE orders SET status = 'rejected' WHERE id = $1`, o.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.Orders.PatchOrder(e.Ctx, o.ID, []invoice.ItemRequest{paytest.WA(9_000_000)})
+	_, err := e.Invoices.PatchOrder(e.Ctx, o.ID, []order.ItemRequest{paytest.WA(9_000_000)})
 	if lunas.KindOf(err) != lunas.KindConflict || !strings.Contains(err.Error(), "still open") {
 		t.Fatalf("patch with an open OVO push: %v", err)
 	}
-	if got := e.Order(o.ID); got.Total != 1_110_000 || got.Status != invoice.StatusRejected {
+	if got := e.Order(o.ID); got.Total != 1_110_000 || got.Status != order.StatusRejected {
 		t.Errorf("order changed: %s %d", got.Status, got.Total)
 	}
 }
@@ -382,7 +383,7 @@ func TestTheJanitorFindsALostCallback(t *testing.T) {
 	if n, err := e.Payments.Reconcile(e.Ctx); err != nil || n != 2 {
 		t.Fatalf("at LUNAS_RECONCILE_AFTER: asked %d (%v), want 2", n, err)
 	}
-	if got := e.Order(o.ID); got.Status != invoice.StatusPaid || *got.PaidAttemptID != a.ID {
+	if got := e.Order(o.ID); got.Status != order.StatusPaid || *got.PaidAttemptID != a.ID {
 		t.Fatalf("order %s", got.Status)
 	}
 	// The other attempt was cancelled by the settlement, so it is asked no more.
@@ -411,7 +412,7 @@ func TestPaymentInstructionsAreMailedOncePerAttempt(t *testing.T) {
 	transfer := e.Pay(o.ID, gateway.MethodManualTransfer)
 	e.Pay(o.ID, gateway.MethodCreditCard)
 	e.Pay(o.ID, gateway.MethodOVO)
-	for _, a := range []*invoice.Attempt{va, bill, transfer} {
+	for _, a := range []*order.Attempt{va, bill, transfer} {
 		if n := e.Count(`SELECT count(*) FROM mails WHERE kind = 'instructions' AND reason = $1 AND to_addr = 'sari@acme.example'`, a.ID); n != 1 {
 			t.Errorf("%s: %d instruction mails, want 1", a.Method, n)
 		}

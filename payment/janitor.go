@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/task"
 )
@@ -29,7 +29,7 @@ func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 	now := s.clock.Now()
 	rows, err := s.pool.Query(ctx, `
 		SELECT o.id FROM orders o JOIN invoices i ON i.order_id = o.id
-		WHERE o.status = 'awaiting_payment' AND i.expires_at <= $1 ORDER BY i.expires_at LIMIT 1000`, now)
+		WHERE o.status = $2 AND i.expires_at <= $1 ORDER BY i.expires_at LIMIT 1000`, now, order.StatusAwaitingPayment)
 	if err != nil {
 		return r, store.Unavailable(err)
 	}
@@ -64,12 +64,12 @@ func (s *Service) Reconcile(ctx context.Context) (int, error) {
 		UPDATE payment_attempts p SET checks = p.checks + 1,
 			next_check_at = $1 + make_interval(secs => $2 * power(4, p.checks + 1))
 		WHERE p.id IN (SELECT id FROM payment_attempts
-			WHERE status = 'pending' AND next_check_at <= $1 ORDER BY next_check_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-		RETURNING `+prefixed(invoice.AttemptColumns), now, s.reconcileAfter.Seconds(), s.reconcileBatch)
+			WHERE status = $4 AND next_check_at <= $1 ORDER BY next_check_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+		RETURNING `+prefixed(attemptColumns), now, s.reconcileAfter.Seconds(), s.reconcileBatch, order.AttemptPending)
 	if err != nil {
 		return 0, store.Unavailable(err)
 	}
-	due, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (invoice.Attempt, error) { return invoice.ScanAttempt(r) })
+	due, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (order.Attempt, error) { return scanAttempt(r) })
 	if err != nil {
 		return 0, store.Unavailable(err)
 	}

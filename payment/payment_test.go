@@ -7,12 +7,14 @@ import (
 	"time"
 
 	"github.com/lunas-id/lunas"
+	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/gateway"
 	"github.com/lunas-id/lunas/gateway/midtrans"
 	"github.com/lunas-id/lunas/internal/midtranstest"
 	"github.com/lunas-id/lunas/internal/paytest"
 	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/ledger"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/task"
 )
@@ -21,7 +23,7 @@ func TestSettlementPaysOutstandingFirst(t *testing.T) {
 	t.Parallel()
 	e := paytest.New(t)
 	e.Account("acme")
-	if _, err := e.Orders.Adjust(e.Ctx, "acme", "finance:test", invoice.AdjustmentInput{Product: "wa_balance", Kind: "charge", Amount: 5_000, Reason: "Meta invoice October"}); err != nil {
+	if _, err := e.Accounts.Adjust(e.Ctx, "acme", "finance:test", account.AdjustmentInput{Product: "wa_balance", Kind: "charge", Amount: 5_000, Reason: "Meta invoice October"}); err != nil {
 		t.Fatal(err)
 	}
 	o := e.Confirmed("acme", paytest.WA(1_000_000))
@@ -37,7 +39,7 @@ func TestSettlementPaysOutstandingFirst(t *testing.T) {
 		t.Errorf("attempt details = %v", a.Details)
 	}
 	e.Deliver(a.ID, "settlement", "", nil)
-	if got := e.Order(o.ID); got.Status != invoice.StatusPaid || got.PaidAt == nil {
+	if got := e.Order(o.ID); got.Status != order.StatusPaid || got.PaidAt == nil {
 		t.Fatalf("order %s", got.Status)
 	}
 	cached, derived := e.Balances("acme")
@@ -122,7 +124,7 @@ func TestForwardOnly(t *testing.T) {
 		}
 		id := e.Receive(body)
 		got := e.Order(o.ID)
-		if got.Status != invoice.StatusPaid || got.Payments[0].Status != invoice.AttemptSucceeded {
+		if got.Status != order.StatusPaid || got.Payments[0].Status != order.AttemptSucceeded {
 			t.Errorf("settlement then %s: order %s attempt %s", late, got.Status, got.Payments[0].Status)
 		}
 		flag, outcome := e.Flag(id)
@@ -142,12 +144,12 @@ func TestCardOutcomes(t *testing.T) {
 	e.Account("acme")
 	cases := []struct {
 		status, fraud string
-		order         string
-		attempt       string
+		order         order.Status
+		attempt       order.AttemptStatus
 	}{
-		{"capture", "accept", invoice.StatusPaid, invoice.AttemptSucceeded},
-		{"capture", "challenge", invoice.StatusAwaitingPayment, invoice.AttemptPending},
-		{"deny", "accept", invoice.StatusAwaitingPayment, invoice.AttemptFailed},
+		{"capture", "accept", order.StatusPaid, order.AttemptSucceeded},
+		{"capture", "challenge", order.StatusAwaitingPayment, order.AttemptPending},
+		{"deny", "accept", order.StatusAwaitingPayment, order.AttemptFailed},
 	}
 	for _, tc := range cases {
 		o := e.Confirmed("acme", paytest.WA(1_000_000))
@@ -164,11 +166,11 @@ func TestCardOutcomes(t *testing.T) {
 		if got.Status != tc.order || got.Payments[0].Status != tc.attempt {
 			t.Errorf("%s/%s: order %s attempt %s, want %s %s", tc.status, tc.fraud, got.Status, got.Payments[0].Status, tc.order, tc.attempt)
 		}
-		if tc.attempt == invoice.AttemptFailed {
+		if tc.attempt == order.AttemptFailed {
 			// Still payable: another attempt settles it.
 			b := e.Pay(o.ID, gateway.MethodBCAVA)
 			e.Deliver(b.ID, "settlement", "", nil)
-			if got := e.Order(o.ID); got.Status != invoice.StatusPaid {
+			if got := e.Order(o.ID); got.Status != order.StatusPaid {
 				t.Errorf("after deny, VA payment: order %s", got.Status)
 			}
 		}
@@ -188,7 +190,7 @@ func TestFlags(t *testing.T) {
 	a := e.Pay(o.ID, gateway.MethodBCAVA)
 	off := int64(1_109_999)
 	e.Deliver(a.ID, "settlement", "", &off)
-	if got := e.Order(o.ID); got.Status != invoice.StatusAwaitingPayment {
+	if got := e.Order(o.ID); got.Status != order.StatusAwaitingPayment {
 		t.Errorf("amount off by one: order %s", got.Status)
 	}
 	if n := e.Count(`SELECT count(*) FROM gateway_events WHERE flag = 'amount_mismatch'`); n != 1 {
@@ -203,12 +205,12 @@ func TestFlags(t *testing.T) {
 	if _, err := e.Payments.Sweep(e.Ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.Order(o2.ID); got.Status != invoice.StatusExpired {
+	if got := e.Order(o2.ID); got.Status != order.StatusExpired {
 		t.Fatalf("order %s, want expired", got.Status)
 	}
 	e.Midtrans.SetFaults(midtranstest.FaultNone, midtranstest.FaultNone)
 	e.Deliver(a2.ID, "settlement", "", nil)
-	if got := e.Order(o2.ID); got.Status != invoice.StatusPaid {
+	if got := e.Order(o2.ID); got.Status != order.StatusPaid {
 		t.Errorf("late settlement: order %s", got.Status)
 	}
 	if n := e.Count(`SELECT count(*) FROM gateway_events WHERE flag = 'paid_late'`); n != 1 {
@@ -244,7 +246,7 @@ func TestExpiryAsksTheGatewayFirst(t *testing.T) {
 	if err := e.Payments.Expire(e.Ctx, o.ID, "expire:"+o.ID); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.Order(o.ID); got.Status != invoice.StatusPaid {
+	if got := e.Order(o.ID); got.Status != order.StatusPaid {
 		t.Errorf("order %s, want paid (status check found the settlement)", got.Status)
 	}
 }
@@ -254,7 +256,7 @@ func TestSweepDeadlines(t *testing.T) {
 	e := paytest.New(t)
 	e.Account("acme")
 	o := e.Confirmed("acme", paytest.WA(1_000_000))
-	draft, err := e.Orders.CreateOrder(e.Ctx, invoice.CreateInput{AccountID: "acme", Requester: invoice.Requester{Name: "A", Email: "a@acme.example"}, Items: []invoice.ItemRequest{paytest.WA(1)}})
+	draft, err := e.Invoices.CreateOrder(e.Ctx, invoice.CreateInput{AccountID: "acme", Requester: order.Requester{Name: "A", Email: "a@acme.example"}, Items: []order.ItemRequest{paytest.WA(1)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +266,7 @@ func TestSweepDeadlines(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := e.Order(o.ID); got.Status != invoice.StatusAwaitingPayment {
+	if got := e.Order(o.ID); got.Status != order.StatusAwaitingPayment {
 		t.Fatalf("at 23:58:59: %s", got.Status)
 	}
 	e.Clock.Set(time.Date(2026, 11, 23, 23, 59, 0, 0, paytest.Jakarta))
@@ -285,18 +287,18 @@ func TestSweepDeadlines(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if got := e.Order(o.ID); got.Status != invoice.StatusExpired {
+	if got := e.Order(o.ID); got.Status != order.StatusExpired {
 		t.Fatalf("at 23:59:00: %s", got.Status)
 	}
-	if got := e.Order(draft.ID); got.Status != invoice.StatusDraft {
+	if got := e.Order(draft.ID); got.Status != order.StatusDraft {
 		t.Errorf("draft at 37h59: %s", got.Status)
 	}
-	e.Clock.Set(draft.CreatedAt.Add(invoice.DraftLifetime))
+	e.Clock.Set(draft.CreatedAt.Add(order.DraftLifetime))
 	closed, err := e.Orders.CloseDrafts(e.Ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := e.Order(draft.ID); got.Status != invoice.StatusClosed || closed != 1 {
+	if got := e.Order(draft.ID); got.Status != order.StatusClosed || closed != 1 {
 		t.Errorf("draft at 120 h: %s (closed %d)", got.Status, closed)
 	}
 }
@@ -306,7 +308,7 @@ func TestIllegalTransitionsAre409(t *testing.T) {
 	e := paytest.New(t)
 	e.Account("acme")
 	o := e.Confirmed("acme", paytest.WA(1_000_000))
-	_, err := e.Orders.PatchOrder(e.Ctx, o.ID, []invoice.ItemRequest{paytest.WA(2_000_000)})
+	_, err := e.Invoices.PatchOrder(e.Ctx, o.ID, []order.ItemRequest{paytest.WA(2_000_000)})
 	var de *lunas.Error
 	if !errors.As(err, &de) || de.Kind != lunas.KindConflict {
 		t.Fatalf("patch awaiting_payment: %v", err)
@@ -314,7 +316,7 @@ func TestIllegalTransitionsAre409(t *testing.T) {
 	if want := "awaiting_payment"; !contains(de.Message, want) {
 		t.Errorf("detail %q does not name the status", de.Message)
 	}
-	if _, err := e.Orders.Cancel(e.Ctx, o.ID); err != nil {
+	if _, err := e.Invoices.Cancel(e.Ctx, o.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.Payments.CreatePayment(e.Ctx, o.ID, payment.PaymentInput{Method: gateway.MethodBCAVA}); lunas.KindOf(err) != lunas.KindConflict {
@@ -336,11 +338,11 @@ func TestOtherAttemptsAreCancelledAtTheGateway(t *testing.T) {
 	first := e.Pay(o.ID, gateway.MethodBCAVA)
 	second := e.Pay(o.ID, gateway.MethodBNIVA)
 	e.Deliver(second.ID, "settlement", "", nil)
-	status := map[string]string{}
+	status := map[string]order.AttemptStatus{}
 	for _, a := range e.Order(o.ID).Payments {
 		status[a.ID] = a.Status
 	}
-	if status[first.ID] != invoice.AttemptCancelled || status[second.ID] != invoice.AttemptSucceeded {
+	if status[first.ID] != order.AttemptCancelled || status[second.ID] != order.AttemptSucceeded {
 		t.Fatalf("attempts: first %s, second %s", status[first.ID], status[second.ID])
 	}
 	if n := e.Count(`SELECT count(*) FROM outbox WHERE id = $1 AND task_type = 'payment:cancel'`, "cancel:"+first.ID); n != 1 {

@@ -8,10 +8,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/ledger"
+	"github.com/lunas-id/lunas/mail"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/store"
-	"github.com/lunas-id/lunas/webhook"
 )
 
 // reverse takes back the credit of attempt a in proportion to what the
@@ -21,19 +21,14 @@ import (
 // attempt's refunded total moves conditionally and a reversal row is
 // unique per (attempt, total): however many notifications say the same,
 // the credit goes back once.
-func (s *Service) reverse(ctx context.Context, tx pgx.Tx, o *invoice.Order, a invoice.Attempt, total int64, kind string, eventID int64, now time.Time, v verdict) (verdict, error) {
+func (s *Service) reverse(ctx context.Context, tx pgx.Tx, o *order.Order, a order.Attempt, total int64, kind string, eventID int64, now time.Time, v verdict) (verdict, error) {
 	total = min(total, a.Amount)
 	if total <= a.Refunded {
 		v.outcome = fmt.Sprintf("%s of %d already reversed (%d of %d taken back)", kind, total, a.Refunded, a.Amount)
 		return v, nil
 	}
-	tag, err := tx.Exec(ctx, `UPDATE payment_attempts SET refunded_amount = $2, updated_at = $4 WHERE id = $1 AND refunded_amount = $3`,
-		a.ID, total, a.Refunded, now)
-	if err != nil {
+	if err := setRefunded(ctx, tx, a.ID, a.Refunded, total, now); err != nil {
 		return v, err
-	}
-	if tag.RowsAffected() != 1 {
-		return v, fmt.Errorf("payment: attempt %s refunded total changed concurrently; retry", a.ID)
 	}
 	rev := store.NewID("rvs")
 	if _, err := tx.Exec(ctx, `INSERT INTO reversals (id, order_id, attempt_id, event_id, kind, gateway_total, amount, created_at)
@@ -47,7 +42,7 @@ func (s *Service) reverse(ctx context.Context, tx pgx.Tx, o *invoice.Order, a in
 		v.outcome = fmt.Sprintf("%s: %d of %d taken back of a payment that credited nothing", kind, total, a.Amount)
 		return v, nil
 	}
-	if err := invoice.LoadItems(ctx, tx, o); err != nil {
+	if err := order.LoadItems(ctx, tx, o); err != nil {
 		return v, err
 	}
 	wa, muv := credits(o)
@@ -58,23 +53,11 @@ func (s *Service) reverse(ctx context.Context, tx pgx.Tx, o *invoice.Order, a in
 	if err != nil {
 		return v, err
 	}
-	set := `refunded_amount = $4`
-	to := o.Status
-	if total >= a.Amount {
-		to = invoice.StatusRefunded
-	}
-	if err := invoice.Transition(ctx, tx, o.ID, []string{invoice.StatusPaid, invoice.StatusRefunded}, to, now, set, total); err != nil {
+	// A partial reversal leaves the order paid (the app still learns of it).
+	if err := order.Refund(ctx, tx, o, total, total >= a.Amount, now); err != nil {
 		return v, err
 	}
-	o.Status, o.RefundedAmount = to, total
-	if to == invoice.StatusPaid {
-		// A partial reversal leaves the order paid: no status change for
-		// Transition to tell, but the app learns of the refund.
-		if err := invoice.EmitOrderEvent(ctx, tx, o.ID, webhook.OrderRefunded, now); err != nil {
-			return v, err
-		}
-	}
-	if err := invoice.QueueMail(ctx, tx, o, invoice.MailRefund, rev, now); err != nil {
+	if err := mail.Queue(ctx, tx, o, mail.KindRefund, rev, now); err != nil {
 		return v, err
 	}
 	v.outcome = fmt.Sprintf("%s: %d of %d taken back; reversed wa_balance %d, muv %d (now wa_balance %d, outstanding %d, muv %d)",

@@ -11,8 +11,10 @@
 // settle / fail / reverse under the order's row lock, with the mail and
 // render jobs in the same transaction.
 //
-// cmd/lunas wires it after invoice (whose orders it pays) and before
-// review (which settles accepted manual transfers through Settle).
+// It owns payment_attempts, gateway_events (the inbox) and reversals.
+// cmd/lunas wires it after invoice (whose orders it pays; New makes it the
+// invoice service's Attempts) and before review (which settles accepted
+// manual transfers through SettleTransfer).
 package payment
 
 import (
@@ -25,6 +27,7 @@ import (
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/gateway"
 	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/order"
 )
 
 // Gateway is what payment needs from one payment provider.
@@ -40,16 +43,24 @@ type Gateway interface {
 // Its authenticity was checked when the callback was received.
 type Decoder func(payload []byte) (gateway.Event, error)
 
+// BankAccount is where manual transfers go.
+type BankAccount struct {
+	Bank   string `json:"bank"`
+	Number string `json:"number"`
+	Holder string `json:"holder"`
+}
+
 // Service is the payment path.
 type Service struct {
 	pool     *pgxpool.Pool
-	orders   *invoice.Service
+	orders   *order.Service
+	catalog  invoice.Catalog
 	clock    clock.Clock
 	loc      *time.Location
 	log      *slog.Logger
 	gateways map[string]Gateway // by provider
 	decoders map[string]Decoder // by provider
-	bank     invoice.BankAccount
+	bank     BankAccount
 	// reconcileAfter is how long after it opened a pending gateway attempt
 	// is first asked at the gateway; each later check waits 4× longer.
 	reconcileAfter time.Duration
@@ -70,17 +81,18 @@ type Service struct {
 // Options configures a Service.
 type Options struct {
 	Pool           *pgxpool.Pool
-	Orders         *invoice.Service
+	Orders         *order.Service
+	Invoices       *invoice.Service // its catalog prices the card fee; nil: no fee
 	Logger         *slog.Logger
 	Gateways       map[string]Gateway
 	Decoders       map[string]Decoder
-	Bank           invoice.BankAccount
+	Bank           BankAccount
 	ReconcileAfter time.Duration // default 15 min
 	ReconcileBatch int           // default 100 attempts per run
 }
 
-// New returns a Service and makes it the orders' way to end open attempts
-// before a re-price.
+// New returns a Service and makes it the invoice service's Attempts (its
+// way to end and cancel an order's attempts).
 func New(o Options) *Service {
 	if o.Gateways == nil {
 		o.Gateways = map[string]Gateway{}
@@ -94,12 +106,12 @@ func New(o Options) *Service {
 	s := &Service{pool: o.Pool, orders: o.Orders, clock: o.Orders.Clock(), loc: o.Orders.Location(), log: o.Logger,
 		gateways: o.Gateways, decoders: o.Decoders, bank: o.Bank, reconcileAfter: o.ReconcileAfter, reconcileBatch: o.ReconcileBatch,
 		Settled: func(time.Duration) {}, Flagged: func(string) {}, Kick: func() {}}
-	o.Orders.Attempts = s
+	if o.Invoices != nil {
+		s.catalog = o.Invoices.Catalog()
+		o.Invoices.Attempts = s
+	}
 	return s
 }
-
-// Pool is the service's database pool, for tasks that mark outbox rows done.
-func (s *Service) Pool() *pgxpool.Pool { return s.pool }
 
 func deref(p *string) string {
 	if p == nil {

@@ -12,10 +12,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
 
 	"github.com/lunas-id/lunas"
+	"github.com/lunas-id/lunas/account"
+	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/gateway"
-	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/store"
 )
 
@@ -24,21 +27,34 @@ type Seller struct {
 	Name, Address, NPWP string
 }
 
-// Documents renders, stores and serves proforma PDFs.
+// Documents renders, stores and serves proforma PDFs. It owns the
+// documents table: one stored PDF per order and kind, rendered once.
 type Documents struct {
-	pool    *pgxpool.Pool
-	orders  *invoice.Service
-	r       *Renderer
-	seller  Seller
-	loc     *time.Location
-	catalog invoice.Catalog
+	pool         *pgxpool.Pool
+	clock        clock.Clock
+	r            *Renderer
+	seller       Seller
+	loc          *time.Location
+	vat, cardFee decimal.Decimal
 	// Rendered is called with each render's duration (metrics).
 	Rendered func(time.Duration)
 }
 
+// Options configures Documents.
+type Options struct {
+	Pool     *pgxpool.Pool
+	Clock    clock.Clock // the service clock: when a document was rendered
+	Renderer *Renderer
+	Seller   Seller
+	Location *time.Location
+	// The rates printed beside the amounts (invoice.Catalog's).
+	VATRate, CardFeeRate decimal.Decimal
+}
+
 // NewDocuments returns a document store.
-func NewDocuments(pool *pgxpool.Pool, orders *invoice.Service, r *Renderer, seller Seller, loc *time.Location) *Documents {
-	return &Documents{pool: pool, orders: orders, r: r, seller: seller, loc: loc, catalog: orders.Catalog(), Rendered: func(time.Duration) {}}
+func NewDocuments(o Options) *Documents {
+	return &Documents{pool: o.Pool, clock: o.Clock, r: o.Renderer, seller: o.Seller, loc: o.Location, vat: o.VATRate, cardFee: o.CardFeeRate,
+		Rendered: func(time.Duration) {}}
 }
 
 // Kinds of document.
@@ -68,7 +84,7 @@ func MethodName(m string) string { return LocalMethodName(m, "en") }
 
 // LineName is what an order line is called on the PDF and in mail: a
 // subscription line's plan name, else the product's name.
-func LineName(it invoice.Item, locale string) string {
+func LineName(it order.Item, locale string) string {
 	if it.Description != "" {
 		return it.Description
 	}
@@ -81,8 +97,8 @@ func LocalMethodName(m, locale string) string { return localName(methodNames, m,
 
 // DataFor builds the printed data of an order's document of kind, every
 // name in the order's locale.
-func (d *Documents) DataFor(ctx context.Context, o *invoice.Order, kind string) (Data, error) {
-	acct, err := d.orders.GetAccount(ctx, o.AccountID)
+func (d *Documents) DataFor(ctx context.Context, o *order.Order, kind string) (Data, error) {
+	acct, err := account.Get(ctx, d.pool, o.AccountID)
 	if err != nil {
 		return Data{}, err
 	}
@@ -91,7 +107,7 @@ func (d *Documents) DataFor(ctx context.Context, o *invoice.Order, kind string) 
 		InvoiceNumber: *o.InvoiceNumber, IssuedAt: *o.IssuedAt, Location: d.loc,
 		AccountName: acct.Name, AccountID: acct.ID, AccountAddress: acct.Address, AccountNPWP: acct.NPWP,
 		Requester: o.Requester.Name, RequesterMail: o.Requester.Email,
-		Subtotal: o.Subtotal, VAT: o.VAT, VATRate: d.catalog.VATRate, CardFeeRate: d.catalog.CardFeeRate, Total: o.Total,
+		Subtotal: o.Subtotal, VAT: o.VAT, VATRate: d.vat, CardFeeRate: d.cardFee, Total: o.Total,
 	}
 	if o.ExpiresAt != nil {
 		data.ExpiresAt = *o.ExpiresAt
@@ -99,7 +115,7 @@ func (d *Documents) DataFor(ctx context.Context, o *invoice.Order, kind string) 
 	for _, it := range o.Items {
 		data.Lines = append(data.Lines, Line{Description: LineName(it, o.Locale), Quantity: it.Quantity,
 			Unit: UnitName(it.Unit, o.Locale), Amount: it.Amount})
-		if it.Product == invoice.ProductSubscription && o.DueDate != nil {
+		if it.Product == order.ProductSubscription && o.DueDate != nil {
 			data.Plan, data.Period = it.Description, deref(it.Period)
 			data.DueDate, _ = time.Parse(time.DateOnly, *o.DueDate)
 		}
@@ -131,10 +147,10 @@ var instructionFormats = map[string][3]string{
 
 // Instructions lists how to pay an unpaid order, in its locale: its open
 // attempts' VA numbers, bill keys or bank account.
-func Instructions(o *invoice.Order) []string {
+func Instructions(o *order.Order) []string {
 	var out []string
 	for _, a := range o.Payments {
-		if a.Status != invoice.AttemptPending {
+		if a.Status != order.AttemptPending {
 			continue
 		}
 		if line := AttemptInstructions(o, a); line != "" {
@@ -148,7 +164,7 @@ func Instructions(o *invoice.Order) []string {
 // VA number, the bill key, or the account to transfer to, with the amount;
 // "" for methods paid on the spot. The billing mail lists every open
 // attempt's; the instructions mail carries one.
-func AttemptInstructions(o *invoice.Order, a invoice.Attempt) string {
+func AttemptInstructions(o *order.Order, a order.Attempt) string {
 	f, ok := instructionFormats[o.Locale]
 	if !ok {
 		f = instructionFormats["id"]
@@ -175,7 +191,7 @@ func (d *Documents) Ensure(ctx context.Context, orderID, kind string) ([]byte, e
 
 // EnsureFor is Ensure for a caller that has loaded the order already (o may
 // be nil): the mail task, which needs the order for the mail itself.
-func (d *Documents) EnsureFor(ctx context.Context, orderID string, o *invoice.Order, kind string) ([]byte, error) {
+func (d *Documents) EnsureFor(ctx context.Context, orderID string, o *order.Order, kind string) ([]byte, error) {
 	var pdf []byte
 	err := d.pool.QueryRow(ctx, `SELECT pdf FROM documents WHERE order_id = $1 AND kind = $2`, orderID, kind).Scan(&pdf)
 	if err == nil {
@@ -185,7 +201,7 @@ func (d *Documents) EnsureFor(ctx context.Context, orderID string, o *invoice.Or
 		return nil, store.Unavailable(err)
 	}
 	if o == nil {
-		if o, err = d.orders.GetOrder(ctx, orderID); err != nil {
+		if o, err = order.Get(ctx, d.pool, orderID); err != nil {
 			return nil, err
 		}
 	}
@@ -206,8 +222,8 @@ func (d *Documents) EnsureFor(ctx context.Context, orderID string, o *invoice.Or
 	}
 	d.Rendered(time.Since(start))
 	sum := sha256.Sum256(pdf)
-	_, err = d.pool.Exec(ctx, `INSERT INTO documents (order_id, kind, pdf, sha256, rendered_at) VALUES ($1,$2,$3,$4,now())
-		ON CONFLICT (order_id, kind) DO NOTHING`, orderID, kind, pdf, hex.EncodeToString(sum[:]))
+	_, err = d.pool.Exec(ctx, `INSERT INTO documents (order_id, kind, pdf, sha256, rendered_at) VALUES ($1,$2,$3,$4,$5)
+		ON CONFLICT (order_id, kind) DO NOTHING`, orderID, kind, pdf, hex.EncodeToString(sum[:]), d.clock.Now())
 	if err != nil {
 		return nil, store.Unavailable(err)
 	}
@@ -217,7 +233,7 @@ func (d *Documents) EnsureFor(ctx context.Context, orderID string, o *invoice.Or
 // Current returns the document that describes the order now: PAID once it
 // is paid, UNPAID before. 404 before confirm.
 func (d *Documents) Current(ctx context.Context, orderID string) ([]byte, error) {
-	o, err := d.orders.GetOrder(ctx, orderID)
+	o, err := order.Get(ctx, d.pool, orderID)
 	if err != nil {
 		return nil, err
 	}
@@ -229,6 +245,14 @@ func (d *Documents) Current(ctx context.Context, orderID string) ([]byte, error)
 		kind = KindPaid
 	}
 	return d.Ensure(ctx, orderID, kind)
+}
+
+// Discard drops order orderID's stored document of kind in tx, the
+// transaction that changed what it would show (invoice.PatchOrder drops
+// the UNPAID proforma of an old price); the next Ensure renders it anew.
+func Discard(ctx context.Context, tx pgx.Tx, orderID, kind string) error {
+	_, err := tx.Exec(ctx, `DELETE FROM documents WHERE order_id = $1 AND kind = $2`, orderID, kind)
+	return err
 }
 
 // Signer signs and checks expiring links to an order's PDF.

@@ -2,9 +2,11 @@
 // and that the confirmation mail carries, stores it, and signs the
 // expiring links to it that mails contain.
 //
-// The worker renders a document when an invoice is issued (UNPAID) and again
-// when it is paid (PAID); the API serves the stored bytes. Rendering is
-// deterministic: the same data always gives the same bytes.
+// It owns the documents table. The worker renders a document when an
+// invoice is issued (UNPAID) and the mail task when it is paid (PAID); the
+// API serves the stored bytes; invoice discards the UNPAID one of an old
+// price. Rendering is deterministic: the same data always gives the same
+// bytes.
 package proforma
 
 import (

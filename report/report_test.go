@@ -22,7 +22,7 @@ func TestOverdueReport(t *testing.T) {
 	e := paytest.New(t)
 	e.Account("isp")
 	e.Account("rtrw")
-	subs := subscription.New(e.Pool, e.Orders, lunastest.Logger())
+	subs := subscription.New(e.Pool, e.Invoices, e.Clock, paytest.Jakarta, lunastest.Logger())
 	for _, p := range []struct {
 		id     string
 		amount int64

@@ -1,8 +1,10 @@
 // Package review is finance's side of manual bank transfers: the proof a
-// customer uploads, and finance's decision on it. An accepted proof pays
-// the order through the same settlement as a gateway payment
-// (payment.Settle); a rejection mails the reason; reviews left undecided
-// for 24 h are rejected by the sweeper. api calls it; cmd/lunas wires it.
+// customer uploads, and finance's decision on it. It owns the proofs and
+// reviews tables. An accepted proof pays the order through the same
+// settlement as a gateway payment (payment.SettleTransfer); a rejection
+// mails the reason; reviews left undecided for 24 h are rejected by the
+// sweeper. The order moves through its typed transitions (order.ToReview,
+// order.Reject). api and console call it; cmd/lunas wires it.
 package review
 
 import (
@@ -19,24 +21,32 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lunas-id/lunas"
-	"github.com/lunas-id/lunas/gateway"
-	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/mail"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/store"
+)
+
+// Decision is finance's decision on a proof.
+type Decision string
+
+// Decisions.
+const (
+	Accept Decision = "accept"
+	Reject Decision = "reject"
 )
 
 // Service decides manual transfers.
 type Service struct {
 	log      *slog.Logger
 	pool     *pgxpool.Pool
-	orders   *invoice.Service
+	orders   *order.Service
 	payments *payment.Service
-	bank     invoice.BankAccount
 }
 
 // New returns a Service.
-func New(pool *pgxpool.Pool, orders *invoice.Service, payments *payment.Service, bank invoice.BankAccount, log *slog.Logger) *Service {
-	return &Service{pool: pool, orders: orders, payments: payments, bank: bank, log: log}
+func New(pool *pgxpool.Pool, orders *order.Service, payments *payment.Service, log *slog.Logger) *Service {
+	return &Service{pool: pool, orders: orders, payments: payments, log: log}
 }
 
 // MaxProofSize is the largest proof file accepted.
@@ -85,7 +95,7 @@ func SniffProof(b []byte) string {
 // Allowed while the invoice is payable, and on a rejected order as a
 // correction. The caller has checked the field syntax; the file's content
 // is checked here.
-func (s *Service) SubmitProof(ctx context.Context, orderID string, in ProofInput) (*invoice.Order, error) {
+func (s *Service) SubmitProof(ctx context.Context, orderID string, in ProofInput) (*order.Order, error) {
 	var ve lunas.ValidationError
 	ct := SniffProof(in.File)
 	switch {
@@ -116,22 +126,22 @@ func (s *Service) SubmitProof(ctx context.Context, orderID string, in ProofInput
 	if err != nil {
 		return nil, err
 	}
-	if cur.Status == invoice.StatusRejected {
+	if cur.Status == order.StatusRejected {
 		// A correction: no gateway payment may stay open under the order
 		// finance is about to decide on.
 		if err := s.payments.EndOpenAttempts(ctx, orderID); err != nil {
 			return nil, err
 		}
 	}
-	err = s.orders.InOrderTx(ctx, orderID, func(tx pgx.Tx, o *invoice.Order, now time.Time) error {
+	err = s.orders.InTx(ctx, orderID, func(tx pgx.Tx, o *order.Order, now time.Time) error {
 		switch o.Status {
-		case invoice.StatusAwaitingPayment:
+		case order.StatusAwaitingPayment:
 			if o.ExpiresAt != nil && !now.Before(*o.ExpiresAt) { // a subscription invoice has no deadline
 				return lunas.E(lunas.KindConflict, "cannot upload a proof: invoice %s expired", *o.InvoiceNumber)
 			}
-		case invoice.StatusRejected:
+		case order.StatusRejected:
 		default:
-			return conflict("upload a proof", o)
+			return order.Conflict("upload a proof", o)
 		}
 		if in.TransferredAt.After(now.Add(time.Hour)) {
 			return &lunas.ValidationError{Fields: []lunas.FieldError{{Field: "transferred_at", Message: "is in the future"}}}
@@ -142,13 +152,12 @@ func (s *Service) SubmitProof(ctx context.Context, orderID string, in ProofInput
 		if err != nil {
 			return err
 		}
-		return invoice.Transition(ctx, tx, orderID, []string{invoice.StatusAwaitingPayment, invoice.StatusRejected}, invoice.StatusInReview, now,
-			`review_since = $4, status_reason = NULL`, now)
+		return order.ToReview(ctx, tx, orderID, now)
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.log.Info("proof received", "order_id", orderID, "to", invoice.StatusInReview)
+	s.log.Info("proof received", "order_id", orderID, "to", order.StatusInReview)
 	return s.orders.GetOrder(ctx, orderID)
 }
 
@@ -166,19 +175,19 @@ func (s *Service) LatestProof(ctx context.Context, orderID string) (*Proof, erro
 
 // ReviewInput is finance's decision on a proof.
 type ReviewInput struct {
-	Decision string `json:"decision"`
-	Reason   string `json:"reason"`
+	Decision Decision `json:"decision"`
+	Reason   string   `json:"reason"`
 }
 
 // Review accepts or rejects an order in review. Accept pays the order
 // through the same settlement as a gateway payment; reject mails the reason
 // to the requester. Every decision is recorded with who made it.
-func (s *Service) Review(ctx context.Context, orderID, actor string, in ReviewInput) (*invoice.Order, error) {
+func (s *Service) Review(ctx context.Context, orderID, actor string, in ReviewInput) (*order.Order, error) {
 	var ve lunas.ValidationError
-	if in.Decision != "accept" && in.Decision != "reject" {
+	if in.Decision != Accept && in.Decision != Reject {
 		ve.Add("decision", "must be accept or reject")
 	}
-	if in.Decision == "reject" && strings.TrimSpace(in.Reason) == "" {
+	if in.Decision == Reject && strings.TrimSpace(in.Reason) == "" {
 		ve.Add("reason", "is required to reject")
 	}
 	if len(in.Reason) > 1000 {
@@ -187,56 +196,22 @@ func (s *Service) Review(ctx context.Context, orderID, actor string, in ReviewIn
 	if err := ve.Err(); err != nil {
 		return nil, err
 	}
-	err := s.orders.InOrderTx(ctx, orderID, func(tx pgx.Tx, o *invoice.Order, now time.Time) error {
-		if o.Status != invoice.StatusInReview {
-			return conflict(in.Decision, o)
+	err := s.orders.InTx(ctx, orderID, func(tx pgx.Tx, o *order.Order, now time.Time) error {
+		if o.Status != order.StatusInReview {
+			return order.Conflict(string(in.Decision), o)
 		}
 		var proofID *string
 		if err := tx.QueryRow(ctx, `SELECT id FROM proofs WHERE order_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1`, orderID).Scan(&proofID); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO reviews (id, order_id, proof_id, decision, reason, actor, decided_at) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
-			store.NewID("rev"), orderID, proofID, in.Decision, in.Reason, actor, now); err != nil {
+		if err := record(ctx, tx, orderID, proofID, in.Decision, in.Reason, actor, now); err != nil {
 			return err
 		}
-		if in.Decision == "reject" {
-			return reject(ctx, tx, o, in.Reason, actor, now)
+		if in.Decision == Reject {
+			return reject(ctx, tx, o, in.Reason, now)
 		}
-		// Pay through a manual_transfer attempt at the order's current
-		// total: the one the customer opened when its amount still is that,
-		// else a new one (an attempt's amount is never rewritten; one of an
-		// older price is cancelled).
-		var attemptID string
-		var amount int64
-		err := tx.QueryRow(ctx, `SELECT id, amount FROM payment_attempts WHERE order_id = $1 AND method = 'manual_transfer' AND status = 'pending'
-			ORDER BY created_at DESC LIMIT 1`, orderID).Scan(&attemptID, &amount)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		if err == nil && amount != o.Total {
-			tag, err := tx.Exec(ctx, `UPDATE payment_attempts SET status = 'cancelled', failure_code = 'superseded', updated_at = $2
-				WHERE id = $1 AND status = 'pending'`, attemptID, now)
-			if err != nil {
-				return err
-			}
-			if tag.RowsAffected() != 1 {
-				return lunas.E(lunas.KindConflict, "cannot accept: payment %s changed meanwhile; try again", attemptID)
-			}
-			attemptID = ""
-		}
-		if attemptID == "" {
-			attemptID = store.NewID("pay")
-			if _, err := tx.Exec(ctx, `INSERT INTO payment_attempts (id, order_id, method, provider, status, amount, fee, details, expires_at, created_at, updated_at)
-				VALUES ($1,$2,'manual_transfer',$3,'pending',$4,0,$5,$6,$7,$7)`, attemptID, orderID, gateway.ProviderManual, o.Total,
-				map[string]any{"bank_account": s.bank, "reference": deref(o.InvoiceNumber)}, o.ExpiresAt, now); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.Exec(ctx, `UPDATE payment_attempts SET gateway_ref = $2, details = details || $3 WHERE id = $1`,
-			attemptID, proofID, map[string]any{"reviewed_by": actor}); err != nil {
-			return err
-		}
-		return s.payments.Settle(ctx, tx, o, attemptID, now)
+		// Pay through a manual_transfer attempt at the order's current total.
+		return s.payments.SettleTransfer(ctx, tx, o, proofID, actor, now)
 	})
 	if err != nil {
 		return nil, err
@@ -245,19 +220,21 @@ func (s *Service) Review(ctx context.Context, orderID, actor string, in ReviewIn
 	return s.orders.GetOrder(ctx, orderID)
 }
 
+// record stores a decision on an order's proof (nil: the sweeper's, on
+// whatever was there).
+func record(ctx context.Context, tx pgx.Tx, orderID string, proofID *string, d Decision, reason, actor string, now time.Time) error {
+	_, err := tx.Exec(ctx, `INSERT INTO reviews (id, order_id, proof_id, decision, reason, actor, decided_at) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
+		store.NewID("rev"), orderID, proofID, d, reason, actor, now)
+	return err
+}
+
 // reject moves an order in review to rejected and mails the reason.
-func reject(ctx context.Context, tx pgx.Tx, o *invoice.Order, reason, actor string, now time.Time) error {
-	if err := invoice.Transition(ctx, tx, o.ID, []string{invoice.StatusInReview}, invoice.StatusRejected, now, `status_reason = $4`, reason); err != nil {
+func reject(ctx context.Context, tx pgx.Tx, o *order.Order, reason string, now time.Time) error {
+	if err := order.Reject(ctx, tx, o.ID, reason, now); err != nil {
 		return err
 	}
-	if actor == "system" {
-		if _, err := tx.Exec(ctx, `INSERT INTO reviews (id, order_id, decision, reason, actor, decided_at) VALUES ($1,$2,'reject',$3,'system',$4)`,
-			store.NewID("rev"), o.ID, reason, now); err != nil {
-			return err
-		}
-	}
-	o.Status = invoice.StatusRejected
-	return invoice.QueueMail(ctx, tx, o, invoice.MailRejection, reason, now)
+	o.Status = order.StatusRejected
+	return mail.Queue(ctx, tx, o, mail.KindRejection, reason, now)
 }
 
 // ReasonNotInTime is the rejection reason of a review left undecided.
@@ -275,8 +252,8 @@ func (s *Service) RejectStale(ctx context.Context) (int, error) {
 		var id string
 		err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 			now := s.orders.Clock().Now()
-			err := tx.QueryRow(ctx, `SELECT id FROM orders WHERE status = 'in_review' AND review_since <= $1
-				ORDER BY review_since LIMIT 1 FOR UPDATE SKIP LOCKED`, now.Add(-ReviewLifetime)).Scan(&id)
+			err := tx.QueryRow(ctx, `SELECT id FROM orders WHERE status = $2 AND review_since <= $1
+				ORDER BY review_since LIMIT 1 FOR UPDATE SKIP LOCKED`, now.Add(-ReviewLifetime), order.StatusInReview).Scan(&id)
 			if errors.Is(err, pgx.ErrNoRows) {
 				id = ""
 				return nil
@@ -284,11 +261,14 @@ func (s *Service) RejectStale(ctx context.Context) (int, error) {
 			if err != nil {
 				return err
 			}
-			o, err := invoice.Lock(ctx, tx, id)
+			o, err := order.Lock(ctx, tx, id)
 			if err != nil {
 				return err
 			}
-			return reject(ctx, tx, o, ReasonNotInTime, "system", now)
+			if err := record(ctx, tx, id, nil, Reject, ReasonNotInTime, "system", now); err != nil {
+				return err
+			}
+			return reject(ctx, tx, o, ReasonNotInTime, now)
 		})
 		if err != nil {
 			return n, store.Unavailable(err)
@@ -298,16 +278,4 @@ func (s *Service) RejectStale(ctx context.Context) (int, error) {
 		}
 		n++
 	}
-}
-
-// conflict is the 409 for an illegal transition, naming the current status.
-func conflict(action string, o *invoice.Order) error {
-	return lunas.E(lunas.KindConflict, "cannot %s: order %s is %s", action, o.ID, o.Status)
-}
-
-func deref(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
 }

@@ -9,12 +9,13 @@ import (
 	"github.com/lunas-id/lunas/gateway"
 	"github.com/lunas-id/lunas/internal/paytest"
 	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/review"
 )
 
 var pngBytes = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89")
 
-func proof(e *paytest.Env, orderID string, amount int64) (*invoice.Order, error) {
+func proof(e *paytest.Env, orderID string, amount int64) (*order.Order, error) {
 	return e.Reviews.SubmitProof(e.Ctx, orderID, review.ProofInput{File: pngBytes, Amount: amount,
 		TransferredAt: e.Clock.Now().Add(-time.Minute), SenderBank: "BCA", SenderName: "Sari Dewi"})
 }
@@ -29,7 +30,7 @@ func TestManualTransferAcceptCreditsOnce(t *testing.T) {
 		t.Fatalf("manual attempt details %v", a.Details)
 	}
 	got, err := proof(e, o.ID, 1_110_000)
-	if err != nil || got.Status != invoice.StatusInReview {
+	if err != nil || got.Status != order.StatusInReview {
 		t.Fatalf("proof: %v %v", got, err)
 	}
 	// Two finance clicks at once: one decision.
@@ -55,7 +56,7 @@ func TestManualTransferAcceptCreditsOnce(t *testing.T) {
 		t.Errorf("%d accepts succeeded, want 1 (the other is 409)", n)
 	}
 	got = e.Order(o.ID)
-	if got.Status != invoice.StatusPaid || got.Payments[0].Method != gateway.MethodManualTransfer || got.Payments[0].Status != invoice.AttemptSucceeded {
+	if got.Status != order.StatusPaid || got.Payments[0].Method != gateway.MethodManualTransfer || got.Payments[0].Status != order.AttemptSucceeded {
 		t.Fatalf("order %s payments %+v", got.Status, got.Payments)
 	}
 	cached, derived := e.Balances("acme")
@@ -79,15 +80,15 @@ func TestRejectCorrectAccept(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := e.Reviews.Review(e.Ctx, o.ID, "finance:abcd", review.ReviewInput{Decision: "reject", Reason: "transfer was Rp2.220.000, invoice is Rp1.110.000"})
-	if err != nil || got.Status != invoice.StatusRejected {
+	if err != nil || got.Status != order.StatusRejected {
 		t.Fatalf("reject: %v %v", got, err)
 	}
 	if n := e.Count(`SELECT count(*) FROM mails WHERE order_id = $1 AND kind = 'rejection' AND reason LIKE 'transfer was%'`, o.ID); n != 1 {
 		t.Errorf("rejection mails = %d", n)
 	}
 	// The customer corrects the order to what they transferred: back in review, no new order.
-	got, err = e.Orders.PatchOrder(e.Ctx, o.ID, []invoice.ItemRequest{paytest.WA(2_000_000)})
-	if err != nil || got.Status != invoice.StatusInReview || got.Total != 2_220_000 {
+	got, err = e.Invoices.PatchOrder(e.Ctx, o.ID, []order.ItemRequest{paytest.WA(2_000_000)})
+	if err != nil || got.Status != order.StatusInReview || got.Total != 2_220_000 {
 		t.Fatalf("patch rejected: %+v %v", got, err)
 	}
 	if _, err := e.Reviews.Review(e.Ctx, o.ID, "finance:abcd", review.ReviewInput{Decision: "accept"}); err != nil {
@@ -115,7 +116,7 @@ func TestReviewDeadline(t *testing.T) {
 	if _, err := e.Reviews.RejectStale(e.Ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.Order(o.ID); got.Status != invoice.StatusInReview {
+	if got := e.Order(o.ID); got.Status != order.StatusInReview {
 		t.Fatalf("at 24 h - 1 s: %s", got.Status)
 	}
 	e.Clock.Set(start.Add(review.ReviewLifetime + time.Second))
@@ -132,11 +133,11 @@ func TestReviewDeadline(t *testing.T) {
 	got := e.Order(o.ID)
 	cached, _ := e.Balances("acme")
 	switch got.Status {
-	case invoice.StatusPaid:
+	case order.StatusPaid:
 		if reviewErr != nil || cached.WABalance != 1_000_000 {
 			t.Errorf("paid but review err %v, balance %d", reviewErr, cached.WABalance)
 		}
-	case invoice.StatusRejected:
+	case order.StatusRejected:
 		if lunas.KindOf(reviewErr) != lunas.KindConflict || cached.WABalance != 0 || *got.StatusReason != review.ReasonNotInTime {
 			t.Errorf("rejected but review err %v, balance %d, reason %v", reviewErr, cached.WABalance, got.StatusReason)
 		}
@@ -151,8 +152,8 @@ func TestReviewDeadline(t *testing.T) {
 		t.Errorf("status moved from %s to %s", got.Status, again.Status)
 	}
 	// Cancel from rejected.
-	if got.Status == invoice.StatusRejected {
-		if c, err := e.Orders.Cancel(e.Ctx, o.ID); err != nil || c.Status != invoice.StatusCancelled {
+	if got.Status == order.StatusRejected {
+		if c, err := e.Invoices.Cancel(e.Ctx, o.ID); err != nil || c.Status != order.StatusCancelled {
 			t.Errorf("cancel rejected: %v %v", c, err)
 		}
 	}
@@ -178,7 +179,7 @@ func TestProofRefusals(t *testing.T) {
 			t.Errorf("%s: %v", tc.name, err)
 		}
 	}
-	draft, _ := e.Orders.CreateOrder(e.Ctx, invoice.CreateInput{AccountID: "acme", Requester: invoice.Requester{Name: "A", Email: "a@acme.example"}, Items: []invoice.ItemRequest{paytest.WA(1)}})
+	draft, _ := e.Invoices.CreateOrder(e.Ctx, invoice.CreateInput{AccountID: "acme", Requester: order.Requester{Name: "A", Email: "a@acme.example"}, Items: []order.ItemRequest{paytest.WA(1)}})
 	if _, err := proof(e, draft.ID, 1); lunas.KindOf(err) != lunas.KindConflict {
 		t.Errorf("proof for a draft: %v", err)
 	}

@@ -37,8 +37,8 @@ import (
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/clock"
-	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/mail"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/outbox"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/store"
@@ -61,7 +61,6 @@ type Sender interface {
 // Service runs bulk sendings.
 type Service struct {
 	pool      *pgxpool.Pool
-	orders    *invoice.Service
 	clock     clock.Clock
 	loc       *time.Location
 	log       *slog.Logger
@@ -77,7 +76,7 @@ type Service struct {
 // Options configures a Service.
 type Options struct {
 	Pool      *pgxpool.Pool
-	Orders    *invoice.Service
+	Orders    *order.Service // for the service clock and the business zone
 	Logger    *slog.Logger
 	WhatsApp  Sender        // nil: the whatsapp channel is refused
 	Interval  time.Duration // 1 s / LUNAS_WHATSAPP_RATE
@@ -94,7 +93,7 @@ func New(o Options) *Service {
 	if o.Lease <= 0 {
 		o.Lease = 20 * time.Second
 	}
-	return &Service{pool: o.Pool, orders: o.Orders, clock: o.Orders.Clock(), loc: o.Orders.Location(), log: o.Logger, wa: o.WhatsApp,
+	return &Service{pool: o.Pool, clock: o.Orders.Clock(), loc: o.Orders.Location(), log: o.Logger, wa: o.WhatsApp,
 		interval: o.Interval, signer: o.Signer, publicURL: o.PublicURL, lease: o.Lease, Kick: func() {}}
 }
 
@@ -254,14 +253,15 @@ func (s *Service) Get(ctx context.Context, id string) (*Progress, error) {
 
 // item is one (invoice, channel) of a sending, with what its message says.
 type item struct {
-	orderID, channel             string
-	attempts                     int
-	status, number, locale, name string
-	email                        string
-	phone                        *string
-	total                        int64
-	due                          time.Time
-	plan, period, message, day   string
+	orderID, channel           string
+	attempts                   int
+	status                     order.Status
+	number, locale, name       string
+	email                      string
+	phone                      *string
+	total                      int64
+	due                        time.Time
+	plan, period, message, day string
 }
 
 const maxAttempts = 5
@@ -422,9 +422,9 @@ func nullable(s string) *string {
 
 // process sends one item's message, at most once per business day.
 func (s *Service) process(ctx context.Context, sendingID, holder string, it item, day time.Time) error {
-	if it.status != invoice.StatusAwaitingPayment && it.status != invoice.StatusRejected {
+	if it.status != order.StatusAwaitingPayment && it.status != order.StatusRejected {
 		return store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-			return finish(ctx, tx, sendingID, holder, it, "skipped", "the invoice is "+it.status, "")
+			return finish(ctx, tx, sendingID, holder, it, "skipped", "the invoice is "+string(it.status), "")
 		})
 	}
 	if it.channel == ChannelEmail {
@@ -451,9 +451,9 @@ func claimDelivery(ctx context.Context, tx pgx.Tx, sendingID string, it item, st
 // reminder) through the mail service, with the delivery key in one
 // transaction: the mail row's id is per invoice, message and day too.
 func (s *Service) email(ctx context.Context, sendingID, holder string, it item, day time.Time) error {
-	kind := invoice.MailBilling
+	kind := mail.KindBilling
 	if it.message == MessageReminder {
-		kind = invoice.MailReminder
+		kind = mail.KindReminder
 	}
 	mailID := fmt.Sprintf("mail_%s_%s_%s", kind, it.orderID, day.Format("20060102"))
 	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
@@ -465,8 +465,8 @@ func (s *Service) email(ctx context.Context, sendingID, holder string, it item, 
 			return finish(ctx, tx, sendingID, holder, it, "skipped", "already sent today by sending "+other, "")
 		}
 		data, _ := json.Marshal(mail.ReminderData{DaysOverdue: max(0, int(day.Sub(it.due).Hours()/24))})
-		o := &invoice.Order{ID: it.orderID, Requester: invoice.Requester{Name: it.name, Email: it.email}, Locale: it.locale}
-		if _, err := invoice.QueueMailAs(ctx, tx, o, kind, mailID, data, s.clock.Now()); err != nil {
+		o := &order.Order{ID: it.orderID, Requester: order.Requester{Name: it.name, Email: it.email}, Locale: it.locale}
+		if _, err := mail.QueueAs(ctx, tx, o, kind, mailID, data, s.clock.Now()); err != nil {
 			return err
 		}
 		return finish(ctx, tx, sendingID, holder, it, "sent", "", mailID)

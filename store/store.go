@@ -154,7 +154,7 @@ func inTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error 
 	for len(tx.last) > 0 {
 		f := tx.last[0]
 		tx.last = tx.last[1:]
-		if err := f(ctx); err != nil {
+		if err := f(ctx, tx); err != nil {
 			return err
 		}
 	}
@@ -162,7 +162,7 @@ func inTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error 
 	for len(tx.before) > 0 {
 		f := tx.before[0]
 		tx.before = tx.before[1:]
-		if err := f(ctx); err != nil {
+		if err := f(ctx, tx); err != nil {
 			return err
 		}
 	}
@@ -176,8 +176,8 @@ func inTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error 
 // just before it commits.
 type hookTx struct {
 	pgx.Tx
-	last   []func(context.Context) error
-	before []func(context.Context) error
+	last   []Hook
+	before []Hook
 	parent *hookTx // for a savepoint: where its hooks go when it is released
 }
 
@@ -205,6 +205,12 @@ func (h *hookTx) Commit(ctx context.Context) error {
 	return nil
 }
 
+// Hook is work a transaction runs just before it commits, in tx: the
+// transaction InTx commits. A hook registered inside a savepoint runs
+// after the savepoint was released, so it must use the tx it is given,
+// never the savepoint it was registered in.
+type Hook func(ctx context.Context, tx pgx.Tx) error
+
 // LastWrite runs f inside tx after the caller's function has done every
 // other change, before the BeforeCommit hooks and the commit; an error
 // from f rolls the whole transaction back. A write that locks a row every
@@ -212,12 +218,12 @@ func (h *hookTx) Commit(ctx context.Context) error {
 // that lock is held across the BeforeCommit reads and the commit only,
 // not across the whole transaction. When tx was not begun by InTx, f runs
 // at once.
-func LastWrite(ctx context.Context, tx pgx.Tx, f func(context.Context) error) error {
+func LastWrite(ctx context.Context, tx pgx.Tx, f Hook) error {
 	if h, ok := tx.(*hookTx); ok {
 		h.last = append(h.last, f)
 		return nil
 	}
-	return f(ctx)
+	return f(ctx, tx)
 }
 
 // BeforeCommit runs f inside tx after the caller's function has done
@@ -225,10 +231,10 @@ func LastWrite(ctx context.Context, tx pgx.Tx, f func(context.Context) error) er
 // whole transaction back. It reports false, and does not keep f, when tx
 // was not begun by InTx (the caller then runs f itself at once).
 //
-// invoice uses it to snapshot an order for its outbound event as the
+// order uses it to snapshot an order for its outbound event as the
 // transaction leaves it (the settle path changes the order, then its
 // attempts), so an event shows what was committed.
-func BeforeCommit(tx pgx.Tx, f func(context.Context) error) bool {
+func BeforeCommit(tx pgx.Tx, f Hook) bool {
 	h, ok := tx.(*hookTx)
 	if ok {
 		h.before = append(h.before, f)

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/store"
 )
 
@@ -16,7 +17,7 @@ type due struct {
 	id, accountID, planID, planName string
 	amount                          int64
 	vat                             bool
-	customer                        invoice.Requester
+	customer                        order.Requester
 	locale                          string
 	dueDay                          int
 	next                            time.Time
@@ -131,7 +132,7 @@ func (s *Service) issueFor(ctx context.Context, tx pgx.Tx, id string, today, now
 // subscription one month on, in tx. ok is false when that period had been
 // invoiced already (the unique key): the subscription still moves on.
 func (s *Service) issue(ctx context.Context, tx pgx.Tx, d due, now time.Time) (bool, error) {
-	_, ok, err := s.orders.IssueSubscriptionInvoice(ctx, tx, invoice.SubscriptionInvoice{
+	_, ok, err := s.invoices.IssueSubscriptionInvoice(ctx, tx, invoice.SubscriptionInvoice{
 		SubscriptionID: d.id, AccountID: d.accountID, PlanID: d.planID, PlanName: d.planName,
 		Period: d.next.Format("2006-01"), DueDate: d.next, Amount: d.amount, VAT: d.vat, Customer: d.customer, Locale: d.locale,
 	}, now)

@@ -11,7 +11,8 @@
 // impossible however many sweeps race. A subscription created (or resumed,
 // or moved) after its issue moment gets its invoice in that same request.
 //
-// The invoice itself is an order (invoice.IssueSubscriptionInvoice): it is
+// It owns the plans and subscriptions tables. The invoice itself is an
+// order (invoice.IssueSubscriptionInvoice): it is
 // paid through every method and the same webhook pipeline, and credits no
 // balance. The api package calls the Service for requests; the worker's
 // sweeper calls IssueDue.
@@ -29,8 +30,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lunas-id/lunas"
+	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/store"
 )
@@ -55,18 +58,19 @@ const (
 
 // Service manages plans and subscriptions and issues their invoices.
 type Service struct {
-	pool   *pgxpool.Pool
-	orders *invoice.Service
-	clock  clock.Clock
-	loc    *time.Location
-	log    *slog.Logger
+	pool     *pgxpool.Pool
+	invoices *invoice.Service
+	clock    clock.Clock
+	loc      *time.Location
+	log      *slog.Logger
 	// Kick is called after a commit that wrote outbox rows (the relay).
 	Kick func()
 }
 
-// New returns a Service on the orders' clock and business zone.
-func New(pool *pgxpool.Pool, orders *invoice.Service, log *slog.Logger) *Service {
-	return &Service{pool: pool, orders: orders, clock: orders.Clock(), loc: orders.Location(), log: log, Kick: func() {}}
+// New returns a Service that issues through invoices, on the service
+// clock and the business zone.
+func New(pool *pgxpool.Pool, invoices *invoice.Service, c clock.Clock, loc *time.Location, log *slog.Logger) *Service {
+	return &Service{pool: pool, invoices: invoices, clock: c, loc: loc, log: log, Kick: func() {}}
 }
 
 // ------------------------------------------------------------------ plans
@@ -94,7 +98,7 @@ type PlanInput struct {
 // already issued keep the plan as it was.
 func (s *Service) PutPlan(ctx context.Context, id string, in PlanInput) (Plan, bool, error) {
 	var ve lunas.ValidationError
-	if !invoice.ValidID(id) {
+	if !account.ValidID(id) {
 		ve.Add("plan_id", "must be 1-64 characters of letters, digits, '-', '_' or '.'")
 	}
 	if strings.TrimSpace(in.Name) == "" {
@@ -186,7 +190,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Subscription, er
 	} else if len(name) > 200 || strings.ContainsAny(name, "\r\n") {
 		ve.Add("customer.name", "must be one line of at most 200 characters")
 	}
-	if msg := invoice.CheckEmail(in.Customer.Email); msg != "" {
+	if msg := account.CheckEmail(in.Customer.Email); msg != "" {
 		ve.Add("customer.email", "%s", msg)
 	}
 	var phone *string
@@ -282,11 +286,11 @@ func get(ctx context.Context, q store.Querier, id string) (*Subscription, error)
 type Filter struct {
 	AccountID, PlanID, Status string
 	Limit                     int
-	Cursor                    *invoice.Cursor // a position in the newest-first list, as for orders
+	Cursor                    *order.Cursor // a position in the newest-first list, as for orders
 }
 
 // List lists subscriptions newest first; next is the next page's cursor.
-func (s *Service) List(ctx context.Context, f Filter) ([]*Subscription, *invoice.Cursor, error) {
+func (s *Service) List(ctx context.Context, f Filter) ([]*Subscription, *order.Cursor, error) {
 	args := []any{f.AccountID, f.PlanID, f.Status, f.Limit + 1}
 	where := `($1 = '' OR s.account_id = $1) AND ($2 = '' OR s.plan_id = $2) AND ($3 = '' OR s.status = $3)`
 	if f.Cursor != nil {
@@ -302,11 +306,11 @@ func (s *Service) List(ctx context.Context, f Filter) ([]*Subscription, *invoice
 	if err != nil {
 		return nil, nil, store.Unavailable(err)
 	}
-	var next *invoice.Cursor
+	var next *order.Cursor
 	if len(list) > f.Limit {
 		list = list[:f.Limit]
 		last := list[len(list)-1]
-		next = &invoice.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
+		next = &order.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
 	}
 	return list, next, nil
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/lunas-id/lunas/gateway"
 	"github.com/lunas-id/lunas/internal/lunastest"
 	"github.com/lunas-id/lunas/internal/paytest"
-	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/subscription"
 )
 
@@ -18,7 +18,7 @@ func setup(t *testing.T) (*paytest.Env, *subscription.Service) {
 	t.Helper()
 	e := paytest.New(t)
 	e.Account("isp")
-	subs := subscription.New(e.Pool, e.Orders, lunastest.Logger())
+	subs := subscription.New(e.Pool, e.Invoices, e.Clock, paytest.Jakarta, lunastest.Logger())
 	if _, _, err := subs.PutPlan(e.Ctx, "home-20", subscription.PlanInput{Name: "Internet 20 Mbps", Amount: ptr[int64](250_000), VAT: ptr(true), LeadDays: ptr(5)}); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestIssuedAtMidnightOnDueDateMinusLeadDays(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := e.Order(id)
-	if o.Status != invoice.StatusAwaitingPayment || o.InvoiceNumber == nil || o.ExpiresAt != nil || o.DueDate == nil || *o.DueDate != "2026-12-20" {
+	if o.Status != order.StatusAwaitingPayment || o.InvoiceNumber == nil || o.ExpiresAt != nil || o.DueDate == nil || *o.DueDate != "2026-12-20" {
 		t.Fatalf("order %+v", o)
 	}
 	if !o.IssuedAt.Equal(at(t, "2026-12-15 00:00:00")) {
@@ -123,7 +123,7 @@ func TestIssuedAtMidnightOnDueDateMinusLeadDays(t *testing.T) {
 	if _, err := e.Payments.Sweep(e.Ctx); err != nil {
 		t.Fatal(err)
 	}
-	if o := e.Order(id); o.Status != invoice.StatusAwaitingPayment {
+	if o := e.Order(id); o.Status != order.StatusAwaitingPayment {
 		t.Errorf("status %s after the sweep", o.Status)
 	}
 }
@@ -203,7 +203,7 @@ func TestConcurrentIssuersIssueOncePerPeriod(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			other := subscription.New(e.Pool, e.Orders, lunastest.Logger())
+			other := subscription.New(e.Pool, e.Invoices, e.Clock, paytest.Jakarta, lunastest.Logger())
 			for range 3 {
 				n, err := other.IssueDue(e.Ctx)
 				if err != nil {
@@ -254,7 +254,7 @@ func TestPaidSubscriptionInvoiceCreditsNothing(t *testing.T) {
 	}
 	e.Deliver(b.ID, "settlement", "", nil)
 	o := e.Order(id)
-	if o.Status != invoice.StatusPaid {
+	if o.Status != order.StatusPaid {
 		t.Fatalf("status %s", o.Status)
 	}
 	cached, derived := e.Balances("isp")

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/lunas-id/lunas"
+	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/ledger"
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/tariff"
@@ -197,8 +198,8 @@ func (s *Service) Reconcile(ctx context.Context, accountID, actor string, in Rec
 			if in.Reference != "" {
 				reason += " (" + in.Reference + ")"
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO adjustments (id, account_id, product, kind, amount, reason, actor, created_at)
-				VALUES ($1,$2,'wa_balance',$3,$4,$5,$6,$7)`, adj.ID, accountID, adj.Kind, adj.Amount, reason, actor, now); err != nil {
+			if err := account.Record(ctx, tx, account.Adjustment{ID: adj.ID, AccountID: accountID, Product: ledger.BalanceWA,
+				Kind: adj.Kind, Amount: adj.Amount, Reason: reason, Actor: actor, CreatedAt: now}); err != nil {
 				return err
 			}
 			if after, err = ledger.Reconcile(ctx, tx, now, accountID, rec.ID, adj.ID, adj.Kind, adj.Amount, reason); err != nil {

@@ -35,7 +35,7 @@ const (
 )
 
 // Renderer turns an event's snapshot of kind (KindOrder, KindAttempt) into
-// its data as the API shows it. invoice.Views implements it; cmd/lunas
+// its data as the API shows it. order.Views implements it; cmd/lunas
 // wires it (this package sits below invoice).
 type Renderer interface {
 	Render(kind string, snapshot json.RawMessage) (any, error)

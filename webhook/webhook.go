@@ -4,7 +4,7 @@
 // and the sender that posts deliveries with retries (API.md "Events to the
 // app").
 //
-// The path of one event: a domain package (invoice, payment, usage) calls
+// The path of one event: a domain package (order, payment, usage) calls
 // Emit inside the transaction of the change → an event row and one
 // delivery row per matching endpoint commit with it (or roll back with it)
 // → a Sender in a `work` process claims the due delivery with a lease,
@@ -12,9 +12,9 @@
 // else is retried on the contract's schedule (service clock); 410 disables
 // the endpoint.
 //
-// Emit sits below invoice (which calls it from every order transition),
-// so this package never imports invoice: the sender renders orders through
-// a Renderer that cmd/lunas wires (invoice.Views).
+// Emit sits below order (which calls it from every order transition), so
+// this package never imports order: the sender renders orders through a
+// Renderer that cmd/lunas wires (order.Views).
 package webhook
 
 import (
@@ -50,8 +50,8 @@ var Types = []string{OrderConfirmed, OrderPaid, OrderExpired, OrderCancelled, Or
 // Snapshot kinds: how the sender turns an event's snapshot into its data.
 const (
 	KindJSON    = "json"    // the snapshot is the data, as the API shows it
-	KindOrder   = "order"   // an invoice.Order; rendered as the order object
-	KindAttempt = "attempt" // an invoice.Attempt; rendered as the attempt object with order_id
+	KindOrder   = "order"   // an order.Order; rendered as the order object
+	KindAttempt = "attempt" // an order.Attempt; rendered as the attempt object with order_id
 )
 
 // Event is one thing that happened, as the emitting transaction saw it.

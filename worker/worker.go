@@ -18,9 +18,10 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/mail"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/outbox"
 	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/proforma"
@@ -37,7 +38,8 @@ type Metrics interface {
 
 // Worker holds the handlers' dependencies.
 type Worker struct {
-	orders   *invoice.Service
+	pool     *pgxpool.Pool // marks the outbox rows of the tasks it does itself
+	orders   *order.Service
 	payments *payment.Service
 	reviews  *review.Service
 	docs     *proforma.Documents
@@ -53,8 +55,8 @@ type Worker struct {
 }
 
 // New returns a worker.
-func New(orders *invoice.Service, payments *payment.Service, reviews *review.Service, docs *proforma.Documents, m *mail.Service, log *slog.Logger, metrics Metrics) *Worker {
-	return &Worker{orders: orders, payments: payments, reviews: reviews, docs: docs, mail: m, log: log, metrics: metrics}
+func New(pool *pgxpool.Pool, orders *order.Service, payments *payment.Service, reviews *review.Service, docs *proforma.Documents, m *mail.Service, log *slog.Logger, metrics Metrics) *Worker {
+	return &Worker{pool: pool, orders: orders, payments: payments, reviews: reviews, docs: docs, mail: m, log: log, metrics: metrics}
 }
 
 // Mux routes task types to handlers.
@@ -121,7 +123,7 @@ func (w *Worker) cancelPayment(ctx context.Context, t *asynq.Task) error {
 	if err := w.payments.CancelAtGateway(ctx, p.AttemptID); err != nil {
 		return err
 	}
-	return outbox.MarkDone(ctx, w.payments.Pool(), taskID(ctx))
+	return outbox.MarkDone(ctx, w.pool, taskID(ctx))
 }
 
 func (w *Worker) expire(ctx context.Context, t *asynq.Task) error {
@@ -140,7 +142,7 @@ func (w *Worker) renderPDF(ctx context.Context, t *asynq.Task) error {
 	if _, err := w.docs.Ensure(ctx, p.OrderID, p.Kind); err != nil {
 		return err
 	}
-	return outbox.MarkDone(ctx, w.payments.Pool(), taskID(ctx))
+	return outbox.MarkDone(ctx, w.pool, taskID(ctx))
 }
 
 func (w *Worker) sendMail(ctx context.Context, t *asynq.Task) error {

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	acct "github.com/lunas-id/lunas/account" // the test files declare types account and order
 	"github.com/lunas-id/lunas/api"
 	"github.com/lunas-id/lunas/audit"
 	"github.com/lunas-id/lunas/clock"
@@ -36,6 +37,7 @@ import (
 	"github.com/lunas-id/lunas/gateway/ovo"
 	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/mail"
+	ord "github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/outbox"
 	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/proforma"
@@ -184,16 +186,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cat := invoice.Catalog{WAMinTopUp: cfg.WAMinTopUp, WATopUpStep: cfg.WATopUpStep, MUVPackSize: cfg.MUVPackSize, MUVPackPrice: cfg.MUVPackPrice,
 		VATRate: cfg.VATRate, CardFeeRate: cfg.CardFeeRate}
-	orders := invoice.New(invoice.Options{Pool: pool, Clock: clk, Catalog: cat, Location: cfg.Timezone, Logger: log})
+	orders := ord.New(pool, clk, cfg.Timezone, log)
+	accounts := acct.New(pool, clk, log)
+	invoices := invoice.New(pool, orders, cat, log)
 	payments := payment.New(payment.Options{
-		Pool: pool, Orders: orders, Logger: log, Gateways: gateways,
+		Pool: pool, Orders: orders, Invoices: invoices, Logger: log, Gateways: gateways,
 		Decoders:       map[string]payment.Decoder{gateway.ProviderMidtrans: midtrans.DecodeCallback, gateway.ProviderOVO: ovo.Decode},
-		Bank:           invoice.BankAccount(cfg.BankAccount),
+		Bank:           payment.BankAccount(cfg.BankAccount),
 		ReconcileAfter: cfg.ReconcileAfter,
 	})
 	payments.Settled = m.settled
 	payments.Flagged = m.flagged
-	reviews := review.New(pool, orders, payments, invoice.BankAccount(cfg.BankAccount), log)
+	reviews := review.New(pool, orders, payments, log)
 	renderer, err := proforma.NewRenderer()
 	if err != nil {
 		return err
@@ -207,7 +211,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("LUNAS_SELLER_LOGO: %w", err)
 		}
 	}
-	docs := proforma.NewDocuments(pool, orders, renderer, proforma.Seller{Name: cfg.SellerName, Address: cfg.SellerAddress, NPWP: cfg.SellerNPWP}, cfg.Timezone)
+	docs := proforma.NewDocuments(proforma.Options{Pool: pool, Clock: clk, Renderer: renderer,
+		Seller: proforma.Seller{Name: cfg.SellerName, Address: cfg.SellerAddress, NPWP: cfg.SellerNPWP}, Location: cfg.Timezone,
+		VATRate: cat.VATRate, CardFeeRate: cat.CardFeeRate})
 	docs.Rendered = m.pdfRendered
 	signer := proforma.NewSigner(cfg.SigningKey)
 	sealer, err := webhook.NewSealer(cfg.SigningKey)
@@ -234,7 +240,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	spend := billing.New(billing.Options{Pool: pool, Clock: clk, Prices: cfg.WAPrices, Location: cfg.Timezone,
 		LowBalanceRatio: cfg.LowBalanceRatio, Logger: log})
 	spend.Alerted, spend.Kick = m.lowBalanceAlert, relay.Kick
-	subs := subscription.New(pool, orders, log)
+	subs := subscription.New(pool, invoices, clk, cfg.Timezone, log)
 	subs.Kick = relay.Kick
 	var wa sending.Sender
 	if cfg.WhatsAppURL != "" {
@@ -265,10 +271,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		defer transport.Close()
-		mailer := mail.New(mail.Options{Pool: pool, Orders: orders, Documents: docs, Templates: tpl, Transport: transport, Signer: signer,
+		mailer := mail.New(mail.Options{Pool: pool, Clock: clk, Documents: docs, Templates: tpl, Transport: transport, Signer: signer,
 			From: cfg.MailFrom, PublicURL: cfg.PublicURL, Location: cfg.Timezone, Logger: log})
 		mailer.Result = m.mailResult
-		w := worker.New(orders, payments, reviews, docs, mailer, log, m)
+		w := worker.New(pool, orders, payments, reviews, docs, mailer, log, m)
 		w.Subscriptions, w.Sendings = subs, sendings
 		servers := make([]*asynq.Server, 0, len(pools))
 		// Shut the pools down together: each waits for its in-flight tasks
@@ -296,7 +302,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// Outbound webhooks: their own pool of senders, apart from the asynq
 		// worker, so a slow endpoint never holds settlement or mail.
 		sender := webhook.NewSender(webhook.SenderOptions{Pool: pool, Clock: clk, Sealer: sealer, Policy: hookPolicy,
-			Renderer: invoice.Views{Location: cfg.Timezone, PublicURL: cfg.PublicURL}, Location: cfg.Timezone, Logger: log,
+			Renderer: ord.Views{Location: cfg.Timezone, PublicURL: cfg.PublicURL}, Location: cfg.Timezone, Logger: log,
 			Concurrency: cfg.WebhookConcurrency, PerEndpoint: cfg.WebhookEndpointConcurrency})
 		sender.Outcome = m.webhookOutcome
 		wg.Add(1)
@@ -310,14 +316,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// The finance console, on the same services as the API (recurring
 		// billing through the adapters in console_billing.go).
 		reports := report.New(pool, clk, cfg.Timezone)
-		finance, err := console.New(console.Options{Pool: pool, Orders: orders, Payments: payments, Reviews: reviews, Documents: docs,
+		finance, err := console.New(console.Options{Pool: pool, Accounts: accounts, Orders: orders, Payments: payments, Reviews: reviews, Documents: docs,
 			Usage: spend, Tokens: cfg.APITokens, Clock: clk, Location: cfg.Timezone, Logger: log, PublicURL: cfg.PublicURL,
 			Subscriptions: consoleSubscriptions{subs}, Overdue: consoleReports{reports}, Sendings: consoleSendings{sendings}})
 		if err != nil {
 			return err
 		}
 		handler := api.New(api.Options{
-			Orders: orders, Payments: payments, Reviews: reviews, Documents: docs, Signer: signer, Tokens: cfg.APITokens, Location: cfg.Timezone, Logger: log,
+			Pool: pool, Accounts: accounts, Orders: orders, Invoices: invoices, Payments: payments, Reviews: reviews, Documents: docs, Signer: signer, Tokens: cfg.APITokens, Location: cfg.Timezone, Logger: log,
 			Registry: reg, Database: pool, Redis: redisPinger{client}, TestClock: tc,
 			MidtransKey: cfg.MidtransServerKey, OVOCallbackToken: cfg.OVOCallbackToken, PublicURL: cfg.PublicURL,
 			Usage: spend, Webhooks: hooks, Console: finance,

@@ -18,6 +18,7 @@ import (
 	"github.com/lunas-id/lunas/internal/lunastest"
 	"github.com/lunas-id/lunas/internal/whatsapptest"
 	"github.com/lunas-id/lunas/invoice"
+	ord "github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/report"
 	"github.com/lunas-id/lunas/sending"
 	"github.com/lunas-id/lunas/subscription"
@@ -266,7 +267,8 @@ func TestSubscriptionsEndToEnd(t *testing.T) {
 	// The finance console's adapters give it the same data the API gives.
 	ctx := t.Context()
 	clk := clock.NewFixed(time.Date(2026, 12, 23, 10, 0, 0, 0, jakartaZone(t)))
-	orders := invoice.New(invoice.Options{Pool: s.pool, Clock: clk, Location: jakartaZone(t), Logger: lunastest.Logger()})
+	orders := ord.New(s.pool, clk, jakartaZone(t), lunastest.Logger())
+	invoices := invoice.New(s.pool, orders, invoice.DefaultCatalog(), lunastest.Logger())
 	reports := consoleReports{report.New(s.pool, clk, jakartaZone(t))}
 	cr, err := reports.Overdue(ctx, console.OverdueFilter{AsOf: "2026-12-23"})
 	if err != nil || cr.AsOf != "2026-12-23" || len(cr.Rows) != len(rep.Rows) || cr.Amount != rep.Total.Amount || cr.Rows[0].DaysOverdue != 3 {
@@ -281,7 +283,7 @@ func TestSubscriptionsEndToEnd(t *testing.T) {
 	} else if i, err := wb.GetSheetIndex("Overdue"); err != nil || i < 0 {
 		t.Errorf("console XLSX has no sheet Overdue: %d %v", i, err)
 	}
-	list, err := consoleSubscriptions{subscription.New(s.pool, orders, lunastest.Logger())}.List(ctx, console.SubscriptionFilter{Limit: 100})
+	list, err := consoleSubscriptions{subscription.New(s.pool, invoices, clk, jakartaZone(t), lunastest.Logger())}.List(ctx, console.SubscriptionFilter{Limit: 100})
 	if err != nil || len(list) != n {
 		t.Errorf("console subscriptions: %d (%v), want %d", len(list), err, n)
 	}

@@ -1,6 +1,6 @@
 // Package paytest gives the payment path's tests one wiring of real
-// services: a fresh PostgreSQL database, the invoice, payment and review
-// services on a fixed clock, and fake Midtrans and Xendit servers over
+// services: a fresh PostgreSQL database, the account, order, invoice,
+// payment and review services on a fixed clock, and fake Midtrans and Xendit servers over
 // HTTP. Every Env audits the books when its test ends (audit.Run), so each
 // test proves the books it leaves hold.
 package paytest
@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/audit"
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/gateway"
@@ -24,6 +25,7 @@ import (
 	"github.com/lunas-id/lunas/internal/ovotest"
 	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/ledger"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/review"
 	"github.com/lunas-id/lunas/task"
@@ -45,7 +47,9 @@ type Env struct {
 	Ctx      context.Context
 	Pool     *pgxpool.Pool
 	Clock    *clock.Fixed
-	Orders   *invoice.Service
+	Accounts *account.Service
+	Orders   *order.Service
+	Invoices *invoice.Service
 	Payments *payment.Service
 	Reviews  *review.Service
 	Midtrans *midtranstest.Server
@@ -70,15 +74,17 @@ func New(t *testing.T) *Env {
 	xsrv := httptest.NewServer(xd)
 	t.Cleanup(xsrv.Close)
 	clk := clock.NewFixed(time.Date(2026, 11, 22, 10, 0, 0, 0, Jakarta))
-	bank := invoice.BankAccount{Bank: "BCA", Number: "123", Holder: "PT Lunas"}
-	orders := invoice.New(invoice.Options{Pool: pool, Clock: clk, Catalog: invoice.DefaultCatalog(), Location: Jakarta, Logger: lunastest.Logger()})
+	bank := payment.BankAccount{Bank: "BCA", Number: "123", Holder: "PT Lunas"}
+	orders := order.New(pool, clk, Jakarta, lunastest.Logger())
+	invoices := invoice.New(pool, orders, invoice.DefaultCatalog(), lunastest.Logger())
 	payments := payment.New(payment.Options{
-		Pool: pool, Orders: orders, Logger: lunastest.Logger(), Bank: bank, ReconcileAfter: 15 * time.Minute,
+		Pool: pool, Orders: orders, Invoices: invoices, Logger: lunastest.Logger(), Bank: bank, ReconcileAfter: 15 * time.Minute,
 		Gateways: map[string]payment.Gateway{gateway.ProviderMidtrans: mc, gateway.ProviderOVO: ovo.New(XenditKey, xsrv.URL, 5*time.Second)},
 		Decoders: map[string]payment.Decoder{gateway.ProviderMidtrans: midtrans.DecodeCallback, gateway.ProviderOVO: ovo.Decode},
 	})
-	e := &Env{T: t, Ctx: context.Background(), Pool: pool, Clock: clk, Orders: orders, Payments: payments,
-		Reviews: review.New(pool, orders, payments, bank, lunastest.Logger()), Midtrans: mt, Xendit: xd}
+	e := &Env{T: t, Ctx: context.Background(), Pool: pool, Clock: clk, Accounts: account.New(pool, clk, lunastest.Logger()),
+		Orders: orders, Invoices: invoices, Payments: payments,
+		Reviews: review.New(pool, orders, payments, lunastest.Logger()), Midtrans: mt, Xendit: xd}
 	t.Cleanup(func() {
 		if !e.SkipAudit && !t.Failed() {
 			e.AuditOK()
@@ -104,19 +110,19 @@ func (e *Env) AuditOK() {
 // Account creates an account.
 func (e *Env) Account(id string) {
 	e.T.Helper()
-	if _, _, err := e.Orders.PutAccount(e.Ctx, id, invoice.AccountInput{Name: "Acme " + id}); err != nil {
+	if _, _, err := e.Accounts.Put(e.Ctx, id, account.Input{Name: "Acme " + id}); err != nil {
 		e.T.Fatal(err)
 	}
 }
 
 // Confirmed creates and confirms an order requested by Sari Dewi.
-func (e *Env) Confirmed(account string, items ...invoice.ItemRequest) *invoice.Order {
+func (e *Env) Confirmed(account string, items ...order.ItemRequest) *order.Order {
 	e.T.Helper()
-	o, err := e.Orders.CreateOrder(e.Ctx, invoice.CreateInput{AccountID: account, Requester: invoice.Requester{Name: "Sari Dewi", Email: "sari@acme.example"}, Items: items})
+	o, err := e.Invoices.CreateOrder(e.Ctx, invoice.CreateInput{AccountID: account, Requester: order.Requester{Name: "Sari Dewi", Email: "sari@acme.example"}, Items: items})
 	if err != nil {
 		e.T.Fatal(err)
 	}
-	if o, err = e.Orders.Confirm(e.Ctx, o.ID); err != nil {
+	if o, err = e.Invoices.Confirm(e.Ctx, o.ID); err != nil {
 		e.T.Fatal(err)
 	}
 	return o
@@ -124,7 +130,7 @@ func (e *Env) Confirmed(account string, items ...invoice.ItemRequest) *invoice.O
 
 // Pay opens an attempt with method (a 3-D Secure card for credit_card, a
 // fixed phone for ovo).
-func (e *Env) Pay(orderID, method string) *invoice.Attempt {
+func (e *Env) Pay(orderID, method string) *order.Attempt {
 	e.T.Helper()
 	in := payment.PaymentInput{Method: method}
 	switch method {
@@ -194,7 +200,7 @@ func (e *Env) Deliver(attemptID, status, fraud string, amount *int64) int64 {
 }
 
 // Order reads an order.
-func (e *Env) Order(id string) *invoice.Order {
+func (e *Env) Order(id string) *order.Order {
 	e.T.Helper()
 	o, err := e.Orders.GetOrder(e.Ctx, id)
 	if err != nil {
@@ -206,7 +212,7 @@ func (e *Env) Order(id string) *invoice.Order {
 // Balances are an account's cached and derived balances.
 func (e *Env) Balances(account string) (cached, derived ledger.Balances) {
 	e.T.Helper()
-	a, err := e.Orders.GetAccount(e.Ctx, account)
+	a, err := e.Accounts.Get(e.Ctx, account)
 	if err != nil {
 		e.T.Fatal(err)
 	}
@@ -244,11 +250,11 @@ func (e *Env) Flag(id int64) (flag, outcome string) {
 }
 
 // WA and MUV are order lines.
-func WA(n int64) invoice.ItemRequest {
-	return invoice.ItemRequest{Product: invoice.ProductWABalance, Quantity: n}
+func WA(n int64) order.ItemRequest {
+	return order.ItemRequest{Product: order.ProductWABalance, Quantity: n}
 }
 
 // MUV is a unique-visitor order line.
-func MUV(n int64) invoice.ItemRequest {
-	return invoice.ItemRequest{Product: invoice.ProductMUV, Quantity: n}
+func MUV(n int64) order.ItemRequest {
+	return order.ItemRequest{Product: order.ProductMUV, Quantity: n}
 }

@@ -1,4 +1,4 @@
-package invoice
+package order
 
 import (
 	"time"
@@ -10,7 +10,7 @@ import (
 type View struct {
 	ID            string    `json:"id"`
 	AccountID     string    `json:"account_id"`
-	Status        string    `json:"status"`
+	Status        Status    `json:"status"`
 	StatusReason  *string   `json:"status_reason,omitempty"`
 	Requester     Requester `json:"requester"`
 	Locale        string    `json:"locale"`
@@ -35,27 +35,27 @@ type View struct {
 
 // AttemptView is a payment attempt as the API shows it.
 type AttemptView struct {
-	ID          string  `json:"id"`
-	Method      string  `json:"method"`
-	Status      string  `json:"status"`
-	Amount      int64   `json:"amount"`
-	Fee         int64   `json:"fee"`
-	Refunded    int64   `json:"refunded_amount"`
-	Currency    string  `json:"currency"`
-	ExpiresAt   *string `json:"expires_at"`
-	FailureCode *string `json:"failure_code,omitempty"`
-	Reference   *string `json:"gateway_reference,omitempty"`
-	Bank        any     `json:"bank,omitempty"`
-	VANumber    any     `json:"va_number,omitempty"`
-	BillerCode  any     `json:"biller_code,omitempty"`
-	BillKey     any     `json:"bill_key,omitempty"`
-	RedirectURL any     `json:"redirect_url,omitempty"`
-	Phone       any     `json:"phone,omitempty"`
-	BankAccount any     `json:"bank_account,omitempty"`
-	PaymentRef  any     `json:"payment_reference,omitempty"`
-	GatewayMsg  any     `json:"gateway_message,omitempty"`
-	CreatedAt   string  `json:"created_at"`
-	UpdatedAt   string  `json:"updated_at"`
+	ID          string        `json:"id"`
+	Method      string        `json:"method"`
+	Status      AttemptStatus `json:"status"`
+	Amount      int64         `json:"amount"`
+	Fee         int64         `json:"fee"`
+	Refunded    int64         `json:"refunded_amount"`
+	Currency    string        `json:"currency"`
+	ExpiresAt   *string       `json:"expires_at"`
+	FailureCode *string       `json:"failure_code,omitempty"`
+	Reference   *string       `json:"gateway_reference,omitempty"`
+	Bank        any           `json:"bank,omitempty"`
+	VANumber    any           `json:"va_number,omitempty"`
+	BillerCode  any           `json:"biller_code,omitempty"`
+	BillKey     any           `json:"bill_key,omitempty"`
+	RedirectURL any           `json:"redirect_url,omitempty"`
+	Phone       any           `json:"phone,omitempty"`
+	BankAccount any           `json:"bank_account,omitempty"`
+	PaymentRef  any           `json:"payment_reference,omitempty"`
+	GatewayMsg  any           `json:"gateway_message,omitempty"`
+	CreatedAt   string        `json:"created_at"`
+	UpdatedAt   string        `json:"updated_at"`
 }
 
 // Timestamp renders t as API.md's times: RFC 3339 in the business zone.

@@ -1,4 +1,4 @@
-package invoice
+package order
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 
 // eventFor names the event an order's move to status to sends the app;
 // "" for none.
-func eventFor(to string) string {
+func eventFor(to Status) string {
 	switch to {
 	case StatusAwaitingPayment:
 		return webhook.OrderConfirmed
@@ -36,53 +36,36 @@ func eventFor(to string) string {
 	return ""
 }
 
-// EmitOrderEvent records event typ about order id in tx, the transaction
-// of the change that causes it. The order is read for the event when tx
-// is about to commit (store.BeforeCommit), so the event shows the order
-// as the transaction leaves it — the settle path moves the order and then
-// its attempts. Transition calls it for every status change; reversal
-// (partial refunds) and subscriptions (subscription.invoice_issued,
-// invoice.overdue) call it directly.
-func EmitOrderEvent(ctx context.Context, tx pgx.Tx, id, typ string, now time.Time) error {
+// EmitEvent records event typ about order id in tx, the transaction of
+// the change that causes it. The order is read for the event when tx is
+// about to commit (store.BeforeCommit), so the event shows the order as
+// the transaction leaves it — the settle path moves the order and then its
+// attempts. Every transition calls it for its change of status; Refund
+// calls it for a partial refund, which changes no status.
+func EmitEvent(ctx context.Context, tx pgx.Tx, id, typ string, now time.Time) error {
 	if ok, err := webhook.Wanted(ctx, tx, typ); err != nil || !ok {
 		return err
 	}
-	emit := func(ctx context.Context) error {
-		o, err := getOrder(ctx, tx, id)
+	emit := func(ctx context.Context, tx pgx.Tx) error {
+		o, err := Get(ctx, tx, id)
 		if err != nil {
 			return err
 		}
 		b, err := json.Marshal(o)
 		if err != nil {
-			return fmt.Errorf("invoice: snapshot order %s: %w", id, err)
+			return fmt.Errorf("order: snapshot order %s: %w", id, err)
 		}
 		return webhook.Emit(ctx, tx, webhook.Event{Type: typ, Kind: webhook.KindOrder, Subject: id, Snapshot: b, At: now})
 	}
 	if store.BeforeCommit(tx, emit) {
 		return nil
 	}
-	return emit(ctx)
+	return emit(ctx, tx)
 }
 
-// EmitAttemptEvent records event typ (payment.failed) about attempt id
-// in q, the transaction of the change, as the attempt stands now.
-func EmitAttemptEvent(ctx context.Context, q store.Querier, id, typ string, now time.Time) error {
-	if ok, err := webhook.Wanted(ctx, q, typ); err != nil || !ok {
-		return err
-	}
-	a, err := GetAttempt(ctx, q, id)
-	if err != nil {
-		return err
-	}
-	b, err := json.Marshal(a)
-	if err != nil {
-		return fmt.Errorf("invoice: snapshot attempt %s: %w", id, err)
-	}
-	return webhook.Emit(ctx, q, webhook.Event{Type: typ, Kind: webhook.KindAttempt, Subject: id, Snapshot: b, At: now})
-}
-
-// Views renders event snapshots of orders and attempts as the API shows
-// them (webhook.Renderer); cmd/lunas hands it to the webhook sender.
+// Views renders event snapshots of orders and attempts (payment's
+// payment.failed carries an Attempt) as the API shows them
+// (webhook.Renderer); cmd/lunas hands it to the webhook sender.
 type Views struct {
 	Location  *time.Location
 	PublicURL string
@@ -101,15 +84,15 @@ func (v Views) Render(kind string, snapshot json.RawMessage) (any, error) {
 	case webhook.KindOrder:
 		var o Order
 		if err := json.Unmarshal(snapshot, &o); err != nil {
-			return nil, fmt.Errorf("invoice: order snapshot: %w", err)
+			return nil, fmt.Errorf("order: order snapshot: %w", err)
 		}
 		return NewView(&o, v.Location, v.PublicURL), nil
 	case webhook.KindAttempt:
 		var a Attempt
 		if err := json.Unmarshal(snapshot, &a); err != nil {
-			return nil, fmt.Errorf("invoice: attempt snapshot: %w", err)
+			return nil, fmt.Errorf("order: attempt snapshot: %w", err)
 		}
 		return AttemptEventView{AttemptView: NewAttemptView(&a, v.Location), OrderID: a.OrderID}, nil
 	}
-	return nil, fmt.Errorf("invoice: no view of %q snapshots", kind)
+	return nil, fmt.Errorf("order: no view of %q snapshots", kind)
 }

@@ -1,0 +1,187 @@
+// Package account keeps the customer accounts lunas bills: who they are
+// (name, address, NPWP, the billing email of their alerts) and the finance
+// adjustments made to their balances. It owns the accounts and adjustments
+// tables; the balances themselves are the ledger's (ledger.Open gives a new
+// account its balances in the transaction that creates it).
+//
+// api and console call the Service (PUT/GET /v1/accounts/{id}, the ledger
+// page, adjustments); usage records a month-end reconciliation's
+// adjustment with Record; proforma and mail read an account with Get.
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/lunas-id/lunas"
+	"github.com/lunas-id/lunas/clock"
+	"github.com/lunas-id/lunas/ledger"
+	"github.com/lunas-id/lunas/store"
+)
+
+const (
+	maxNameLength  = 200
+	maxEmailLength = 254
+	// maxAmount keeps every amount far inside int64.
+	maxAmount = 1_000_000_000_000
+)
+
+// Service manages accounts.
+type Service struct {
+	pool  *pgxpool.Pool
+	clock clock.Clock
+	log   *slog.Logger
+}
+
+// New returns a Service.
+func New(pool *pgxpool.Pool, c clock.Clock, log *slog.Logger) *Service {
+	return &Service{pool: pool, clock: c, log: log}
+}
+
+// Account with its balances.
+type Account struct {
+	ID        string          `json:"id"`
+	Name      string          `json:"name"`
+	Address   string          `json:"address"`
+	NPWP      string          `json:"npwp"`
+	Balances  ledger.Balances `json:"balances"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+
+	// BillingEmail receives the low-balance alerts (nil: the requester of
+	// the latest paid order does).
+	BillingEmail *string `json:"billing_email"`
+}
+
+// Input is the body of PUT /v1/accounts/{id}.
+type Input struct {
+	Name    string  `json:"name"`
+	Address *string `json:"address"`
+	NPWP    *string `json:"npwp"`
+
+	// BillingEmail: absent keeps it, "" removes it.
+	BillingEmail *string `json:"billing_email"`
+}
+
+// Put creates or updates an account; created reports which. A new account
+// gets its balances (ledger.Open) in the same transaction.
+func (s *Service) Put(ctx context.Context, id string, in Input) (Account, bool, error) {
+	var ve lunas.ValidationError
+	if !ValidID(id) {
+		ve.Add("account_id", "must be 1-64 characters of letters, digits, '-', '_' or '.'")
+	}
+	if strings.TrimSpace(in.Name) == "" {
+		ve.Add("name", "is required")
+	} else if len(in.Name) > maxNameLength {
+		ve.Add("name", "must be at most %d characters", maxNameLength)
+	}
+	if in.NPWP != nil && len(*in.NPWP) > 32 {
+		ve.Add("npwp", "must be at most 32 characters")
+	}
+	if in.Address != nil && len(*in.Address) > 500 {
+		ve.Add("address", "must be at most 500 characters")
+	}
+	if in.BillingEmail != nil && *in.BillingEmail != "" {
+		if msg := CheckEmail(*in.BillingEmail); msg != "" {
+			ve.Add("billing_email", "%s", msg)
+		}
+	}
+	if err := ve.Err(); err != nil {
+		return Account{}, false, err
+	}
+	now := s.clock.Now()
+	var created bool
+	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `
+			INSERT INTO accounts (id, name, address, npwp, billing_email, created_at, updated_at)
+			VALUES ($1, $2, coalesce($3, ''), coalesce($4, ''), nullif($6, ''), $5, $5)
+			ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,
+				address = coalesce($3, accounts.address), npwp = coalesce($4, accounts.npwp),
+				billing_email = CASE WHEN $6::text IS NULL THEN accounts.billing_email ELSE nullif($6, '') END, updated_at = $5
+			RETURNING (xmax = 0)`, id, in.Name, in.Address, in.NPWP, now, in.BillingEmail).Scan(&created); err != nil {
+			return err
+		}
+		if !created {
+			return nil
+		}
+		return ledger.Open(ctx, tx, id, now)
+	})
+	if err != nil {
+		return Account{}, false, store.Unavailable(err)
+	}
+	a, err := Get(ctx, s.pool, id)
+	return a, created, err
+}
+
+// Get returns an account with its balances (GET /v1/accounts/{id}).
+func (s *Service) Get(ctx context.Context, id string) (Account, error) { return Get(ctx, s.pool, id) }
+
+// Get reads an account with its balances in q; proforma and mail read the
+// account an order bills with it.
+func Get(ctx context.Context, q store.Querier, id string) (Account, error) {
+	var a Account
+	// The balances are the ledger's; an account was last updated when its
+	// identity or its balances last changed.
+	err := q.QueryRow(ctx, `
+		SELECT a.id, a.name, a.address, a.npwp, a.billing_email, b.wa_balance, b.muv, b.outstanding, a.created_at, greatest(a.updated_at, b.updated_at)
+		FROM accounts a JOIN balances b ON b.account_id = a.id WHERE a.id = $1`, id).
+		Scan(&a.ID, &a.Name, &a.Address, &a.NPWP, &a.BillingEmail, &a.Balances.WABalance, &a.Balances.MUV, &a.Balances.Outstanding, &a.CreatedAt, &a.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return a, lunas.E(lunas.KindNotFound, "account %q not found", id)
+	}
+	return a, store.Unavailable(err)
+}
+
+// Exists reports whether account id exists.
+func Exists(ctx context.Context, q store.Querier, id string) (bool, error) {
+	var ok bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1)`, id).Scan(&ok)
+	return ok, store.Unavailable(err)
+}
+
+// Ledger lists an account's postings, newest first.
+func (s *Service) Ledger(ctx context.Context, accountID string, before int64, limit int) ([]ledger.Posting, error) {
+	if _, err := s.Get(ctx, accountID); err != nil {
+		return nil, err
+	}
+	return ledger.List(ctx, s.pool, accountID, before, limit)
+}
+
+// CheckEmail says what is wrong with an email address ("" when nothing):
+// the rule every recipient lunas mails follows (billing emails, order
+// requesters, subscription customers).
+func CheckEmail(e string) string {
+	if e == "" {
+		return "is required"
+	}
+	if len(e) > maxEmailLength {
+		return fmt.Sprintf("must be at most %d characters", maxEmailLength)
+	}
+	a, err := mail.ParseAddress(e)
+	if err != nil || a.Address != e || a.Name != "" || !strings.Contains(e[strings.LastIndexByte(e, '@')+1:], ".") {
+		return "is not a valid email address (want name@example.com)"
+	}
+	return ""
+}
+
+// ValidID reports whether id is 1-64 letters, digits, '-', '_' or '.': the
+// rule for ids callers choose (accounts, plans).
+func ValidID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,66 @@
+package order
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/lunas-id/lunas/store"
+)
+
+// AttemptStatus is where a payment attempt is in its machine; package
+// payment moves it.
+type AttemptStatus string
+
+// Attempt statuses.
+const (
+	AttemptPending   AttemptStatus = "pending"
+	AttemptSucceeded AttemptStatus = "succeeded"
+	AttemptFailed    AttemptStatus = "failed"
+	AttemptCancelled AttemptStatus = "cancelled"
+	AttemptExpired   AttemptStatus = "expired"
+)
+
+// AttemptStatuses lists every attempt status.
+func AttemptStatuses() []AttemptStatus {
+	return []AttemptStatus{AttemptPending, AttemptSucceeded, AttemptFailed, AttemptCancelled, AttemptExpired}
+}
+
+// Attempt is one try at paying an order with one method, as part of the
+// order object (the API and the order.* events show an order with its
+// payments). Package payment owns the payment_attempts table: it opens
+// attempts at the gateways, moves them on, and reads them with its own
+// queries; the type lives here, below both, because the order object
+// carries it.
+type Attempt struct {
+	ID          string
+	OrderID     string
+	Method      string
+	Provider    string
+	Status      AttemptStatus
+	Amount      int64 // fee included; never rewritten once the attempt exists
+	Fee         int64
+	Refunded    int64 // what the gateway has taken back so far
+	GatewayRef  *string
+	Details     map[string]any
+	FailureCode *string
+	ExpiresAt   *time.Time
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// loadAttempts reads an order's attempts for the order object, oldest first.
+func loadAttempts(ctx context.Context, q store.Querier, orderID string) ([]Attempt, error) {
+	rows, err := q.Query(ctx, `SELECT id, order_id, method, provider, status, amount, fee, refunded_amount, gateway_ref, details,
+		failure_code, expires_at, created_at, updated_at FROM payment_attempts WHERE order_id = $1 ORDER BY created_at, id`, orderID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Attempt, error) {
+		var a Attempt
+		err := r.Scan(&a.ID, &a.OrderID, &a.Method, &a.Provider, &a.Status, &a.Amount, &a.Fee, &a.Refunded, &a.GatewayRef, &a.Details,
+			&a.FailureCode, &a.ExpiresAt, &a.CreatedAt, &a.UpdatedAt)
+		return a, err
+	})
+}
