@@ -262,8 +262,8 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := payment.EventFilter{Flag: q.Get("flag")}
 	var ve lunas.ValidationError
-	if f.Flag != "" && !slices.Contains(payment.Flags, f.Flag) {
-		ve.Add("flag", "must be one of %s", strings.Join(payment.Flags, ", "))
+	if f.Flag != "" && !slices.Contains(payment.Flags(), f.Flag) {
+		ve.Add("flag", "must be one of %s", strings.Join(payment.Flags(), ", "))
 	}
 	switch q.Get("resolved") {
 	case "":

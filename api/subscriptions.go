@@ -37,7 +37,7 @@ type subscriptionView struct {
 	PlanID        string                `json:"plan_id"`
 	Customer      subscription.Customer `json:"customer"`
 	Locale        string                `json:"locale"`
-	Status        string                `json:"status"`
+	Status        subscription.Status   `json:"status"`
 	DueDay        int                   `json:"due_day"`
 	NextDueDate   string                `json:"next_due_date"`
 	NextIssueDate string                `json:"next_issue_date"`
@@ -77,11 +77,9 @@ func (s *Server) getSubscription(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listSubscriptions(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := subscription.Filter{AccountID: q.Get("account_id"), PlanID: q.Get("plan_id"), Status: q.Get("status")}
+	f := subscription.Filter{AccountID: q.Get("account_id"), PlanID: q.Get("plan_id"), Status: subscription.Status(q.Get("status"))}
 	var ve lunas.ValidationError
-	switch f.Status {
-	case "", subscription.StatusActive, subscription.StatusPaused, subscription.StatusEnded:
-	default:
+	if f.Status != "" && !f.Status.Valid() {
 		ve.Add("status", "must be active, paused or ended")
 	}
 	f.Limit, f.Cursor = timePage(r, &ve)

@@ -16,6 +16,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/lunas-id/lunas/order"
+	"github.com/lunas-id/lunas/review"
 	"github.com/lunas-id/lunas/store"
 )
 
@@ -54,7 +56,8 @@ type rule struct {
 }
 
 // The rules, as SQL. Zero-amount postings are never written, so a credit
-// of 0 on a balance is the absence of its posting.
+// of 0 on a balance is the absence of its posting. Statuses come in as
+// parameters (statuses below), named from the packages that own them.
 var rules = []rule{
 	{
 		name: "balances", text: "each account's cached balances equal the sum of its postings",
@@ -72,7 +75,7 @@ var rules = []rule{
 	},
 	{
 		name: "credited_once", text: "each paid (or since refunded) order is credited exactly what it bought, once; no other order is credited",
-		total: `SELECT count(*) FROM orders o WHERE status IN ('paid','refunded')
+		total: `SELECT count(*) FROM orders o WHERE status = ANY(@paid)
 			OR EXISTS (SELECT 1 FROM ledger_postings p WHERE p.order_id = o.id AND p.reversal_id IS NULL)`,
 		// An order's credit is every posting it has outside reversals: the
 		// WhatsApp top-up is what reached the balance plus what paid off
@@ -91,36 +94,36 @@ var rules = []rule{
 					count(*) AS n
 				FROM ledger_postings WHERE order_id IS NOT NULL AND reversal_id IS NULL GROUP BY order_id)
 			SELECT b.account_id, b.id, '', 0::bigint, CASE
-				WHEN b.status NOT IN ('paid','refunded') THEN format('order is %s but was credited', b.status)
+				WHEN b.status <> ALL(@paid) THEN format('order is %s but was credited', b.status)
 				WHEN c.odd > 0 THEN format('%s postings of the order are not top-ups', c.odd)
 				ELSE format('bought wa_balance %s, muv %s; credited %s, %s', b.wa, b.muv, coalesce(c.wa, 0), coalesce(c.muv, 0)) END
 			FROM bought b LEFT JOIN credited c ON c.order_id = b.id
-			WHERE (b.status IN ('paid','refunded') AND (coalesce(c.wa, 0) <> b.wa OR coalesce(c.muv, 0) <> b.muv OR c.odd > 0))
-				OR (b.status NOT IN ('paid','refunded') AND c.n IS NOT NULL)
+			WHERE (b.status = ANY(@paid) AND (coalesce(c.wa, 0) <> b.wa OR coalesce(c.muv, 0) <> b.muv OR c.odd > 0))
+				OR (b.status <> ALL(@paid) AND c.n IS NOT NULL)
 			ORDER BY b.id`,
 	},
 	{
 		name: "paid_by_one_attempt", text: "each paid order names one succeeded attempt of its own that paid its total",
-		total: `SELECT count(*) FROM orders WHERE status IN ('paid','refunded')`,
+		total: `SELECT count(*) FROM orders WHERE status = ANY(@paid)`,
 		bad: `SELECT o.account_id, o.id, coalesce(o.paid_attempt_id, ''), 0::bigint, CASE
 				WHEN a.id IS NULL THEN 'no paying attempt recorded'
 				WHEN a.order_id <> o.id THEN 'paying attempt belongs to another order'
-				WHEN a.status <> 'succeeded' THEN format('paying attempt is %s', a.status)
+				WHEN a.status <> @succeeded THEN format('paying attempt is %s', a.status)
 				ELSE format('paying attempt of %s (fee %s) for a total of %s', a.amount, a.fee, o.total) END
 			FROM orders o LEFT JOIN payment_attempts a ON a.id = o.paid_attempt_id
-			WHERE o.status IN ('paid','refunded')
-				AND (a.id IS NULL OR a.order_id <> o.id OR a.status <> 'succeeded' OR a.amount - a.fee <> o.total)
+			WHERE o.status = ANY(@paid)
+				AND (a.id IS NULL OR a.order_id <> o.id OR a.status <> @succeeded OR a.amount - a.fee <> o.total)
 			ORDER BY o.id`,
 	},
 	{
 		name: "confirmed_payments", text: "each succeeded attempt is backed by a gateway-confirmed event of its amount, or an accepted review for a manual transfer",
-		total: `SELECT count(*) FROM payment_attempts WHERE status = 'succeeded'`,
+		total: `SELECT count(*) FROM payment_attempts WHERE status = @succeeded`,
 		bad: `SELECT o.account_id, a.order_id, a.id, 0::bigint, CASE WHEN a.provider = 'manual'
 				THEN 'manual transfer with no accepted review'
 				ELSE format('no %s event confirmed by the gateway for %s', a.provider, a.amount) END
 			FROM payment_attempts a JOIN orders o ON o.id = a.order_id
-			WHERE a.status = 'succeeded' AND CASE WHEN a.provider = 'manual'
-				THEN NOT EXISTS (SELECT 1 FROM reviews r WHERE r.order_id = a.order_id AND r.decision = 'accept')
+			WHERE a.status = @succeeded AND CASE WHEN a.provider = 'manual'
+				THEN NOT EXISTS (SELECT 1 FROM reviews r WHERE r.order_id = a.order_id AND r.decision = @accept)
 				ELSE NOT EXISTS (SELECT 1 FROM gateway_events e WHERE e.attempt_id = a.id AND e.confirmed_paid AND e.confirmed_amount = a.amount) END
 			ORDER BY a.id`,
 	},
@@ -132,7 +135,7 @@ var rules = []rule{
 			FROM orders o LEFT JOIN payment_attempts a ON a.id = o.paid_attempt_id
 			LEFT JOIN (SELECT attempt_id, sum(amount) AS total FROM reversals GROUP BY attempt_id) r ON r.attempt_id = o.paid_attempt_id
 			WHERE o.refunded_amount <> coalesce(a.refunded_amount, 0) OR (o.refunded_amount > 0 AND o.refunded_amount <> coalesce(r.total, 0))
-				OR (o.status = 'refunded' AND o.refunded_amount < coalesce(a.amount, 0))
+				OR (o.status = @refunded AND o.refunded_amount < coalesce(a.amount, 0))
 			ORDER BY o.id`,
 	},
 	{
@@ -167,12 +170,14 @@ func Run(ctx context.Context, db interface {
 		return r, store.Unavailable(err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
+	statuses := pgx.NamedArgs{"paid": order.PaidStatuses(), "refunded": order.StatusRefunded,
+		"succeeded": order.AttemptSucceeded, "accept": review.Accept}
 	for _, ru := range rules {
 		c := Check{Name: ru.name, Rule: ru.text}
-		if err := tx.QueryRow(ctx, ru.total).Scan(&c.Checked); err != nil {
+		if err := tx.QueryRow(ctx, ru.total, statuses).Scan(&c.Checked); err != nil {
 			return r, fmt.Errorf("audit: %s: %w", ru.name, err)
 		}
-		rows, err := tx.Query(ctx, ru.bad)
+		rows, err := tx.Query(ctx, ru.bad, statuses)
 		if err != nil {
 			return r, fmt.Errorf("audit: %s: %w", ru.name, err)
 		}

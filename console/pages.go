@@ -222,7 +222,7 @@ func (s *Server) reviews(w http.ResponseWriter, r *http.Request, v *view) {
 func (s *Server) events(w http.ResponseWriter, r *http.Request, v *view) {
 	q := r.URL.Query()
 	f := payment.EventFilter{Flag: q.Get("flag"), Limit: 100}
-	if f.Flag != "" && !slices.Contains(payment.Flags, f.Flag) {
+	if f.Flag != "" && !slices.Contains(payment.Flags(), f.Flag) {
 		f.Flag = ""
 	}
 	state := q.Get("state")
@@ -247,7 +247,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	s.render(w, v, http.StatusOK, "events", map[string]any{"Events": viewEvents(evs), "Flag": f.Flag, "State": state,
-		"Flags": payment.Flags, "Challenges": challenges})
+		"Flags": payment.Flags(), "Challenges": challenges})
 }
 
 // accounts: find an account; those with a low or outstanding balance first.

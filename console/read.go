@@ -6,6 +6,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/lunas-id/lunas/mail"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/store"
 )
 
@@ -28,13 +30,13 @@ func (s *Server) readTiles(ctx context.Context, now time.Time) (tiles, error) {
 	local := now.In(s.Location)
 	t := tiles{DayStart: time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, s.Location)}
 	err := s.Pool.QueryRow(ctx, `SELECT
-			(SELECT count(*) FROM orders WHERE paid_at >= $1 AND status IN ('paid','refunded')),
-			(SELECT coalesce(sum(total), 0) FROM orders WHERE paid_at >= $1 AND status IN ('paid','refunded')),
-			(SELECT count(*) FROM orders WHERE status = 'awaiting_payment'),
-			(SELECT count(*) FROM orders WHERE status = 'in_review'),
+			(SELECT count(*) FROM orders WHERE paid_at >= $1 AND status = ANY($2)),
+			(SELECT coalesce(sum(total), 0) FROM orders WHERE paid_at >= $1 AND status = ANY($2)),
+			(SELECT count(*) FROM orders WHERE status = $3),
+			(SELECT count(*) FROM orders WHERE status = $4),
 			(SELECT count(*) FROM gateway_events WHERE flag IS NOT NULL AND resolved_at IS NULL),
 			(SELECT count(*) FROM balances WHERE wa_alerted_at IS NOT NULL OR muv_alerted_at IS NOT NULL OR outstanding > 0),
-			(SELECT min(review_since) FROM orders WHERE status = 'in_review')`, t.DayStart).
+			(SELECT min(review_since) FROM orders WHERE status = $4)`, t.DayStart, order.PaidStatuses(), order.StatusAwaitingPayment, order.StatusInReview).
 		Scan(&t.PaidToday, &t.PaidTodaySum, &t.Awaiting, &t.InReview, &t.Flagged, &t.LowBalances, &t.OldestInReview)
 	return t, store.Unavailable(err)
 }
@@ -50,7 +52,7 @@ type paidRow struct {
 func (s *Server) readPaidSince(ctx context.Context, since time.Time, limit int) ([]paidRow, error) {
 	rows, err := s.Pool.Query(ctx, `SELECT o.id, o.account_id, i.number, o.total, o.paid_at FROM orders o
 		LEFT JOIN invoices i ON i.order_id = o.id
-		WHERE o.paid_at >= $1 AND o.status IN ('paid','refunded') ORDER BY o.paid_at DESC LIMIT $2`, since, limit)
+		WHERE o.paid_at >= $1 AND o.status = ANY($3) ORDER BY o.paid_at DESC LIMIT $2`, since, limit, order.PaidStatuses())
 	if err != nil {
 		return nil, store.Unavailable(err)
 	}
@@ -88,7 +90,8 @@ func (s *Server) readAccounts(ctx context.Context, q string, low bool, limit int
 
 // mailRow is a mail to an order's requester.
 type mailRow struct {
-	ID, Kind, To, Locale, Status string
+	ID, Kind, To, Locale string
+	Status               mail.Status
 	Reason, LastError            *string
 	Attempts                     int
 	CreatedAt                    time.Time
@@ -138,7 +141,7 @@ type challengeRow struct {
 func (s *Server) readChallenges(ctx context.Context, limit int) ([]challengeRow, error) {
 	rows, err := s.Pool.Query(ctx, `SELECT p.id, p.order_id, o.account_id, p.method, p.amount, p.updated_at
 		FROM payment_attempts p JOIN orders o ON o.id = p.order_id
-		WHERE p.status = 'pending' AND p.details->>'fraud_status' = 'challenge' ORDER BY p.updated_at DESC LIMIT $1`, limit)
+		WHERE p.status = $2 AND p.details->>'fraud_status' = 'challenge' ORDER BY p.updated_at DESC LIMIT $1`, limit, order.AttemptPending)
 	if err != nil {
 		return nil, store.Unavailable(err)
 	}

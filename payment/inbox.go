@@ -32,7 +32,9 @@ const (
 )
 
 // Flags lists every flag, for validating a filter.
-var Flags = []string{FlagUnmatched, FlagAmountMismatch, FlagPaidLate, FlagUnconfirmed, FlagSuperseded, FlagReversed, FlagDoublePayment}
+func Flags() []string {
+	return []string{FlagUnmatched, FlagAmountMismatch, FlagPaidLate, FlagUnconfirmed, FlagSuperseded, FlagReversed, FlagDoublePayment}
+}
 
 // RecordEvent stores a verified gateway event in the inbox together with
 // the outbox row that applies it, in one transaction. It returns the new
@@ -56,11 +58,11 @@ func (s *Service) RecordEvent(ctx context.Context, ev gateway.Event) (int64, err
 				UPDATE gateway_events SET processed_at = NULL, flag = NULL, redeliveries = redeliveries + 1,
 					outcome = 'delivered again after it was unconfirmed'
 				WHERE dedupe_key = $2 AND NOT EXISTS (SELECT 1 FROM ins)
-					AND flag = 'unconfirmed' AND processed_at IS NOT NULL AND resolved_at IS NULL
+					AND flag = $4 AND processed_at IS NOT NULL AND resolved_at IS NULL
 				RETURNING id, redeliveries
 			)
 			SELECT id, redeliveries FROM ins UNION ALL SELECT id, redeliveries FROM re`,
-			ev.Provider, ev.DedupeKey, ev.Payload).Scan(&id, &redeliveries)
+			ev.Provider, ev.DedupeKey, ev.Payload, FlagUnconfirmed).Scan(&id, &redeliveries)
 		if errors.Is(err, pgx.ErrNoRows) {
 			id = 0 // a duplicate: nothing to apply
 			return nil

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lunas-id/lunas/clock"
+	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/store"
 )
 
@@ -97,10 +98,10 @@ func (s *Service) Overdue(ctx context.Context, f Filter) (Overdue, error) {
 		JOIN order_items it ON it.order_id = o.id AND it.line = 0
 		WHERE o.subscription_id IS NOT NULL AND i.issued_at < $2
 			AND ($1::date - o.due_date) >= $3
-			AND (o.status IN ('awaiting_payment','in_review','rejected')
-				OR (o.status IN ('paid','refunded') AND o.paid_at >= $2))
+			AND (o.status = ANY($6) OR (o.status = ANY($7) AND o.paid_at >= $2))
 			AND ($4 = '' OR it.plan_id = $4) AND ($5 = '' OR o.account_id = $5)
-		ORDER BY o.due_date, i.number`, f.AsOf.Format(time.DateOnly), end, minDays, f.PlanID, f.AccountID)
+		ORDER BY o.due_date, i.number`, f.AsOf.Format(time.DateOnly), end, minDays, f.PlanID, f.AccountID,
+		[]order.Status{order.StatusAwaitingPayment, order.StatusInReview, order.StatusRejected}, order.PaidStatuses())
 	if err != nil {
 		return Overdue{}, store.Unavailable(err)
 	}

@@ -53,6 +53,43 @@ const (
 	MessageReminder = "reminder"
 )
 
+// ItemStatus is where one (invoice, channel) of a sending is: pending
+// until it is final (sent, failed, skipped).
+type ItemStatus string
+
+// Item statuses.
+const (
+	ItemPending ItemStatus = "pending"
+	ItemSent    ItemStatus = "sent"
+	ItemFailed  ItemStatus = "failed"
+	ItemSkipped ItemStatus = "skipped"
+)
+
+// ItemStatuses lists every item status.
+func ItemStatuses() []ItemStatus { return []ItemStatus{ItemPending, ItemSent, ItemFailed, ItemSkipped} }
+
+// DeliveryStatus is where the once-per-day delivery of one message is:
+// claimed before the gateway is called, then sent or failed.
+type DeliveryStatus string
+
+// Delivery statuses.
+const (
+	DeliveryClaimed DeliveryStatus = "claimed"
+	DeliverySent    DeliveryStatus = "sent"
+	DeliveryFailed  DeliveryStatus = "failed"
+)
+
+// DeliveryStatuses lists every delivery status.
+func DeliveryStatuses() []DeliveryStatus {
+	return []DeliveryStatus{DeliveryClaimed, DeliverySent, DeliveryFailed}
+}
+
+// The leases, heartbeats, retry backoffs and the WhatsApp rate slots run on
+// the database's clock (clock_timestamp()): they are about real time
+// passing (a dead worker, a gateway's per-second limit), which a test
+// clock moved by days must not fake. What a sending records as business
+// facts (created, claimed, sent, finished, updated) is the service clock's.
+
 // Sender sends one WhatsApp message; *WhatsApp is the real one.
 type Sender interface {
 	Send(ctx context.Context, target, message string) error
@@ -177,17 +214,18 @@ func (s *Service) Submit(ctx context.Context, actor string, in Input) (*Progress
 		}
 		tag, err := tx.Exec(ctx, `
 			INSERT INTO sending_items (sending_id, order_id, channel, status, reason, updated_at)
-			SELECT $1, o.id, ch, CASE WHEN ch = 'whatsapp' AND sub.customer_phone IS NULL THEN 'skipped' ELSE 'pending' END,
+			SELECT $1, o.id, ch, CASE WHEN ch = 'whatsapp' AND sub.customer_phone IS NULL THEN $10 ELSE $11 END,
 				CASE WHEN ch = 'whatsapp' AND sub.customer_phone IS NULL THEN 'the customer has no phone' END, $2
 			FROM orders o
 			JOIN subscriptions sub ON sub.id = o.subscription_id
 			JOIN order_items it ON it.order_id = o.id AND it.line = 0
 			CROSS JOIN unnest($3::text[]) AS ch
-			WHERE o.subscription_id IS NOT NULL AND o.status IN ('awaiting_payment','rejected')
+			WHERE o.subscription_id IS NOT NULL AND o.status = ANY($9)
 				AND (NOT $4 OR o.due_date < $5::date)
 				AND ($5::date - o.due_date) >= $6
 				AND ($7::text IS NULL OR it.plan_id = $7) AND ($8::text IS NULL OR o.account_id = $8)`,
-			id, now, in.Channels, overdue, day, minDays, in.Filter.PlanID, in.Filter.AccountID)
+			id, now, in.Channels, overdue, day, minDays, in.Filter.PlanID, in.Filter.AccountID,
+			[]order.Status{order.StatusAwaitingPayment, order.StatusRejected}, ItemSkipped, ItemPending)
 		if err != nil {
 			return err
 		}
@@ -223,11 +261,11 @@ func (s *Service) Get(ctx context.Context, id string) (*Progress, error) {
 	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT si.channel,
-			count(*) FILTER (WHERE si.status = 'sent' AND (si.channel <> 'email' OR m.status = 'sent')),
-			count(*) FILTER (WHERE si.status = 'failed' OR (si.channel = 'email' AND si.status = 'sent' AND m.status = 'failed')),
-			count(*) FILTER (WHERE si.status = 'skipped')
+			count(*) FILTER (WHERE si.status = $2 AND (si.channel <> 'email' OR m.status = $5)),
+			count(*) FILTER (WHERE si.status = $3 OR (si.channel = 'email' AND si.status = $2 AND m.status = $6)),
+			count(*) FILTER (WHERE si.status = $4)
 		FROM sending_items si LEFT JOIN mails m ON m.id = si.mail_id
-		WHERE si.sending_id = $1 GROUP BY si.channel`, id)
+		WHERE si.sending_id = $1 GROUP BY si.channel`, id, ItemSent, ItemFailed, ItemSkipped, mail.StatusSent, mail.StatusFailed)
 	if err != nil {
 		return nil, store.Unavailable(err)
 	}
@@ -318,7 +356,7 @@ func (s *Service) Run(ctx context.Context, sendingID, outboxID string) error {
 				return err
 			}
 			if !left {
-				_, err := s.pool.Exec(ctx, `UPDATE sendings SET finished_at = coalesce(finished_at, clock_timestamp()) WHERE id = $1`, sendingID)
+				_, err := s.pool.Exec(ctx, `UPDATE sendings SET finished_at = coalesce(finished_at, $2) WHERE id = $1`, sendingID, s.clock.Now())
 				if err != nil {
 					return store.Unavailable(err)
 				}
@@ -352,7 +390,7 @@ func (s *Service) heartbeat(ctx context.Context, sendingID, holder string) error
 	_, err := s.pool.Exec(ctx, `
 		WITH h AS (UPDATE sendings SET heartbeat_at = clock_timestamp() WHERE id = $1)
 		UPDATE sending_items SET lease_until = clock_timestamp() + make_interval(secs => $3)
-		WHERE sending_id = $1 AND holder = $2 AND status = 'pending'`, sendingID, holder, s.lease.Seconds())
+		WHERE sending_id = $1 AND holder = $2 AND status = $4`, sendingID, holder, s.lease.Seconds(), ItemPending)
 	return store.Unavailable(err)
 }
 
@@ -364,7 +402,7 @@ func (s *Service) claim(ctx context.Context, sendingID, holder string) ([]item, 
 			UPDATE sending_items si SET holder = $2, lease_until = clock_timestamp() + make_interval(secs => $3)
 			WHERE (si.sending_id, si.order_id, si.channel) IN (
 				SELECT sending_id, order_id, channel FROM sending_items
-				WHERE sending_id = $1 AND status = 'pending' AND (lease_until IS NULL OR lease_until < clock_timestamp())
+				WHERE sending_id = $1 AND status = $4 AND (lease_until IS NULL OR lease_until < clock_timestamp())
 					AND (next_attempt_at IS NULL OR next_attempt_at <= clock_timestamp())
 				ORDER BY order_id, channel LIMIT 10 FOR UPDATE SKIP LOCKED)
 			RETURNING si.order_id, si.channel, si.attempts)
@@ -373,7 +411,7 @@ func (s *Service) claim(ctx context.Context, sendingID, holder string) ([]item, 
 		FROM c JOIN orders o ON o.id = c.order_id JOIN invoices i ON i.order_id = o.id
 		JOIN subscriptions sub ON sub.id = o.subscription_id
 		JOIN order_items it ON it.order_id = o.id AND it.line = 0
-		ORDER BY c.order_id, c.channel`, sendingID, holder, s.lease.Seconds())
+		ORDER BY c.order_id, c.channel`, sendingID, holder, s.lease.Seconds(), ItemPending)
 	if err != nil {
 		return nil, store.Unavailable(err)
 	}
@@ -393,7 +431,7 @@ func (s *Service) waitFor(ctx context.Context, sendingID string) (time.Duration,
 	var secs *float64
 	err := s.pool.QueryRow(ctx, `
 		SELECT count(*), extract(epoch FROM min(greatest(coalesce(lease_until, '-infinity'), coalesce(next_attempt_at, '-infinity')) - clock_timestamp()))::float8
-		FROM sending_items WHERE sending_id = $1 AND status = 'pending'`, sendingID).Scan(&n, &secs)
+		FROM sending_items WHERE sending_id = $1 AND status = $2`, sendingID, ItemPending).Scan(&n, &secs)
 	if err != nil {
 		return 0, false, store.Unavailable(err)
 	}
@@ -404,12 +442,12 @@ func (s *Service) waitFor(ctx context.Context, sendingID string) (time.Duration,
 	return wait, n > 0, nil
 }
 
-// finish records an item's end (sent, failed, skipped) if this run still
-// holds it.
-func finish(ctx context.Context, tx pgx.Tx, sendingID, holder string, it item, status, reason, mailID string) error {
-	_, err := tx.Exec(ctx, `UPDATE sending_items SET status = $5, reason = $6, mail_id = $7, lease_until = NULL, updated_at = clock_timestamp()
-		WHERE sending_id = $1 AND order_id = $2 AND channel = $3 AND holder = $4 AND status = 'pending'`,
-		sendingID, it.orderID, it.channel, holder, status, nullable(reason), nullable(mailID))
+// finish records an item's end (sent, failed, skipped) at now if this run
+// still holds it.
+func finish(ctx context.Context, tx pgx.Tx, sendingID, holder string, it item, status ItemStatus, reason, mailID string, now time.Time) error {
+	_, err := tx.Exec(ctx, `UPDATE sending_items SET status = $5, reason = $6, mail_id = $7, lease_until = NULL, updated_at = $8
+		WHERE sending_id = $1 AND order_id = $2 AND channel = $3 AND holder = $4 AND status = $9`,
+		sendingID, it.orderID, it.channel, holder, status, nullable(reason), nullable(mailID), now, ItemPending)
 	return err
 }
 
@@ -424,7 +462,7 @@ func nullable(s string) *string {
 func (s *Service) process(ctx context.Context, sendingID, holder string, it item, day time.Time) error {
 	if it.status != order.StatusAwaitingPayment && it.status != order.StatusRejected {
 		return store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-			return finish(ctx, tx, sendingID, holder, it, "skipped", "the invoice is "+string(it.status), "")
+			return finish(ctx, tx, sendingID, holder, it, ItemSkipped, "the invoice is "+string(it.status), "", s.clock.Now())
 		})
 	}
 	if it.channel == ChannelEmail {
@@ -436,9 +474,9 @@ func (s *Service) process(ctx context.Context, sendingID, holder string, it item
 // claimDelivery claims the (invoice, channel, message, day) key for this
 // sending. It returns "" when this sending may send it now, or the status
 // of someone else's claim (another sending) or of our own earlier record.
-func claimDelivery(ctx context.Context, tx pgx.Tx, sendingID string, it item, status string) (other, otherStatus string, err error) {
+func claimDelivery(ctx context.Context, tx pgx.Tx, sendingID string, it item, status DeliveryStatus, now time.Time) (other string, otherStatus DeliveryStatus, err error) {
 	tag, err := tx.Exec(ctx, `INSERT INTO deliveries (order_id, channel, message, business_day, sending_id, status, claimed_at)
-		VALUES ($1,$2,$3,$4,$5,$6,clock_timestamp()) ON CONFLICT DO NOTHING`, it.orderID, it.channel, it.message, it.day, sendingID, status)
+		VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING`, it.orderID, it.channel, it.message, it.day, sendingID, status, now)
 	if err != nil || tag.RowsAffected() == 1 {
 		return "", "", err
 	}
@@ -457,19 +495,20 @@ func (s *Service) email(ctx context.Context, sendingID, holder string, it item, 
 	}
 	mailID := fmt.Sprintf("mail_%s_%s_%s", kind, it.orderID, day.Format("20060102"))
 	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		other, _, err := claimDelivery(ctx, tx, sendingID, it, "sent")
+		now := s.clock.Now()
+		other, _, err := claimDelivery(ctx, tx, sendingID, it, DeliverySent, now)
 		if err != nil {
 			return err
 		}
 		if other != "" && other != sendingID {
-			return finish(ctx, tx, sendingID, holder, it, "skipped", "already sent today by sending "+other, "")
+			return finish(ctx, tx, sendingID, holder, it, ItemSkipped, "already sent today by sending "+other, "", now)
 		}
 		data, _ := json.Marshal(mail.ReminderData{DaysOverdue: max(0, int(day.Sub(it.due).Hours()/24))})
 		o := &order.Order{ID: it.orderID, Requester: order.Requester{Name: it.name, Email: it.email}, Locale: it.locale}
-		if _, err := mail.QueueAs(ctx, tx, o, kind, mailID, data, s.clock.Now()); err != nil {
+		if _, err := mail.QueueAs(ctx, tx, o, kind, mailID, data, now); err != nil {
 			return err
 		}
-		return finish(ctx, tx, sendingID, holder, it, "sent", "", mailID)
+		return finish(ctx, tx, sendingID, holder, it, ItemSent, "", mailID, now)
 	})
 	if err == nil {
 		s.Kick()
@@ -482,12 +521,13 @@ func (s *Service) email(ctx context.Context, sendingID, holder string, it item, 
 func (s *Service) whatsapp(ctx context.Context, sendingID, holder string, it item, day time.Time) error {
 	if it.phone == nil {
 		return store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-			return finish(ctx, tx, sendingID, holder, it, "skipped", "the customer has no phone", "")
+			return finish(ctx, tx, sendingID, holder, it, ItemSkipped, "the customer has no phone", "", s.clock.Now())
 		})
 	}
 	var skip bool
 	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		other, status, err := claimDelivery(ctx, tx, sendingID, it, "claimed")
+		now := s.clock.Now()
+		other, status, err := claimDelivery(ctx, tx, sendingID, it, DeliveryClaimed, now)
 		if err != nil {
 			return err
 		}
@@ -496,10 +536,13 @@ func (s *Service) whatsapp(ctx context.Context, sendingID, holder string, it ite
 			return nil
 		case other != sendingID:
 			skip = true
-			return finish(ctx, tx, sendingID, holder, it, "skipped", "already sent today by sending "+other, "")
-		case status == "sent" || status == "failed":
+			return finish(ctx, tx, sendingID, holder, it, ItemSkipped, "already sent today by sending "+other, "", now)
+		case status == DeliverySent:
 			skip = true
-			return finish(ctx, tx, sendingID, holder, it, status, "", "")
+			return finish(ctx, tx, sendingID, holder, it, ItemSent, "", "", now)
+		case status == DeliveryFailed:
+			skip = true
+			return finish(ctx, tx, sendingID, holder, it, ItemFailed, "", "", now)
 		}
 		// Our own claim without a record: an earlier run died after
 		// claiming it (perhaps after the gateway took it), or the gateway
@@ -516,14 +559,15 @@ func (s *Service) whatsapp(ctx context.Context, sendingID, holder string, it ite
 	wctx := context.WithoutCancel(ctx)
 	serr := s.wa.Send(wctx, strings.TrimPrefix(*it.phone, "+"), s.text(it, day))
 	return store.InTx(wctx, s.pool, func(tx pgx.Tx) error {
+		now := s.clock.Now()
 		key := []any{it.orderID, it.channel, it.message, it.day}
 		switch {
 		case serr == nil:
-			if _, err := tx.Exec(wctx, `UPDATE deliveries SET status = 'sent', sent_at = clock_timestamp(), attempts = attempts + 1, last_error = NULL
-				WHERE order_id = $1 AND channel = $2 AND message = $3 AND business_day = $4`, key...); err != nil {
+			if _, err := tx.Exec(wctx, `UPDATE deliveries SET status = $5, sent_at = $6, attempts = attempts + 1, last_error = NULL
+				WHERE order_id = $1 AND channel = $2 AND message = $3 AND business_day = $4`, append(key, DeliverySent, now)...); err != nil {
 				return err
 			}
-			return finish(wctx, tx, sendingID, holder, it, "sent", "", "")
+			return finish(wctx, tx, sendingID, holder, it, ItemSent, "", "", now)
 		case transient(serr) && it.attempts+1 < maxAttempts:
 			if _, err := tx.Exec(wctx, `UPDATE deliveries SET attempts = attempts + 1, last_error = $5
 				WHERE order_id = $1 AND channel = $2 AND message = $3 AND business_day = $4`, append(key, serr.Error())...); err != nil {
@@ -531,21 +575,21 @@ func (s *Service) whatsapp(ctx context.Context, sendingID, holder string, it ite
 			}
 			backoff := time.Second << it.attempts
 			_, err := tx.Exec(wctx, `UPDATE sending_items SET attempts = attempts + 1, reason = $5, holder = NULL, lease_until = NULL,
-				next_attempt_at = clock_timestamp() + make_interval(secs => $6), updated_at = clock_timestamp()
-				WHERE sending_id = $1 AND order_id = $2 AND channel = $3 AND holder = $4 AND status = 'pending'`,
-				sendingID, it.orderID, it.channel, holder, serr.Error(), backoff.Seconds())
+				next_attempt_at = clock_timestamp() + make_interval(secs => $6), updated_at = $7
+				WHERE sending_id = $1 AND order_id = $2 AND channel = $3 AND holder = $4 AND status = $8`,
+				sendingID, it.orderID, it.channel, holder, serr.Error(), backoff.Seconds(), now, ItemPending)
 			s.log.Warn("whatsapp send failed; retrying", "sending_id", sendingID, "order_id", it.orderID, "attempt", it.attempts+1, "err", serr)
 			return err
 		default:
-			if _, err := tx.Exec(wctx, `UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = $5
-				WHERE order_id = $1 AND channel = $2 AND message = $3 AND business_day = $4`, append(key, serr.Error())...); err != nil {
+			if _, err := tx.Exec(wctx, `UPDATE deliveries SET status = $6, attempts = attempts + 1, last_error = $5
+				WHERE order_id = $1 AND channel = $2 AND message = $3 AND business_day = $4`, append(key, serr.Error(), DeliveryFailed)...); err != nil {
 				return err
 			}
 			if _, err := tx.Exec(wctx, `UPDATE sending_items SET attempts = attempts + 1 WHERE sending_id = $1 AND order_id = $2 AND channel = $3`,
 				sendingID, it.orderID, it.channel); err != nil {
 				return err
 			}
-			return finish(wctx, tx, sendingID, holder, it, "failed", serr.Error(), "")
+			return finish(wctx, tx, sendingID, holder, it, ItemFailed, serr.Error(), "", now)
 		}
 	})
 }
@@ -615,9 +659,9 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 		rows, err := tx.Query(ctx, `
 			UPDATE sendings SET revivals = revivals + 1, heartbeat_at = clock_timestamp()
 			WHERE id IN (SELECT id FROM sendings WHERE finished_at IS NULL AND heartbeat_at < clock_timestamp() - make_interval(secs => $1)
-				AND EXISTS (SELECT 1 FROM sending_items si WHERE si.sending_id = sendings.id AND si.status = 'pending')
+				AND EXISTS (SELECT 1 FROM sending_items si WHERE si.sending_id = sendings.id AND si.status = $2)
 				FOR UPDATE SKIP LOCKED)
-			RETURNING id, revivals`, s.lease.Seconds())
+			RETURNING id, revivals`, s.lease.Seconds(), ItemPending)
 		if err != nil {
 			return err
 		}

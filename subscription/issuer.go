@@ -62,8 +62,8 @@ func (s *Service) issueBatch(ctx context.Context) (issued, claimed int, err erro
 		now := s.clock.Now()
 		today := s.today(now)
 		rows, err := tx.Query(ctx, `SELECT `+dueColumns+` FROM subscriptions s JOIN plans p ON p.id = s.plan_id
-			WHERE s.status = 'active' AND s.next_due_date - p.lead_days <= $1::date
-			ORDER BY s.next_due_date, s.id LIMIT $2 FOR UPDATE OF s SKIP LOCKED`, today.Format(time.DateOnly), batch)
+			WHERE s.status = $3 AND s.next_due_date - p.lead_days <= $1::date
+			ORDER BY s.next_due_date, s.id LIMIT $2 FOR UPDATE OF s SKIP LOCKED`, today.Format(time.DateOnly), batch, StatusActive)
 		if err != nil {
 			return err
 		}
@@ -110,7 +110,7 @@ func (s *Service) issueFor(ctx context.Context, tx pgx.Tx, id string, today, now
 	n := 0
 	for range catchUp {
 		d, err := scanDue(tx.QueryRow(ctx, `SELECT `+dueColumns+` FROM subscriptions s JOIN plans p ON p.id = s.plan_id
-			WHERE s.id = $1 AND s.status = 'active' AND s.next_due_date - p.lead_days <= $2::date`, id, today.Format(time.DateOnly)))
+			WHERE s.id = $1 AND s.status = $3 AND s.next_due_date - p.lead_days <= $2::date`, id, today.Format(time.DateOnly), StatusActive))
 		if err == pgx.ErrNoRows {
 			return n, nil
 		}

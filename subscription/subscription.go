@@ -38,12 +38,22 @@ import (
 	"github.com/lunas-id/lunas/store"
 )
 
+// Status is where a subscription is: active (its invoices are issued),
+// paused, or ended for good.
+type Status string
+
 // Subscription statuses.
 const (
-	StatusActive = "active"
-	StatusPaused = "paused"
-	StatusEnded  = "ended"
+	StatusActive Status = "active"
+	StatusPaused Status = "paused"
+	StatusEnded  Status = "ended"
 )
+
+// Statuses lists every subscription status.
+func Statuses() []Status { return []Status{StatusActive, StatusPaused, StatusEnded} }
+
+// Valid reports whether s is a subscription status.
+func (s Status) Valid() bool { return s == StatusActive || s == StatusPaused || s == StatusEnded }
 
 // Limits.
 const (
@@ -152,7 +162,7 @@ type Subscription struct {
 	PlanID    string
 	Customer  Customer
 	Locale    string
-	Status    string
+	Status    Status
 	DueDay    int
 	// NextDueDate is the due date of the next invoice not yet issued;
 	// NextIssueDate is when it will be (NextDueDate − the plan's lead days).
@@ -241,8 +251,8 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Subscription, er
 		}
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO subscriptions (id, account_id, plan_id, customer_name, customer_email, customer_phone, locale, status, due_day, next_due_date, created_at, updated_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,'active',$8,$9,$10,$10)`,
-			id, in.AccountID, in.PlanID, name, in.Customer.Email, phone, locale, first.Day(), first.Format(time.DateOnly), now); err != nil {
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$11,$8,$9,$10,$10)`,
+			id, in.AccountID, in.PlanID, name, in.Customer.Email, phone, locale, first.Day(), first.Format(time.DateOnly), now, StatusActive); err != nil {
 			return err
 		}
 		var err error
@@ -284,8 +294,9 @@ func get(ctx context.Context, q store.Querier, id string) (*Subscription, error)
 
 // Filter selects subscriptions for finance.
 type Filter struct {
-	AccountID, PlanID, Status string
-	Limit                     int
+	AccountID, PlanID string
+	Status            Status // "": every status
+	Limit             int
 	Cursor                    *order.Cursor // a position in the newest-first list, as for orders
 }
 
@@ -319,7 +330,7 @@ func (s *Service) List(ctx context.Context, f Filter) ([]*Subscription, *order.C
 type PatchInput struct {
 	PlanID *string `json:"plan_id"`
 	DueDay *int    `json:"due_day"`
-	Status *string `json:"status"`
+	Status *Status `json:"status"`
 }
 
 // Patch changes a subscription's plan (for the invoices not yet issued),
@@ -333,7 +344,7 @@ func (s *Service) Patch(ctx context.Context, id string, in PatchInput) (*Subscri
 	if in.DueDay != nil && (*in.DueDay < 1 || *in.DueDay > 31) {
 		ve.Add("due_day", "must be from 1 to 31")
 	}
-	if in.Status != nil && *in.Status != StatusActive && *in.Status != StatusPaused && *in.Status != StatusEnded {
+	if in.Status != nil && !in.Status.Valid() {
 		ve.Add("status", "must be active, paused or ended")
 	}
 	if err := ve.Err(); err != nil {

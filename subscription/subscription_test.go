@@ -148,7 +148,7 @@ func TestPauseAndEndStopIssuing(t *testing.T) {
 	e, subs := setup(t)
 	e.Clock.Set(at(t, "2026-11-22 10:00:00"))
 	x := create(t, e, subs, "2026-12-20")
-	if _, err := subs.Patch(e.Ctx, x.ID, subscription.PatchInput{Status: ptr("paused")}); err != nil {
+	if _, err := subs.Patch(e.Ctx, x.ID, subscription.PatchInput{Status: ptr[subscription.Status]("paused")}); err != nil {
 		t.Fatal(err)
 	}
 	if n := issue(t, e, subs, "2026-12-15 00:00:00"); n != 0 {
@@ -156,11 +156,11 @@ func TestPauseAndEndStopIssuing(t *testing.T) {
 	}
 	// Resumed after its due date: December is not billed, January is.
 	e.Clock.Set(at(t, "2026-12-21 09:00:00"))
-	if _, err := subs.Patch(e.Ctx, x.ID, subscription.PatchInput{Status: ptr("active")}); err != nil {
+	if _, err := subs.Patch(e.Ctx, x.ID, subscription.PatchInput{Status: ptr[subscription.Status]("active")}); err != nil {
 		t.Fatal(err)
 	}
 	issue(t, e, subs, "2027-01-15 00:00:00")
-	if _, err := subs.Patch(e.Ctx, x.ID, subscription.PatchInput{Status: ptr("ended")}); err != nil {
+	if _, err := subs.Patch(e.Ctx, x.ID, subscription.PatchInput{Status: ptr[subscription.Status]("ended")}); err != nil {
 		t.Fatal(err)
 	}
 	issue(t, e, subs, "2027-02-15 00:00:00")
@@ -168,7 +168,7 @@ func TestPauseAndEndStopIssuing(t *testing.T) {
 	if got := invoices(t, e, x.ID); len(got) != 1 || got[0] != "2027-01-20" {
 		t.Errorf("invoices %v", got)
 	}
-	if _, err := subs.Patch(e.Ctx, x.ID, subscription.PatchInput{Status: ptr("active")}); err == nil {
+	if _, err := subs.Patch(e.Ctx, x.ID, subscription.PatchInput{Status: ptr[subscription.Status]("active")}); err == nil {
 		t.Error("an ended subscription was resumed")
 	}
 }

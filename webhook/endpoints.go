@@ -16,19 +16,35 @@ import (
 	"github.com/lunas-id/lunas/store"
 )
 
+// EndpointStatus is whether an endpoint receives events.
+type EndpointStatus string
+
 // Endpoint statuses.
 const (
-	EndpointEnabled  = "enabled"
-	EndpointDisabled = "disabled" // it answered 410 Gone
-	EndpointDeleted  = "deleted"  // finance deleted it; kept for its delivery log
+	EndpointEnabled  EndpointStatus = "enabled"
+	EndpointDisabled EndpointStatus = "disabled" // it answered 410 Gone
+	EndpointDeleted  EndpointStatus = "deleted"  // finance deleted it; kept for its delivery log
 )
+
+// EndpointStatuses lists every endpoint status.
+func EndpointStatuses() []EndpointStatus {
+	return []EndpointStatus{EndpointEnabled, EndpointDisabled, EndpointDeleted}
+}
+
+// DeliveryStatus is where one delivery of an event to an endpoint is.
+type DeliveryStatus string
 
 // Delivery statuses.
 const (
-	DeliveryPending   = "pending"
-	DeliveryDelivered = "delivered"
-	DeliveryFailed    = "failed"
+	DeliveryPending   DeliveryStatus = "pending"
+	DeliveryDelivered DeliveryStatus = "delivered"
+	DeliveryFailed    DeliveryStatus = "failed"
 )
+
+// DeliveryStatuses lists every delivery status.
+func DeliveryStatuses() []DeliveryStatus {
+	return []DeliveryStatus{DeliveryPending, DeliveryDelivered, DeliveryFailed}
+}
 
 // Endpoint is a URL registered by finance to receive events.
 type Endpoint struct {
@@ -36,7 +52,7 @@ type Endpoint struct {
 	URL            string
 	Events         []string
 	Description    string
-	Status         string
+	Status         EndpointStatus
 	DisabledReason *string
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
@@ -57,7 +73,7 @@ type Delivery struct {
 	EventID       string
 	EventType     string
 	EndpointID    string
-	Status        string
+	Status        DeliveryStatus
 	Attempts      int
 	NextAttemptAt *time.Time // while pending
 	LastAttemptAt *time.Time
@@ -141,8 +157,8 @@ func scanEndpoint(r pgx.Row) (Endpoint, error) {
 
 // List returns the endpoints not deleted, newest first.
 func (s *Service) List(ctx context.Context) ([]Endpoint, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints WHERE status <> 'deleted'
-		ORDER BY created_at DESC, id DESC LIMIT 500`)
+	rows, err := s.pool.Query(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints WHERE status <> $1
+		ORDER BY created_at DESC, id DESC LIMIT 500`, EndpointDeleted)
 	if err != nil {
 		return nil, store.Unavailable(err)
 	}
@@ -164,7 +180,7 @@ func (s *Service) Get(ctx context.Context, id string) (Endpoint, error) {
 func (s *Service) Delete(ctx context.Context, id string) error {
 	now := s.clock.Now()
 	return store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET status = 'deleted', updated_at = $2 WHERE id = $1 AND status <> 'deleted'`, id, now)
+		tag, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET status = $3, updated_at = $2 WHERE id = $1 AND status <> $3`, id, now, EndpointDeleted)
 		if err != nil {
 			return err
 		}
@@ -178,8 +194,8 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 
 // failPending ends an endpoint's pending deliveries.
 func failPending(ctx context.Context, q store.Querier, endpointID, reason string) error {
-	_, err := q.Exec(ctx, `UPDATE webhook_deliveries SET status = 'failed', last_error = coalesce(last_error || '; ', '') || $2, lease_until = NULL
-		WHERE endpoint_id = $1 AND status = 'pending'`, endpointID, reason)
+	_, err := q.Exec(ctx, `UPDATE webhook_deliveries SET status = $3, last_error = coalesce(last_error || '; ', '') || $2, lease_until = NULL
+		WHERE endpoint_id = $1 AND status = $4`, endpointID, reason, DeliveryFailed, DeliveryPending)
 	return err
 }
 
@@ -228,7 +244,7 @@ func (s *Service) GetDelivery(ctx context.Context, id int64) (Delivery, error) {
 func (s *Service) Retry(ctx context.Context, id int64) (Delivery, error) {
 	now := s.clock.Now()
 	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		var status string
+		var status EndpointStatus
 		err := tx.QueryRow(ctx, `SELECT e.status FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
 			WHERE d.id = $1 FOR UPDATE OF d`, id).Scan(&status)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -243,7 +259,7 @@ func (s *Service) Retry(ctx context.Context, id int64) (Delivery, error) {
 		// A manual retry of an ended delivery gets the whole schedule again
 		// when it fails (attempts stays the count of every try).
 		_, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET next_attempt_at = $2,
-			schedule_base = CASE WHEN status = 'pending' THEN schedule_base ELSE attempts END, status = 'pending' WHERE id = $1`, id, now)
+			schedule_base = CASE WHEN status = $3 THEN schedule_base ELSE attempts END, status = $3 WHERE id = $1`, id, now, DeliveryPending)
 		return err
 	})
 	if err != nil {

@@ -202,15 +202,15 @@ func (s *Sender) claim(ctx context.Context, n int, full []string) ([]claim, erro
 	rows, err := s.o.Pool.Query(ctx, `
 		UPDATE webhook_deliveries d SET lease_until = now() + make_interval(secs => $4)
 		FROM (
-			SELECT c.id FROM (SELECT id FROM webhook_endpoints WHERE status = 'enabled' AND id <> ALL($3) ORDER BY random()) e
+			SELECT c.id FROM (SELECT id FROM webhook_endpoints WHERE status = $6 AND id <> ALL($3) ORDER BY random()) e
 			CROSS JOIN LATERAL (
 				SELECT x.id FROM webhook_deliveries x
-				WHERE x.endpoint_id = e.id AND x.status = 'pending' AND x.next_attempt_at <= $1
+				WHERE x.endpoint_id = e.id AND x.status = $7 AND x.next_attempt_at <= $1
 					AND (x.lease_until IS NULL OR x.lease_until < now())
 				ORDER BY x.next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) c
 			LIMIT $5) pick
 		WHERE d.id = pick.id
-		RETURNING d.id, d.endpoint_id`, s.o.Clock.Now(), s.o.PerEndpoint, full, s.lease.Seconds(), n)
+		RETURNING d.id, d.endpoint_id`, s.o.Clock.Now(), s.o.PerEndpoint, full, s.lease.Seconds(), n, EndpointEnabled, DeliveryPending)
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +225,8 @@ type attempt struct {
 	eventID, eventType, kind string
 	snapshot, body           []byte
 	eventAt                  time.Time
-	endpointID, url, status  string
+	endpointID, url          string
+	status                   EndpointStatus
 	sealed                   []byte
 	attempts, base           int
 }
@@ -236,7 +237,7 @@ func (s *Sender) deliver(ctx context.Context, id int64) {
 	err := s.o.Pool.QueryRow(ctx, `
 		SELECT ev.id, ev.type, ev.kind, ev.snapshot, ev.body, ev.created_at, e.id, e.url, e.status, e.secret_sealed, d.attempts, d.schedule_base
 		FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id JOIN webhook_endpoints e ON e.id = d.endpoint_id
-		WHERE d.id = $1 AND d.status = 'pending'`, id).
+		WHERE d.id = $1 AND d.status = $2`, id, DeliveryPending).
 		Scan(&a.eventID, &a.eventType, &a.kind, &a.snapshot, &a.body, &a.eventAt, &a.endpointID, &a.url, &a.status, &a.sealed, &a.attempts, &a.base)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return // delivered or ended meanwhile
@@ -370,13 +371,14 @@ func (s *Sender) record(ctx context.Context, id int64, a attempt, r result) {
 	err := store.InTx(ctx, s.o.Pool, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = $2, last_status = $3,
 			last_error = $4, last_response = $5, status = $6, next_attempt_at = coalesce($7, next_attempt_at), lease_until = NULL,
-			delivered_at = CASE WHEN $6 = 'delivered' THEN $2 ELSE delivered_at END
-			WHERE id = $1 AND status = 'pending'`, id, now, code, nullable(r.err), nullable(r.response), status, next)
+			delivered_at = CASE WHEN $6 = $8 THEN $2 ELSE delivered_at END
+			WHERE id = $1 AND status = $9`, id, now, code, nullable(r.err), nullable(r.response), status, next, DeliveryDelivered, DeliveryPending)
 		if err != nil || outcome != OutcomeGone {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET status = 'disabled', disabled_reason = $2, updated_at = $3
-			WHERE id = $1 AND status = 'enabled'`, a.endpointID, "answered 410 Gone at "+now.In(s.o.Location).Format(time.RFC3339), now)
+		tag, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET status = $4, disabled_reason = $2, updated_at = $3
+			WHERE id = $1 AND status = $5`, a.endpointID, "answered 410 Gone at "+now.In(s.o.Location).Format(time.RFC3339), now,
+			EndpointDisabled, EndpointEnabled)
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}
@@ -406,6 +408,6 @@ func nullable(s string) *string {
 // pending delivery (0 when none), for /metrics.
 func OldestUndelivered(ctx context.Context, pool *pgxpool.Pool, now time.Time) (time.Duration, error) {
 	var secs float64
-	err := pool.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM $1::timestamptz - min(created_at)), 0) FROM webhook_deliveries WHERE status = 'pending'`, now).Scan(&secs)
+	err := pool.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM $1::timestamptz - min(created_at)), 0) FROM webhook_deliveries WHERE status = $2`, now, DeliveryPending).Scan(&secs)
 	return time.Duration(secs * float64(time.Second)), err
 }

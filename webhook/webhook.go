@@ -63,14 +63,12 @@ type Event struct {
 	At       time.Time       // the service clock's now of the change
 }
 
-// matching is the SQL condition of an enabled endpoint that wants type $1.
-const matching = `status = 'enabled' AND ($1 = ANY(events) OR '*' = ANY(events))`
-
 // Wanted reports whether any enabled endpoint wants events of typ, so an
 // emitter can skip building a snapshot nobody will receive.
 func Wanted(ctx context.Context, q store.Querier, typ string) (bool, error) {
 	var ok bool
-	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE `+matching+`)`, typ).Scan(&ok)
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE status = $2 AND ($1 = ANY(events) OR '*' = ANY(events)))`,
+		typ, EndpointEnabled).Scan(&ok)
 	return ok, err
 }
 
@@ -90,18 +88,16 @@ func Emit(ctx context.Context, q store.Querier, e Event) error {
 		WITH ev AS (
 			INSERT INTO webhook_events (id, type, kind, subject, snapshot, created_at)
 			SELECT $2, $1, $3, $4, $5, $6
-			WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE `+matching+`)
+			WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE status = $7 AND ($1 = ANY(events) OR '*' = ANY(events)))
 			RETURNING id)
 		INSERT INTO webhook_deliveries (event_id, endpoint_id, next_attempt_at, created_at)
-		SELECT ev.id, e.id, $6, $6 FROM ev, webhook_endpoints e WHERE e.`+matchingE+`
-		ORDER BY e.id`, e.Type, store.NewID("evt"), e.Kind, e.Subject, string(e.Snapshot), at)
+		SELECT ev.id, e.id, $6, $6 FROM ev, webhook_endpoints e WHERE e.status = $7 AND ($1 = ANY(e.events) OR '*' = ANY(e.events))
+		ORDER BY e.id`, e.Type, store.NewID("evt"), e.Kind, e.Subject, string(e.Snapshot), at, EndpointEnabled)
 	if err != nil {
 		return fmt.Errorf("webhook: emit %s about %s: %w", e.Type, e.Subject, err)
 	}
 	return nil
 }
-
-const matchingE = `status = 'enabled' AND ($1 = ANY(e.events) OR '*' = ANY(e.events))`
 
 // EmitJSON emits an event whose data is v as it marshals (KindJSON),
 // skipping the marshal when no endpoint wants typ.

@@ -19,13 +19,13 @@ import (
 type consoleSubscriptions struct{ s *subscription.Service }
 
 func (c consoleSubscriptions) List(ctx context.Context, f console.SubscriptionFilter) ([]console.Subscription, error) {
-	subs, _, err := c.s.List(ctx, subscription.Filter{AccountID: f.AccountID, PlanID: f.PlanID, Status: f.Status, Limit: f.Limit})
+	subs, _, err := c.s.List(ctx, subscription.Filter{AccountID: f.AccountID, PlanID: f.PlanID, Status: subscription.Status(f.Status), Limit: f.Limit})
 	if err != nil {
 		return nil, err
 	}
 	out := make([]console.Subscription, len(subs))
 	for i, s := range subs {
-		out[i] = console.Subscription{ID: s.ID, AccountID: s.AccountID, PlanID: s.PlanID, Status: s.Status,
+		out[i] = console.Subscription{ID: s.ID, AccountID: s.AccountID, PlanID: s.PlanID, Status: string(s.Status),
 			CustomerName: s.Customer.Name, CustomerEmail: s.Customer.Email, CustomerPhone: deref(s.Customer.Phone),
 			DueDay: s.DueDay, NextDueDate: s.NextDueDate.Format(time.DateOnly), NextIssueDate: s.NextIssueDate.Format(time.DateOnly)}
 	}
