@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/clock"
@@ -36,13 +35,13 @@ const (
 
 // Service manages accounts.
 type Service struct {
-	pool  *pgxpool.Pool
+	pool  *store.DB
 	clock clock.Clock
 	log   *slog.Logger
 }
 
 // New returns a Service.
-func New(pool *pgxpool.Pool, c clock.Clock, log *slog.Logger) *Service {
+func New(pool *store.DB, c clock.Clock, log *slog.Logger) *Service {
 	return &Service{pool: pool, clock: c, log: log}
 }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/review"
+	"github.com/lunas-id/lunas/store"
 )
 
 const (
@@ -41,7 +42,7 @@ type pinger struct{}
 
 func (pinger) Ping(context.Context) error { return nil }
 
-func newServer(t *testing.T, pool *pgxpool.Pool) *httptest.Server {
+func newServer(t *testing.T, pool *store.DB) *httptest.Server {
 	t.Helper()
 	jkt, _ := time.LoadLocation("Asia/Jakarta")
 	orders := order.New(pool, clock.Wall{}, jkt, lunastest.Logger())
@@ -255,7 +256,7 @@ func TestWebhookAnswers503WhenTheDatabaseIsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	srv := newServer(t, pool)
+	srv := newServer(t, &store.DB{Pool: pool})
 	code, b, _ := do(t, srv, "POST", "/webhooks/midtrans", "", signed("pay_1", "200", "10.00"))
 	if code != 503 {
 		t.Errorf("database down: %d %s, want 503 so the gateway retries", code, b)

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/api"
@@ -27,7 +26,7 @@ import (
 
 // deadlineServer is newServer with a short database deadline that watches
 // the pool's liveness, as cmd/lunas wires it.
-func deadlineServer(t *testing.T, pool *pgxpool.Pool, deadline time.Duration) *httptest.Server {
+func deadlineServer(t *testing.T, pool *store.DB, deadline time.Duration) *httptest.Server {
 	t.Helper()
 	jkt, _ := time.LoadLocation("Asia/Jakarta")
 	orders := order.New(pool, clock.Wall{}, jkt, lunastest.Logger())

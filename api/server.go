@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -27,6 +26,7 @@ import (
 	"github.com/lunas-id/lunas/report"
 	"github.com/lunas-id/lunas/review"
 	"github.com/lunas-id/lunas/sending"
+	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/subscription"
 	"github.com/lunas-id/lunas/token"
 	"github.com/lunas-id/lunas/usage"
@@ -46,7 +46,7 @@ type TestClock interface {
 
 // Options configures a Server.
 type Options struct {
-	Pool             *pgxpool.Pool // the Idempotency-Key records
+	Pool             *store.DB // the Idempotency-Key records
 	Accounts         *account.Service
 	Orders           *order.Service
 	Invoices         *invoice.Service

@@ -30,14 +30,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/review"
+	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/token"
 	"github.com/lunas-id/lunas/usage"
 )
@@ -51,7 +50,7 @@ var staticFS embed.FS
 // Options configures a Server. Subscriptions, Overdue and Sendings are
 // optional: nil renders their pages as "not configured".
 type Options struct {
-	Pool      *pgxpool.Pool // sessions and the read-only views
+	Pool      *store.DB // sessions and the read-only views
 	Accounts  *account.Service
 	Orders    *order.Service
 	Payments  *payment.Service

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	acc "github.com/lunas-id/lunas/account"
@@ -76,7 +75,7 @@ func listen(t testing.TB) net.Listener {
 type env struct {
 	t        *testing.T
 	base     string
-	pool     *pgxpool.Pool
+	pool     *store.DB
 	dsn      string
 	clock    *clock.Fixed
 	accounts *acc.Service
@@ -244,7 +243,7 @@ func (e *env) startWorker(ctx context.Context, log *slog.Logger, signer proforma
 	client := asynq.NewClient(redisOpt)
 	t.Cleanup(func() { client.Close() })
 	relay := outbox.New(e.pool, client, e.clock, log)
-	e.payments.Kick = relay.Kick
+	e.pool.OnCommit(outbox.Signal, relay.Kick)
 	ctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); relay.Run(ctx) }()

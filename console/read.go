@@ -92,10 +92,10 @@ func (s *Server) readAccounts(ctx context.Context, q string, low bool, limit int
 type mailRow struct {
 	ID, Kind, To, Locale string
 	Status               mail.Status
-	Reason, LastError            *string
-	Attempts                     int
-	CreatedAt                    time.Time
-	SentAt                       *time.Time
+	Reason, LastError    *string
+	Attempts             int
+	CreatedAt            time.Time
+	SentAt               *time.Time
 }
 
 func (s *Server) readMails(ctx context.Context, orderID string) ([]mailRow, error) {

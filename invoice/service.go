@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/account"
@@ -44,7 +43,7 @@ type Attempts interface {
 
 // Service runs the app's actions on orders.
 type Service struct {
-	pool    *pgxpool.Pool
+	pool    *store.DB
 	orders  *order.Service
 	clock   clock.Clock
 	catalog Catalog
@@ -57,7 +56,7 @@ type Service struct {
 
 // New returns a Service pricing with catalog, on the orders' clock and
 // business zone.
-func New(pool *pgxpool.Pool, orders *order.Service, catalog Catalog, log *slog.Logger) *Service {
+func New(pool *store.DB, orders *order.Service, catalog Catalog, log *slog.Logger) *Service {
 	return &Service{pool: pool, orders: orders, clock: orders.Clock(), catalog: catalog, loc: orders.Location(), log: log}
 }
 

@@ -27,7 +27,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	gomail "github.com/wneessen/go-mail"
 
 	"github.com/lunas-id/lunas/account"
@@ -184,7 +183,7 @@ func Statuses() []Status { return []Status{StatusQueued, StatusSent, StatusFaile
 
 // Service renders and sends queued mails.
 type Service struct {
-	pool      *pgxpool.Pool
+	pool      *store.DB
 	clock     clock.Clock
 	docs      *proforma.Documents
 	tpl       *templates.Set
@@ -200,7 +199,7 @@ type Service struct {
 
 // Options configures a Service.
 type Options struct {
-	Pool      *pgxpool.Pool
+	Pool      *store.DB
 	Clock     clock.Clock // the service clock: signed links expire on it
 	Documents *proforma.Documents
 	Templates *templates.Set

@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/clock"
@@ -148,14 +147,14 @@ func Conflict(action string, o *Order) error {
 // Service reads orders for the API and runs the work on one order that
 // needs its row lock (InTx).
 type Service struct {
-	pool  *pgxpool.Pool
+	pool  *store.DB
 	clock clock.Clock
 	loc   *time.Location
 	log   *slog.Logger
 }
 
 // New returns a Service on the service clock and the business zone.
-func New(pool *pgxpool.Pool, c clock.Clock, loc *time.Location, log *slog.Logger) *Service {
+func New(pool *store.DB, c clock.Clock, loc *time.Location, log *slog.Logger) *Service {
 	return &Service{pool: pool, clock: c, loc: loc, log: log}
 }
 

@@ -11,11 +11,21 @@ import (
 	"github.com/lunas-id/lunas/task"
 )
 
+// Signal is the store signal a transaction that wrote outbox rows raises:
+// cmd/lunas wires it to this process's Relay.Kick (store.DB.OnCommit), so
+// the relay moves the rows as soon as they are committed instead of at its
+// next poll. Rows other processes write are found by the poll.
+const Signal = "outbox"
+
 // Enqueue records jobs in the outbox inside tx, the transaction of the
-// change that implies them. A job whose id is already there is skipped:
-// the intent was recorded before. Every package that implies work calls it
-// (invoice, payment, mail, sending); it is the only writer of new rows.
+// change that implies them, and raises Signal for when it commits. A job
+// whose id is already there is skipped: the intent was recorded before.
+// Every package that implies work calls it (invoice, payment, mail,
+// sending); it is the only writer of new rows.
 func Enqueue(ctx context.Context, tx pgx.Tx, jobs ...task.Job) error {
+	if len(jobs) == 0 {
+		return nil
+	}
 	for _, j := range jobs {
 		var at *time.Time
 		if !j.ProcessAt.IsZero() {
@@ -31,6 +41,7 @@ func Enqueue(ctx context.Context, tx pgx.Tx, jobs ...task.Job) error {
 	// No NOTIFY here: PostgreSQL serialises the commits of transactions
 	// that NOTIFY on one global lock, which capped webhook ingest and
 	// settlement under load. The relay polls, and is kicked in-process.
+	store.Raise(tx, Signal)
 	return nil
 }
 

@@ -20,15 +20,15 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lunas-id/lunas/clock"
+	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/task"
 )
 
 // Relay copies outbox rows into asynq.
 type Relay struct {
-	pool   *pgxpool.Pool
+	pool   *store.DB
 	client *asynq.Client
 	clock  clock.Clock
 	log    *slog.Logger
@@ -50,13 +50,14 @@ type Relay struct {
 }
 
 // New returns a relay.
-func New(pool *pgxpool.Pool, client *asynq.Client, c clock.Clock, log *slog.Logger) *Relay {
+func New(pool *store.DB, client *asynq.Client, c clock.Clock, log *slog.Logger) *Relay {
 	return &Relay{pool: pool, client: client, clock: c, log: log, Stale: 2 * time.Minute, Poll: 100 * time.Millisecond,
 		Relayed: func(int) {}, Redriven: func(string) {}, kick: make(chan struct{}, 1)}
 }
 
-// Kick wakes the relay now: this process has just committed outbox rows.
-// Rows other processes write are found by the poll.
+// Kick wakes the relay now: this process has just committed outbox rows
+// (cmd/lunas wires it to Signal). Rows other processes write are found by
+// the poll.
 func (r *Relay) Kick() {
 	select {
 	case r.kick <- struct{}{}:
@@ -191,7 +192,7 @@ func (r *Relay) Requeue(ctx context.Context) (int64, error) {
 }
 
 // Lag is the age of the oldest unrelayed row (0 when none), for /metrics.
-func Lag(ctx context.Context, pool *pgxpool.Pool) (time.Duration, error) {
+func Lag(ctx context.Context, pool *store.DB) (time.Duration, error) {
 	var secs float64
 	err := pool.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM outbox WHERE relayed_at IS NULL`).Scan(&secs)
 	return time.Duration(secs * float64(time.Second)), err

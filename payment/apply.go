@@ -43,7 +43,6 @@ type verdict struct {
 // the same transaction. Called by the worker (payment:apply) and inline
 // by CreatePayment, Expire and the janitor.
 func (s *Service) ApplyEvent(ctx context.Context, eventID int64, outboxID string) error {
-	defer s.Kick()
 	var provider string
 	var payload []byte
 	var processed *time.Time

@@ -79,9 +79,6 @@ func (s *Service) RecordEvent(ctx context.Context, ev gateway.Event) (int64, err
 	if err != nil {
 		return 0, store.Unavailable(err)
 	}
-	if id > 0 {
-		s.Kick()
-	}
 	return id, nil
 }
 

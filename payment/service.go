@@ -22,12 +22,11 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/gateway"
 	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/order"
+	"github.com/lunas-id/lunas/store"
 )
 
 // Gateway is what payment needs from one payment provider.
@@ -52,7 +51,7 @@ type BankAccount struct {
 
 // Service is the payment path.
 type Service struct {
-	pool     *pgxpool.Pool
+	pool     *store.DB
 	orders   *order.Service
 	catalog  invoice.Catalog
 	clock    clock.Clock
@@ -73,14 +72,11 @@ type Service struct {
 	Settled func(time.Duration)
 	// Flagged is called once per event flagged for finance (metrics).
 	Flagged func(flag string)
-	// Kick is called after a commit that wrote outbox rows, so this
-	// process's relay moves them at once instead of at its next poll.
-	Kick func()
 }
 
 // Options configures a Service.
 type Options struct {
-	Pool           *pgxpool.Pool
+	Pool           *store.DB
 	Orders         *order.Service
 	Invoices       *invoice.Service // its catalog prices the card fee; nil: no fee
 	Logger         *slog.Logger
@@ -105,7 +101,7 @@ func New(o Options) *Service {
 	}
 	s := &Service{pool: o.Pool, orders: o.Orders, clock: o.Orders.Clock(), loc: o.Orders.Location(), log: o.Logger,
 		gateways: o.Gateways, decoders: o.Decoders, bank: o.Bank, reconcileAfter: o.ReconcileAfter, reconcileBatch: o.ReconcileBatch,
-		Settled: func(time.Duration) {}, Flagged: func(string) {}, Kick: func() {}}
+		Settled: func(time.Duration) {}, Flagged: func(string) {}}
 	if o.Invoices != nil {
 		s.catalog = o.Invoices.Catalog()
 		o.Invoices.Attempts = s

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/lunas-id/lunas"
@@ -30,7 +29,7 @@ type Seller struct {
 // Documents renders, stores and serves proforma PDFs. It owns the
 // documents table: one stored PDF per order and kind, rendered once.
 type Documents struct {
-	pool         *pgxpool.Pool
+	pool         *store.DB
 	clock        clock.Clock
 	r            *Renderer
 	seller       Seller
@@ -42,7 +41,7 @@ type Documents struct {
 
 // Options configures Documents.
 type Options struct {
-	Pool     *pgxpool.Pool
+	Pool     *store.DB
 	Clock    clock.Clock // the service clock: when a document was rendered
 	Renderer *Renderer
 	Seller   Seller

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/order"
@@ -21,13 +20,13 @@ import (
 
 // Service reads reports.
 type Service struct {
-	pool  *pgxpool.Pool
+	pool  *store.DB
 	clock clock.Clock
 	loc   *time.Location
 }
 
 // New returns a Service; dates are business dates in loc.
-func New(pool *pgxpool.Pool, c clock.Clock, loc *time.Location) *Service {
+func New(pool *store.DB, c clock.Clock, loc *time.Location) *Service {
 	return &Service{pool: pool, clock: c, loc: loc}
 }
 

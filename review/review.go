@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/mail"
@@ -39,13 +38,13 @@ const (
 // Service decides manual transfers.
 type Service struct {
 	log      *slog.Logger
-	pool     *pgxpool.Pool
+	pool     *store.DB
 	orders   *order.Service
 	payments *payment.Service
 }
 
 // New returns a Service.
-func New(pool *pgxpool.Pool, orders *order.Service, payments *payment.Service, log *slog.Logger) *Service {
+func New(pool *store.DB, orders *order.Service, payments *payment.Service, log *slog.Logger) *Service {
 	return &Service{pool: pool, orders: orders, payments: payments, log: log}
 }
 

@@ -33,7 +33,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/clock"
@@ -97,7 +96,7 @@ type Sender interface {
 
 // Service runs bulk sendings.
 type Service struct {
-	pool      *pgxpool.Pool
+	pool      *store.DB
 	clock     clock.Clock
 	loc       *time.Location
 	log       *slog.Logger
@@ -106,13 +105,11 @@ type Service struct {
 	signer    proforma.Signer
 	publicURL string
 	lease     time.Duration
-	// Kick is called after a commit that wrote outbox rows (the relay).
-	Kick func()
 }
 
 // Options configures a Service.
 type Options struct {
-	Pool      *pgxpool.Pool
+	Pool      *store.DB
 	Orders    *order.Service // for the service clock and the business zone
 	Logger    *slog.Logger
 	WhatsApp  Sender        // nil: the whatsapp channel is refused
@@ -131,7 +128,7 @@ func New(o Options) *Service {
 		o.Lease = 20 * time.Second
 	}
 	return &Service{pool: o.Pool, clock: o.Orders.Clock(), loc: o.Orders.Location(), log: o.Logger, wa: o.WhatsApp,
-		interval: o.Interval, signer: o.Signer, publicURL: o.PublicURL, lease: o.Lease, Kick: func() {}}
+		interval: o.Interval, signer: o.Signer, publicURL: o.PublicURL, lease: o.Lease}
 }
 
 // Filter selects the unpaid subscription invoices a sending covers.
@@ -237,7 +234,6 @@ func (s *Service) Submit(ctx context.Context, actor string, in Input) (*Progress
 	if err != nil {
 		return nil, err
 	}
-	s.Kick()
 	return s.Get(ctx, id)
 }
 
@@ -510,9 +506,6 @@ func (s *Service) email(ctx context.Context, sendingID, holder string, it item, 
 		}
 		return finish(ctx, tx, sendingID, holder, it, ItemSent, "", mailID, now)
 	})
-	if err == nil {
-		s.Kick()
-	}
 	return err
 }
 
@@ -687,9 +680,6 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	})
 	if err != nil {
 		return 0, store.Unavailable(err)
-	}
-	if n > 0 {
-		s.Kick()
 	}
 	return n, nil
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Liveness records when PostgreSQL last answered a statement on a pool
@@ -45,8 +44,8 @@ func (l *Liveness) LastAnswer() time.Time {
 	return time.Unix(0, n)
 }
 
-// LivenessOf returns the Liveness Open installed on pool, or nil.
-func LivenessOf(pool *pgxpool.Pool) *Liveness {
-	l, _ := pool.Config().ConnConfig.Tracer.(*Liveness)
+// LivenessOf returns the Liveness Open installed on db, or nil.
+func LivenessOf(db *DB) *Liveness {
+	l, _ := db.Config().ConnConfig.Tracer.(*Liveness)
 	return l
 }

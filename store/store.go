@@ -1,6 +1,8 @@
-// Package store owns lunas's PostgreSQL plumbing: opening the pool, the
-// embedded goose migrations (creating the database when it is missing),
-// and transactions with their hooks (LastWrite, BeforeCommit).
+// Package store owns lunas's PostgreSQL plumbing: opening the pool (DB),
+// the embedded goose migrations (creating the database when it is
+// missing), and transactions with their hooks: LastWrite and BeforeCommit
+// run inside the transaction before it commits, AfterCommit and the named
+// signals (Raise, DB.OnCommit) after it has committed.
 //
 // store owns no table. Each table has one owning package, which writes it
 // with its own SQL against the pgx.Tx that store.InTx hands it, always with
@@ -17,7 +19,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,8 +37,39 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// DB is the connection pool every package shares, with the handlers of the
+// named signals its transactions raise (Raise): cmd/lunas wires each
+// handler once (OnCommit), e.g. the outbox relay's kick, so a package that
+// writes outbox rows never needs to know who relays them.
+type DB struct {
+	*pgxpool.Pool
+	mu       sync.RWMutex
+	handlers map[string][]func()
+}
+
+// OnCommit makes fn run after every commit of a transaction (InTx) that
+// raised signal. fn runs on the committing goroutine: it must be quick and
+// must not block (a kick of a channel, a counter).
+func (db *DB) OnCommit(signal string, fn func()) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.handlers == nil {
+		db.handlers = map[string][]func(){}
+	}
+	db.handlers[signal] = append(db.handlers[signal], fn)
+}
+
+func (db *DB) signal(name string) {
+	db.mu.RLock()
+	fns := db.handlers[name]
+	db.mu.RUnlock()
+	for _, fn := range fns {
+		fn()
+	}
+}
+
 // Open connects a pool to dsn and checks that the database answers.
-func Open(ctx context.Context, dsn string, maxConns int32) (*pgxpool.Pool, error) {
+func Open(ctx context.Context, dsn string, maxConns int32) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: parse database URL: %w", err)
@@ -54,7 +89,7 @@ func Open(ctx context.Context, dsn string, maxConns int32) (*pgxpool.Pool, error
 		pool.Close()
 		return nil, fmt.Errorf("store: ping %s: %w", redact(dsn), err)
 	}
-	return pool, nil
+	return &DB{Pool: pool}, nil
 }
 
 // Migrate applies pending migrations, creating the database first when it
@@ -123,13 +158,15 @@ func createDatabase(ctx context.Context, dsn string, log *slog.Logger) error {
 	return nil
 }
 
-// InTx runs fn in a transaction, committing when fn returns nil. A
+// InTx runs fn in a transaction, committing when fn returns nil, then runs
+// the transaction's after-commit work (AfterCommit, Raise). A
 // serialization failure or deadlock is retried a few times, since both mean
-// "another transaction won, try again", never "the request is wrong".
-func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+// "another transaction won, try again", never "the request is wrong"; an
+// attempt rolled back drops whatever it registered.
+func InTx(ctx context.Context, db *DB, fn func(pgx.Tx) error) error {
 	var err error
 	for attempt := 0; attempt < 4; attempt++ {
-		err = inTx(ctx, pool, fn)
+		err = inTx(ctx, db, fn)
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01") {
 			continue
@@ -139,8 +176,8 @@ func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error 
 	return err
 }
 
-func inTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
-	raw, err := pool.Begin(ctx)
+func inTx(ctx context.Context, db *DB, fn func(pgx.Tx) error) error {
+	raw, err := db.Begin(ctx)
 	if err != nil {
 		return Unavailable(err)
 	}
@@ -169,16 +206,24 @@ func inTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error 
 	if err := raw.Commit(ctx); err != nil {
 		return Unavailable(err)
 	}
+	for _, f := range tx.after {
+		f()
+	}
+	for _, name := range tx.raised {
+		db.signal(name)
+	}
 	return nil
 }
 
 // hookTx is the transaction InTx hands out: a pgx.Tx that can run work
-// just before it commits.
+// just before it commits and after it has committed.
 type hookTx struct {
 	pgx.Tx
 	last   []Hook
 	before []Hook
-	parent *hookTx // for a savepoint: where its hooks go when it is released
+	after  []func()
+	raised []string // signals, each once
+	parent *hookTx  // for a savepoint: where its hooks go when it is released
 }
 
 // Begin starts a savepoint whose hooks join tx's when it is released
@@ -200,9 +245,19 @@ func (h *hookTx) Commit(ctx context.Context) error {
 	if h.parent != nil {
 		h.parent.last = append(h.parent.last, h.last...)
 		h.parent.before = append(h.parent.before, h.before...)
-		h.last, h.before = nil, nil
+		h.parent.after = append(h.parent.after, h.after...)
+		for _, name := range h.raised {
+			h.parent.raise(name)
+		}
+		h.last, h.before, h.after, h.raised = nil, nil, nil, nil
 	}
 	return nil
+}
+
+func (h *hookTx) raise(name string) {
+	if !slices.Contains(h.raised, name) {
+		h.raised = append(h.raised, name)
+	}
 }
 
 // Hook is work a transaction runs just before it commits, in tx: the
@@ -240,6 +295,30 @@ func BeforeCommit(tx pgx.Tx, f Hook) bool {
 		h.before = append(h.before, f)
 	}
 	return ok
+}
+
+// AfterCommit runs f once tx has committed, never when it rolls back. f
+// registered inside a savepoint joins the enclosing transaction's when the
+// savepoint is released (Commit) and is dropped with it when it is rolled
+// back. It reports false, and does not keep f, when tx was not begun by
+// InTx (whoever commits it then decides).
+func AfterCommit(tx pgx.Tx, f func()) bool {
+	h, ok := tx.(*hookTx)
+	if ok {
+		h.after = append(h.after, f)
+	}
+	return ok
+}
+
+// Raise asks for the handlers of signal (DB.OnCommit) to run once tx has
+// committed: once per transaction, however often it raises the signal,
+// and never when it rolls back. A savepoint hands its signals up as
+// AfterCommit does. outbox.Enqueue raises outbox.Signal, which cmd/lunas
+// wires to the relay's kick. A tx not begun by InTx raises nothing.
+func Raise(tx pgx.Tx, signal string) {
+	if h, ok := tx.(*hookTx); ok {
+		h.raise(signal)
+	}
 }
 
 // Unavailable marks a failure to reach PostgreSQL as a dependency outage

@@ -44,9 +44,6 @@ func (s *Service) IssueDue(ctx context.Context) (int, error) {
 	for {
 		n, claimed, err := s.issueBatch(ctx)
 		total += n
-		if n > 0 {
-			s.Kick()
-		}
 		if err != nil || claimed < batch {
 			if total > 0 {
 				s.log.Info("subscription invoices issued", "count", total)

@@ -27,7 +27,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/account"
@@ -68,19 +67,17 @@ const (
 
 // Service manages plans and subscriptions and issues their invoices.
 type Service struct {
-	pool     *pgxpool.Pool
+	pool     *store.DB
 	invoices *invoice.Service
 	clock    clock.Clock
 	loc      *time.Location
 	log      *slog.Logger
-	// Kick is called after a commit that wrote outbox rows (the relay).
-	Kick func()
 }
 
 // New returns a Service that issues through invoices, on the service
 // clock and the business zone.
-func New(pool *pgxpool.Pool, invoices *invoice.Service, c clock.Clock, loc *time.Location, log *slog.Logger) *Service {
-	return &Service{pool: pool, invoices: invoices, clock: c, loc: loc, log: log, Kick: func() {}}
+func New(pool *store.DB, invoices *invoice.Service, c clock.Clock, loc *time.Location, log *slog.Logger) *Service {
+	return &Service{pool: pool, invoices: invoices, clock: c, loc: loc, log: log}
 }
 
 // ------------------------------------------------------------------ plans
@@ -263,7 +260,6 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Subscription, er
 		return nil, err
 	}
 	if issued > 0 {
-		s.Kick()
 		s.log.Info("subscription invoiced at creation", "subscription_id", id, "invoices", issued)
 	}
 	return s.Get(ctx, id)
@@ -297,7 +293,7 @@ type Filter struct {
 	AccountID, PlanID string
 	Status            Status // "": every status
 	Limit             int
-	Cursor                    *order.Cursor // a position in the newest-first list, as for orders
+	Cursor            *order.Cursor // a position in the newest-first list, as for orders
 }
 
 // List lists subscriptions newest first; next is the next page's cursor.
@@ -350,7 +346,6 @@ func (s *Service) Patch(ctx context.Context, id string, in PatchInput) (*Subscri
 	if err := ve.Err(); err != nil {
 		return nil, err
 	}
-	issued := 0
 	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		now := s.clock.Now()
 		today := s.today(now)
@@ -386,14 +381,11 @@ func (s *Service) Patch(ctx context.Context, id string, in PatchInput) (*Subscri
 		if err := save(ctx, tx, x, now); err != nil {
 			return err
 		}
-		issued, err = s.issueFor(ctx, tx, id, today, now)
+		_, err = s.issueFor(ctx, tx, id, today, now)
 		return err
 	})
 	if err != nil {
 		return nil, err
-	}
-	if issued > 0 {
-		s.Kick()
 	}
 	return s.Get(ctx, id)
 }
@@ -414,7 +406,6 @@ func (s *Service) MoveDueDay(ctx context.Context, ids []string, dueDay int) ([]*
 	if err := ve.Err(); err != nil {
 		return nil, err
 	}
-	issued := 0
 	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		now := s.clock.Now()
 		today := s.today(now)
@@ -448,19 +439,14 @@ func (s *Service) MoveDueDay(ctx context.Context, ids []string, dueDay int) ([]*
 			if err := save(ctx, tx, x, now); err != nil {
 				return err
 			}
-			n, err := s.issueFor(ctx, tx, x.ID, today, now)
-			if err != nil {
+			if _, err := s.issueFor(ctx, tx, x.ID, today, now); err != nil {
 				return err
 			}
-			issued += n
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
-	}
-	if issued > 0 {
-		s.Kick()
 	}
 	out := make([]*Subscription, 0, len(ids))
 	seen := map[string]bool{}

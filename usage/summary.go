@@ -224,9 +224,6 @@ func (s *Service) Reconcile(ctx context.Context, accountID, actor string, in Rec
 	for _, b := range alerts {
 		s.Alerted(b)
 	}
-	if len(alerts) > 0 {
-		s.Kick()
-	}
 	return rec, created, nil
 }
 

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/lunas-id/lunas/clock"
@@ -56,7 +55,7 @@ const MaxEvents = 1000
 
 // Service records usage.
 type Service struct {
-	pool   *pgxpool.Pool
+	pool   *store.DB
 	clock  clock.Clock
 	prices tariff.Table
 	loc    *time.Location
@@ -65,14 +64,11 @@ type Service struct {
 	// Alerted is called once per low-balance alert mail committed, with
 	// the balance (metrics).
 	Alerted func(balance string)
-	// Kick is called after a commit that queued mail, so this process's
-	// outbox relay moves it at once.
-	Kick func()
 }
 
 // Options configures a Service.
 type Options struct {
-	Pool     *pgxpool.Pool
+	Pool     *store.DB
 	Clock    clock.Clock
 	Prices   tariff.Table
 	Location *time.Location
@@ -85,7 +81,7 @@ type Options struct {
 // New returns a Service.
 func New(o Options) *Service {
 	return &Service{pool: o.Pool, clock: o.Clock, prices: o.Prices, loc: o.Location, ratio: o.LowBalanceRatio, log: o.Logger,
-		Alerted: func(string) {}, Kick: func() {}}
+		Alerted: func(string) {}}
 }
 
 // EventInput is one reported event as the app sends it.
@@ -144,9 +140,8 @@ func (s *Service) Record(ctx context.Context, accountID string, in Input) (Batch
 	}
 	var out Batch
 	var alerts []string
-	var mailed bool
 	err = store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		alerts, mailed = alerts[:0], false
+		alerts = alerts[:0]
 		now := s.clock.Now()
 		before, st, err := ledger.Lock(ctx, tx, accountID)
 		if err != nil {
@@ -181,7 +176,6 @@ func (s *Service) Record(ctx context.Context, accountID string, in Input) (Batch
 		if err != nil {
 			return err
 		}
-		mailed = len(alerts) > 0
 		out = Batch{Results: results, Balances: after}
 		return nil
 	})
@@ -190,9 +184,6 @@ func (s *Service) Record(ctx context.Context, accountID string, in Input) (Batch
 	}
 	for _, b := range alerts {
 		s.Alerted(b)
-	}
-	if mailed {
-		s.Kick()
 	}
 	return out, nil
 }

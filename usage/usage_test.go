@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/lunas-id/lunas"
@@ -42,7 +41,7 @@ func at(s string, d time.Duration) string {
 
 type fixture struct {
 	t     *testing.T
-	pool  *pgxpool.Pool
+	pool  *store.DB
 	clock *clock.Fixed
 	svc   *Service
 }
@@ -54,7 +53,7 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{t: t, pool: pool, clock: clk, svc: newService(pool, clk)}
 }
 
-func newService(pool *pgxpool.Pool, clk clock.Clock) *Service {
+func newService(pool *store.DB, clk clock.Clock) *Service {
 	return New(Options{Pool: pool, Clock: clk, Prices: tariff.MustParse(tariff.Default), Location: jakarta,
 		LowBalanceRatio: decimal.RequireFromString("0.4"), Logger: lunastest.Logger()})
 }
@@ -450,7 +449,7 @@ func TestConcurrentSendsNeverOversell(t *testing.T) {
 	}
 }
 
-func poolURL(t *testing.T, p *pgxpool.Pool) string {
+func poolURL(t *testing.T, p *store.DB) string {
 	t.Helper()
 	return p.Config().ConnString()
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/clock"
@@ -86,7 +85,7 @@ type Delivery struct {
 
 // Service manages endpoints and the delivery log for the API.
 type Service struct {
-	pool   *pgxpool.Pool
+	pool   *store.DB
 	clock  clock.Clock
 	sealer *Sealer
 	policy Policy
@@ -94,7 +93,7 @@ type Service struct {
 }
 
 // NewService returns the endpoints service.
-func NewService(pool *pgxpool.Pool, c clock.Clock, sealer *Sealer, policy Policy, log *slog.Logger) *Service {
+func NewService(pool *store.DB, c clock.Clock, sealer *Sealer, policy Policy, log *slog.Logger) *Service {
 	return &Service{pool: pool, clock: c, sealer: sealer, policy: policy, log: log}
 }
 

@@ -15,7 +15,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/store"
@@ -43,7 +42,7 @@ type Renderer interface {
 
 // SenderOptions configures a Sender.
 type SenderOptions struct {
-	Pool     *pgxpool.Pool
+	Pool     *store.DB
 	Clock    clock.Clock
 	Sealer   *Sealer
 	Policy   Policy
@@ -406,7 +405,7 @@ func nullable(s string) *string {
 
 // OldestUndelivered is the age, on the service clock, of the oldest
 // pending delivery (0 when none), for /metrics.
-func OldestUndelivered(ctx context.Context, pool *pgxpool.Pool, now time.Time) (time.Duration, error) {
+func OldestUndelivered(ctx context.Context, pool *store.DB, now time.Time) (time.Duration, error) {
 	var secs float64
 	err := pool.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM $1::timestamptz - min(created_at)), 0) FROM webhook_deliveries WHERE status = $2`, now, DeliveryPending).Scan(&secs)
 	return time.Duration(secs * float64(time.Second)), err

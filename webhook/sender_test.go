@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/internal/lunastest"
@@ -24,7 +23,7 @@ var jakarta = func() *time.Location { l, _ := time.LoadLocation("Asia/Jakarta");
 type env struct {
 	t     *testing.T
 	ctx   context.Context
-	pool  *pgxpool.Pool
+	pool  *store.DB
 	clock *clock.Fixed
 	svc   *Service
 	sndr  *Sender

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lunas-id/lunas/mail"
 	"github.com/lunas-id/lunas/order"
@@ -27,6 +26,7 @@ import (
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/review"
 	"github.com/lunas-id/lunas/sending"
+	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/subscription"
 	"github.com/lunas-id/lunas/task"
 )
@@ -38,7 +38,7 @@ type Metrics interface {
 
 // Worker holds the handlers' dependencies.
 type Worker struct {
-	pool     *pgxpool.Pool // marks the outbox rows of the tasks it does itself
+	pool     *store.DB // marks the outbox rows of the tasks it does itself
 	orders   *order.Service
 	payments *payment.Service
 	reviews  *review.Service
@@ -55,7 +55,7 @@ type Worker struct {
 }
 
 // New returns a worker.
-func New(pool *pgxpool.Pool, orders *order.Service, payments *payment.Service, reviews *review.Service, docs *proforma.Documents, m *mail.Service, log *slog.Logger, metrics Metrics) *Worker {
+func New(pool *store.DB, orders *order.Service, payments *payment.Service, reviews *review.Service, docs *proforma.Documents, m *mail.Service, log *slog.Logger, metrics Metrics) *Worker {
 	return &Worker{pool: pool, orders: orders, payments: payments, reviews: reviews, docs: docs, mail: m, log: log, metrics: metrics}
 }
 

@@ -147,7 +147,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		defer clockPool.Close()
-		if testClock, err = clock.NewTest(ctx, clockPool); err != nil {
+		if testClock, err = clock.NewTest(ctx, clockPool.Pool); err != nil {
 			return err
 		}
 		clk = testClock
@@ -236,19 +236,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer relay.Inspector.Close()
 	m.watchQueues(reg, relay.Inspector)
 	relay.Redriven = m.redriven
-	payments.Kick = relay.Kick
+	// Every transaction that writes outbox rows kicks this process's relay
+	// when it commits (outbox.Enqueue raises outbox.Signal).
+	pool.OnCommit(outbox.Signal, relay.Kick)
 	spend := billing.New(billing.Options{Pool: pool, Clock: clk, Prices: cfg.WAPrices, Location: cfg.Timezone,
 		LowBalanceRatio: cfg.LowBalanceRatio, Logger: log})
-	spend.Alerted, spend.Kick = m.lowBalanceAlert, relay.Kick
+	spend.Alerted = m.lowBalanceAlert
 	subs := subscription.New(pool, invoices, clk, cfg.Timezone, log)
-	subs.Kick = relay.Kick
 	var wa sending.Sender
 	if cfg.WhatsAppURL != "" {
 		wa = sending.NewWhatsApp(cfg.WhatsAppURL, cfg.WhatsAppToken, 10*time.Second)
 	}
 	sendings := sending.New(sending.Options{Pool: pool, Orders: orders, Logger: log, WhatsApp: wa, Interval: cfg.WhatsAppInterval(),
 		Signer: signer, PublicURL: cfg.PublicURL})
-	sendings.Kick = relay.Kick
 	wg.Add(1)
 	go func() { defer wg.Done(); relay.Run(ctx) }()
 

@@ -5,11 +5,11 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/outbox"
+	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/task"
 	"github.com/lunas-id/lunas/webhook"
 )
@@ -27,7 +27,7 @@ type metrics struct {
 	webhooks   *prometheus.CounterVec
 }
 
-func newMetrics(reg *prometheus.Registry, pool *pgxpool.Pool) *metrics {
+func newMetrics(reg *prometheus.Registry, pool *store.DB) *metrics {
 	m := &metrics{
 		tasks: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "lunas_task_duration_seconds",
 			Help: "asynq task durations by type and outcome (count = tasks run).", Buckets: prometheus.DefBuckets}, []string{"type", "outcome"}),
@@ -77,7 +77,7 @@ func (m *metrics) lowBalanceAlert(balance string) { m.alerts.WithLabelValues(bal
 // notifications blocked by a firewall, a wrong notification URL). One
 // indexed query per scrape.
 type gatewaySilence struct {
-	pool *pgxpool.Pool
+	pool *store.DB
 	desc *prometheus.Desc
 }
 
@@ -119,7 +119,7 @@ func (m *metrics) watchQueues(reg *prometheus.Registry, insp *asynq.Inspector) {
 // registerWebhooks adds the outbound webhook metrics: attempts by outcome
 // (delivered, retry, failed, gone) and the age of the oldest undelivered
 // delivery on the service clock.
-func (m *metrics) registerWebhooks(reg *prometheus.Registry, pool *pgxpool.Pool, clk clock.Clock) {
+func (m *metrics) registerWebhooks(reg *prometheus.Registry, pool *store.DB, clk clock.Clock) {
 	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lunas_webhook_deliveries_total",
 		Help: "Outbound webhook delivery attempts, by outcome (delivered, retry, failed, gone)."}, []string{"outcome"})
 	oldest := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lunas_webhook_oldest_undelivered_seconds",

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lunas-id/lunas/internal/lunastest"
 	"github.com/lunas-id/lunas/internal/mailtest"
@@ -41,7 +40,7 @@ type stack struct {
 	t        *testing.T
 	base     string
 	env      map[string]string
-	pool     *pgxpool.Pool
+	pool     *store.DB
 	midtrans *midtranstest.Server
 	xendit   *ovotest.Server
 	sink     *mailtest.Sink
@@ -63,7 +62,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	if o.redisURL == "" {
 		o.redisURL = lunastest.RedisURL(t)
 	}
-	var pool *pgxpool.Pool
+	var pool *store.DB
 	dsn := o.databaseURL
 	if dsn == "" {
 		pool, dsn = lunastest.Pool(t)

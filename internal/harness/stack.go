@@ -17,8 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/lunas-id/lunas/internal/mailtest"
 	"github.com/lunas-id/lunas/internal/midtranstest"
 	"github.com/lunas-id/lunas/internal/ovotest"
@@ -50,7 +48,7 @@ type Config struct {
 type Stack struct {
 	cfg      Config
 	Base     string
-	Pool     *pgxpool.Pool
+	Pool     *store.DB
 	Midtrans *midtranstest.Server
 	Xendit   *ovotest.Server
 	Sink     *mailtest.Sink

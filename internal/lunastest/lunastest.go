@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/lunas-id/lunas/store"
@@ -76,7 +75,7 @@ func DatabaseURL(t testing.TB) string {
 }
 
 // Pool opens a pool on a fresh database and closes it after the test.
-func Pool(t testing.TB) (*pgxpool.Pool, string) {
+func Pool(t testing.TB) (*store.DB, string) {
 	t.Helper()
 	dsn := DatabaseURL(t)
 	pool, err := store.Open(context.Background(), dsn, 30)

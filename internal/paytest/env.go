@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/audit"
 	"github.com/lunas-id/lunas/clock"
@@ -28,6 +26,7 @@ import (
 	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/review"
+	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/task"
 )
 
@@ -45,7 +44,7 @@ var Jakarta = func() *time.Location { l, _ := time.LoadLocation("Asia/Jakarta");
 type Env struct {
 	T        *testing.T
 	Ctx      context.Context
-	Pool     *pgxpool.Pool
+	Pool     *store.DB
 	Clock    *clock.Fixed
 	Accounts *account.Service
 	Orders   *order.Service

@@ -1,0 +1,189 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/lunas-id/lunas/internal/lunastest"
+	"github.com/lunas-id/lunas/store"
+)
+
+// db is a migrated database with a scratch table t(n int) of its own.
+func db(t *testing.T) *store.DB {
+	t.Helper()
+	d, _ := lunastest.Pool(t)
+	if _, err := d.Exec(context.Background(), `CREATE TABLE t (n int)`); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func count(t *testing.T, d *store.DB) int {
+	t.Helper()
+	var n int
+	if err := d.QueryRow(context.Background(), `SELECT count(*) FROM t`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func insert(ctx context.Context, tx pgx.Tx, n int) error {
+	_, err := tx.Exec(ctx, `INSERT INTO t (n) VALUES ($1)`, n)
+	return err
+}
+
+// A transaction commits when its function returns nil and rolls back when
+// it returns an error; the hooks run in their order around the commit:
+// the last writes, then the before-commit reads, then (only after a
+// commit, when another connection sees the rows) the after-commit work and
+// the signals.
+func TestInTxCommitsRollsBackAndRunsHooksInOrder(t *testing.T) {
+	t.Parallel()
+	d := db(t)
+	ctx := context.Background()
+	var order []string
+	var seen int
+	d.OnCommit("s", func() { order = append(order, "signal") })
+	err := store.InTx(ctx, d, func(tx pgx.Tx) error {
+		store.AfterCommit(tx, func() { seen = count(t, d); order = append(order, "after") })
+		store.Raise(tx, "s")
+		if !store.BeforeCommit(tx, func(ctx context.Context, tx pgx.Tx) error { order = append(order, "before"); return nil }) {
+			t.Error("BeforeCommit did not keep its hook")
+		}
+		if err := store.LastWrite(ctx, tx, func(ctx context.Context, tx pgx.Tx) error { order = append(order, "last"); return insert(ctx, tx, 2) }); err != nil {
+			return err
+		}
+		order = append(order, "fn")
+		return insert(ctx, tx, 1)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(order); got != 5 || order[0] != "fn" || order[1] != "last" || order[2] != "before" || order[3] != "after" || order[4] != "signal" {
+		t.Errorf("order %v, want fn last before after signal", order)
+	}
+	if seen != 2 {
+		t.Errorf("after-commit work saw %d rows from another connection, want the 2 committed", seen)
+	}
+
+	order = nil
+	boom := errors.New("boom")
+	err = store.InTx(ctx, d, func(tx pgx.Tx) error {
+		store.AfterCommit(tx, func() { order = append(order, "after") })
+		store.Raise(tx, "s")
+		if err := insert(ctx, tx, 3); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) || count(t, d) != 2 || len(order) != 0 {
+		t.Errorf("rolled back: err %v, rows %d, hooks run %v; want boom, 2, none", err, count(t, d), order)
+	}
+}
+
+// A savepoint hands its hooks and signals to the enclosing transaction
+// when it is released, and drops them when it is rolled back; a hook
+// registered in it runs on the transaction it is given (the savepoint is
+// gone by then). A signal runs once per transaction however often raised.
+func TestSavepointsHandHooksUpOrDropThem(t *testing.T) {
+	t.Parallel()
+	d := db(t)
+	ctx := context.Background()
+	var signals, kept, dropped atomic.Int32
+	d.OnCommit("s", func() { signals.Add(1) })
+	err := store.InTx(ctx, d, func(tx pgx.Tx) error {
+		store.Raise(tx, "s")
+		released, err := tx.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		store.AfterCommit(released, func() { kept.Add(1) })
+		store.Raise(released, "s")
+		if err := store.LastWrite(ctx, released, func(ctx context.Context, tx pgx.Tx) error { return insert(ctx, tx, 1) }); err != nil {
+			return err
+		}
+		if err := released.Commit(ctx); err != nil {
+			return err
+		}
+		abandoned, err := tx.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		store.AfterCommit(abandoned, func() { dropped.Add(1) })
+		store.Raise(abandoned, "other")
+		if err := insert(ctx, abandoned, 2); err != nil {
+			return err
+		}
+		return abandoned.Rollback(ctx)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept.Load() != 1 || dropped.Load() != 0 || signals.Load() != 1 || count(t, d) != 1 {
+		t.Errorf("kept %d dropped %d signals %d rows %d; want 1 0 1 1", kept.Load(), dropped.Load(), signals.Load(), count(t, d))
+	}
+}
+
+// A serialization failure is retried with a fresh transaction; what the
+// failed attempt registered is dropped with it.
+func TestSerializationFailureIsRetried(t *testing.T) {
+	t.Parallel()
+	d := db(t)
+	ctx := context.Background()
+	attempts := 0
+	var after atomic.Int32
+	err := store.InTx(ctx, d, func(tx pgx.Tx) error {
+		attempts++
+		store.AfterCommit(tx, func() { after.Add(1) })
+		if err := insert(ctx, tx, attempts); err != nil {
+			return err
+		}
+		if attempts == 1 {
+			return &pgconn.PgError{Code: "40001", Message: "could not serialize access"}
+		}
+		return nil
+	})
+	if err != nil || attempts != 2 || after.Load() != 1 || count(t, d) != 1 {
+		t.Errorf("err %v attempts %d after-commit runs %d rows %d; want nil 2 1 1", err, attempts, after.Load(), count(t, d))
+	}
+}
+
+// Outside InTx nothing is kept: the hooks say so, LastWrite runs at once.
+func TestHooksOutsideInTx(t *testing.T) {
+	t.Parallel()
+	d := db(t)
+	ctx := context.Background()
+	tx, err := d.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	ran := false
+	if store.AfterCommit(tx, func() {}) || store.BeforeCommit(tx, func(context.Context, pgx.Tx) error { return nil }) {
+		t.Error("hooks kept on a transaction InTx did not begin")
+	}
+	store.Raise(tx, "s") // nothing to raise on: no panic
+	if err := store.LastWrite(ctx, tx, func(context.Context, pgx.Tx) error { ran = true; return nil }); err != nil || !ran {
+		t.Errorf("LastWrite outside InTx: ran %v, err %v", ran, err)
+	}
+}
+
+// Unavailable tells an outage from an answer.
+func TestUnavailable(t *testing.T) {
+	t.Parallel()
+	if store.Unavailable(nil) != nil {
+		t.Error("nil became an error")
+	}
+	answered := &pgconn.PgError{Code: "23505"}
+	if got := store.Unavailable(answered); got != error(answered) || !store.IsUniqueViolation(got) {
+		t.Errorf("a server's answer was wrapped: %v", got)
+	}
+	if got := store.Unavailable(errors.New("dial tcp: refused")); got == nil || got.Error() == "dial tcp: refused" {
+		t.Errorf("an outage was not marked: %v", got)
+	}
+}
