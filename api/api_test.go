@@ -49,7 +49,7 @@ func newServer(t *testing.T, pool *store.DB) *httptest.Server {
 	svc := invoice.New(pool, orders, invoice.DefaultCatalog(), lunastest.Logger())
 	pay := payment.New(payment.Options{Pool: pool, Orders: orders, Invoices: svc, Logger: lunastest.Logger(),
 		Decoders: map[string]payment.Decoder{gateway.ProviderMidtrans: midtrans.DecodeCallback}})
-	h := api.New(api.Options{Pool: pool, Accounts: account.New(pool, clock.Wall{}, lunastest.Logger()), Orders: orders, Invoices: svc, Payments: pay, Reviews: review.New(pool, orders, pay, lunastest.Logger()), Documents: proforma.NewDocuments(proforma.Options{Pool: pool, Clock: clock.Wall{}, Location: jkt}), Signer: proforma.NewSigner("k"),
+	h := api.New(api.Options{Pool: pool, Accounts: account.New(pool, clock.Wall{}, lunastest.Logger()), Orders: orders, Invoices: svc, Payments: pay, Reviews: review.New(pool, orders, pay, lunastest.Logger()), Documents: proforma.NewDocuments(proforma.Options{Pool: pool, Clock: clock.Wall{}, Location: jkt}), Signer: proforma.NewSigner("k", clock.Wall{}),
 		Tokens: map[string]string{appTok: "app", finTok: "finance"}, Location: jkt, Logger: lunastest.Logger(),
 		Database: pinger{}, Redis: pinger{}, MidtransKey: key, OVOCallbackToken: "ovo-token", PublicURL: "http://lunas.test"})
 	srv := httptest.NewServer(h)
@@ -285,7 +285,7 @@ func TestSecretsStayOutOfLogsAndProblems(t *testing.T) {
 	orders := order.New(pool, clock.Wall{}, jkt, log)
 	svc := invoice.New(pool, orders, invoice.DefaultCatalog(), log)
 	pay := payment.New(payment.Options{Pool: pool, Orders: orders, Invoices: svc, Logger: log})
-	h := api.New(api.Options{Pool: pool, Accounts: account.New(pool, clock.Wall{}, lunastest.Logger()), Orders: orders, Invoices: svc, Payments: pay, Reviews: review.New(pool, orders, pay, lunastest.Logger()), Documents: proforma.NewDocuments(proforma.Options{Pool: pool, Clock: clock.Wall{}, Location: jkt}), Signer: proforma.NewSigner("k"),
+	h := api.New(api.Options{Pool: pool, Accounts: account.New(pool, clock.Wall{}, lunastest.Logger()), Orders: orders, Invoices: svc, Payments: pay, Reviews: review.New(pool, orders, pay, lunastest.Logger()), Documents: proforma.NewDocuments(proforma.Options{Pool: pool, Clock: clock.Wall{}, Location: jkt}), Signer: proforma.NewSigner("k", clock.Wall{}),
 		Tokens: map[string]string{appTok: "app", finTok: "finance"}, Location: jkt, Logger: log,
 		Database: pinger{}, Redis: pinger{}, MidtransKey: key, OVOCallbackToken: "ovo-token-SECRET", PublicURL: "http://lunas.test"})
 	srv := httptest.NewServer(h)

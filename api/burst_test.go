@@ -33,7 +33,7 @@ func deadlineServer(t *testing.T, pool *store.DB, deadline time.Duration) *httpt
 	svc := invoice.New(pool, orders, invoice.DefaultCatalog(), lunastest.Logger())
 	pay := payment.New(payment.Options{Pool: pool, Orders: orders, Invoices: svc, Logger: lunastest.Logger()})
 	h := api.New(api.Options{Pool: pool, Accounts: account.New(pool, clock.Wall{}, lunastest.Logger()), Orders: orders, Invoices: svc, Payments: pay, Reviews: review.New(pool, orders, pay, lunastest.Logger()),
-		Documents: proforma.NewDocuments(proforma.Options{Pool: pool, Clock: clock.Wall{}, Location: jkt}), Signer: proforma.NewSigner("k"),
+		Documents: proforma.NewDocuments(proforma.Options{Pool: pool, Clock: clock.Wall{}, Location: jkt}), Signer: proforma.NewSigner("k", clock.Wall{}),
 		Tokens: map[string]string{appTok: "app", finTok: "finance"}, Location: jkt, Logger: lunastest.Logger(),
 		Database: pinger{}, Redis: pinger{}, PublicURL: "http://lunas.test",
 		DBDeadline: deadline, Liveness: store.LivenessOf(pool)})

@@ -342,7 +342,7 @@ func (s *Server) proformaPDF(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	q := r.URL.Query()
 	if q.Has("sig") || q.Has("expires") {
-		if !s.Signer.Valid(id, q.Get("expires"), q.Get("sig"), time.Now()) {
+		if !s.Signer.Valid(id, q.Get("expires"), q.Get("sig")) {
 			writeProblem(w, http.StatusForbidden, "the link is invalid or has expired", nil)
 			return
 		}

@@ -64,7 +64,10 @@ func (s *Server) idempotent(h http.HandlerFunc) http.HandlerFunc {
 		pool := s.Pool
 		ctx := r.Context()
 		// Take the key: a new one, or one whose holder's lease ran out
-		// without an answer (with the same request).
+		// without an answer (with the same request). The lease and the
+		// key's age run on the database's clock: they are about a request
+		// crashing in real time, which a test clock moved by days must not
+		// fake.
 		tag, err := pool.Exec(ctx, `
 			INSERT INTO idempotency_keys (identity, key, request_hash, lease_until)
 			VALUES ($1, $2, $3, now() + make_interval(secs => $4))

@@ -95,6 +95,8 @@ func (c *Test) Refresh(ctx context.Context) error {
 }
 
 // Set moves the service-wide clock to now; it then runs forward from there.
+// set_at records the database's time of the move, for whoever reads the
+// table: the clock itself reads only the offset.
 func (c *Test) Set(ctx context.Context, now time.Time) error {
 	off := time.Until(now)
 	_, err := c.pool.Exec(ctx, `

@@ -159,7 +159,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 	e.usage = usage.New(usage.Options{Pool: e.pool, Clock: e.clock, Prices: prices, Location: jakarta, LowBalanceRatio: decimal.RequireFromString("0.4"), Logger: log})
-	signer := proforma.NewSigner("console-test-signing-key")
+	signer := proforma.NewSigner("console-test-signing-key", e.clock)
 
 	ln := listen(t)
 	e.base = "http://" + ln.Addr().String()

@@ -476,8 +476,7 @@ func (s *Service) data(o *order.Order, accountName string, r row) templates.Data
 			}
 		}
 	}
-	exp := s.clock.Now().Add(30 * 24 * time.Hour)
-	d.PDFLink = s.publicURL + "/v1/orders/" + o.ID + "/proforma.pdf?" + s.signer.Query(o.ID, exp)
+	d.PDFLink = s.publicURL + "/v1/orders/" + o.ID + "/proforma.pdf?" + s.signer.For(o.ID, 30*24*time.Hour)
 	return d
 }
 

@@ -120,7 +120,7 @@ func (s *Service) ApplyEvent(ctx context.Context, eventID int64, outboxID string
 		return err
 	}
 	if v.outcome == "settled" || v.flag == FlagPaidLate {
-		s.Settled(time.Since(received))
+		s.Settled(s.clock.Now().Sub(received)) // received_at is the service clock's
 	}
 	if v.flag != "" {
 		s.Flagged(v.flag)

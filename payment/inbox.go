@@ -52,7 +52,7 @@ func (s *Service) RecordEvent(ctx context.Context, ev gateway.Event) (int64, err
 		var redeliveries int
 		err := tx.QueryRow(ctx, `
 			WITH ins AS (
-				INSERT INTO gateway_events (provider, dedupe_key, payload) VALUES ($1, $2, $3)
+				INSERT INTO gateway_events (provider, dedupe_key, payload, received_at) VALUES ($1, $2, $3, $5)
 				ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, 0 AS redeliveries
 			), re AS (
 				UPDATE gateway_events SET processed_at = NULL, flag = NULL, redeliveries = redeliveries + 1,
@@ -62,7 +62,7 @@ func (s *Service) RecordEvent(ctx context.Context, ev gateway.Event) (int64, err
 				RETURNING id, redeliveries
 			)
 			SELECT id, redeliveries FROM ins UNION ALL SELECT id, redeliveries FROM re`,
-			ev.Provider, ev.DedupeKey, ev.Payload, FlagUnconfirmed).Scan(&id, &redeliveries)
+			ev.Provider, ev.DedupeKey, ev.Payload, FlagUnconfirmed, s.clock.Now()).Scan(&id, &redeliveries)
 		if errors.Is(err, pgx.ErrNoRows) {
 			id = 0 // a duplicate: nothing to apply
 			return nil

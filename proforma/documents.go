@@ -254,11 +254,16 @@ func Discard(ctx context.Context, tx pgx.Tx, orderID, kind string) error {
 	return err
 }
 
-// Signer signs and checks expiring links to an order's PDF.
-type Signer struct{ key []byte }
+// Signer signs and checks expiring links to an order's PDF. Links expire
+// on the service clock: the clock that issues them (For) is the one that
+// checks them (Valid), so a test clock moved by days expires them too.
+type Signer struct {
+	key   []byte
+	clock clock.Clock
+}
 
-// NewSigner returns a signer with key.
-func NewSigner(key string) Signer { return Signer{key: []byte(key)} }
+// NewSigner returns a signer with key on the service clock c.
+func NewSigner(key string, c clock.Clock) Signer { return Signer{key: []byte(key), clock: c} }
 
 func (s Signer) mac(orderID string, exp int64) string {
 	m := hmac.New(sha256.New, s.key)
@@ -268,20 +273,29 @@ func (s Signer) mac(orderID string, exp int64) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// Query is the signed query string (without '?') for orderID valid until exp.
+// Query is the signed query string (without '?') for orderID valid until
+// exp (sending fixes exp by its business day, so a message sent twice on
+// one day is the same).
 func (s Signer) Query(orderID string, exp time.Time) string {
 	e := exp.Unix()
 	return "expires=" + strconv.FormatInt(e, 10) + "&sig=" + s.mac(orderID, e)
 }
 
-// Valid reports whether sig signs orderID until expires and now is before it.
-func (s Signer) Valid(orderID, expires, sig string, now time.Time) bool {
+// For is the signed query string for orderID valid for ttl from now on the
+// service clock (mail's links).
+func (s Signer) For(orderID string, ttl time.Duration) string {
+	return s.Query(orderID, s.clock.Now().Add(ttl))
+}
+
+// Valid reports whether sig signs orderID until expires and the service
+// clock's now is before it (api checks every link with it).
+func (s Signer) Valid(orderID, expires, sig string) bool {
 	e, err := strconv.ParseInt(expires, 10, 64)
 	if err != nil || sig == "" {
 		return false
 	}
 	ok := hmac.Equal([]byte(s.mac(orderID, e)), []byte(sig))
-	return ok && now.Unix() < e
+	return ok && s.clock.Now().Unix() < e
 }
 
 func deref(p *string) string {

@@ -194,6 +194,9 @@ func (s *Sender) Run(ctx context.Context) {
 // claim leases up to n due deliveries of enabled endpoints, at most
 // PerEndpoint of each, none of the endpoints in full. Endpoints are taken
 // in random order, so a short pool still serves every endpoint in turn.
+// Due-ness is the service clock's (next_attempt_at); the lease is the
+// database's (now()): it is about a sender dying in real time, which a
+// test clock moved by days must not fake.
 func (s *Sender) claim(ctx context.Context, n int, full []string) ([]claim, error) {
 	if full == nil {
 		full = []string{}

@@ -167,7 +167,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := newMetrics(reg, pool)
+	m := newMetrics(reg, pool, clk)
 
 	gateways := map[string]payment.Gateway{}
 	if cfg.MidtransServerKey != "" {
@@ -215,7 +215,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Seller: proforma.Seller{Name: cfg.SellerName, Address: cfg.SellerAddress, NPWP: cfg.SellerNPWP}, Location: cfg.Timezone,
 		VATRate: cat.VATRate, CardFeeRate: cat.CardFeeRate})
 	docs.Rendered = m.pdfRendered
-	signer := proforma.NewSigner(cfg.SigningKey)
+	signer := proforma.NewSigner(cfg.SigningKey, clk)
 	sealer, err := webhook.NewSealer(cfg.SigningKey)
 	if err != nil {
 		return err

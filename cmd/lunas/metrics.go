@@ -27,7 +27,7 @@ type metrics struct {
 	webhooks   *prometheus.CounterVec
 }
 
-func newMetrics(reg *prometheus.Registry, pool *store.DB) *metrics {
+func newMetrics(reg *prometheus.Registry, pool *store.DB, clk clock.Clock) *metrics {
 	m := &metrics{
 		tasks: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "lunas_task_duration_seconds",
 			Help: "asynq task durations by type and outcome (count = tasks run).", Buckets: prometheus.DefBuckets}, []string{"type", "outcome"}),
@@ -54,7 +54,7 @@ func newMetrics(reg *prometheus.Registry, pool *store.DB) *metrics {
 		})
 	m.alerts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lunas_low_balance_alerts_total",
 		Help: "Low-balance alert mails queued, by balance (wa_balance, muv)."}, []string{"balance"})
-	reg.MustRegister(gatewaySilence{pool: pool, desc: prometheus.NewDesc("lunas_gateway_last_event_age_seconds",
+	reg.MustRegister(gatewaySilence{pool: pool, clock: clk, desc: prometheus.NewDesc("lunas_gateway_last_event_age_seconds",
 		"Seconds since each gateway's last verified callback was recorded (a gateway gone quiet).", []string{"provider"}, nil)})
 	reg.MustRegister(m.tasks, m.mails, m.pdf, m.settlement, m.relayedN, m.flags, m.redrives, lag, m.alerts)
 	return m
@@ -77,8 +77,9 @@ func (m *metrics) lowBalanceAlert(balance string) { m.alerts.WithLabelValues(bal
 // notifications blocked by a firewall, a wrong notification URL). One
 // indexed query per scrape.
 type gatewaySilence struct {
-	pool *store.DB
-	desc *prometheus.Desc
+	pool  *store.DB
+	clock clock.Clock // received_at is the service clock's
+	desc  *prometheus.Desc
 }
 
 func (g gatewaySilence) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
@@ -86,7 +87,7 @@ func (g gatewaySilence) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
 func (g gatewaySilence) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	rows, err := g.pool.Query(ctx, `SELECT provider, extract(epoch FROM now() - max(received_at))::float8 FROM gateway_events GROUP BY provider`)
+	rows, err := g.pool.Query(ctx, `SELECT provider, extract(epoch FROM $1::timestamptz - max(received_at))::float8 FROM gateway_events GROUP BY provider`, g.clock.Now())
 	if err != nil {
 		return
 	}
