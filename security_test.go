@@ -50,9 +50,15 @@ func TestSQLOnlyWithParameters(t *testing.T) {
 		"matching": true, "matchingE": true, "endpointColumns": true, "deliveryColumns": true, // webhook: const conditions and column lists
 		"columns": true, "dueColumns": true, // order, subscription: const column lists
 		"ru.total": true, "ru.bad": true, // audit: the rules, string literals in one reviewed table
-		"where":                           true, // ListOrders: built from literals only
-		"sql":                             true, // loadOrder: a literal plus a literal FOR UPDATE
 		"pgx.Identifier{name}.Sanitize()": true, // quoted identifier for CREATE/DROP DATABASE
+	}
+	// The fault suite and the subscription benchmark (not lunas: tools
+	// that read the books after a run) send their literal report queries
+	// through one helper each; those files alone may pass a query in a
+	// variable.
+	toolAllowed := map[string]map[string]bool{
+		filepath.Join("cmd", "faults", "main.go"):   {"sql": true},
+		filepath.Join("cmd", "subbench", "main.go"): {"sql": true},
 	}
 	fset, files := sources(t)
 	var bad []string
@@ -68,12 +74,15 @@ func TestSQLOnlyWithParameters(t *testing.T) {
 				return true
 			}
 			calls++
-			if !sqlSafe(call.Args[1], allowed) {
+			safe := sqlSafe(call.Args[1], allowed)
+			if id, isIdent := call.Args[1].(*ast.Ident); !safe && isIdent {
+				safe = toolAllowed[path][id.Name]
+			}
+			if !safe {
 				bad = append(bad, fset.Position(call.Pos()).String())
 			}
 			return true
 		})
-		_ = path
 	}
 	if calls < 50 {
 		t.Fatalf("inspected only %d query calls in %d files: the scan is not seeing the code", calls, len(files))

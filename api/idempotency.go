@@ -110,15 +110,18 @@ func (s *Server) idempotent(h http.HandlerFunc) http.HandlerFunc {
 		// The outcome is written even when the client has gone, but within
 		// a deadline of its own: a stalled database must not hold the
 		// request (the lease covers what is not written).
-		finish := func(sql string, args ...any) {
+		finish := func(write func(ctx context.Context) error) {
 			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.dbDeadline())
 			defer cancel()
-			if _, err := pool.Exec(wctx, sql, args...); err != nil {
+			if err := write(wctx); err != nil {
 				s.log.Error("idempotency key not updated; its lease will free it", "err", err)
 			}
 		}
 		release := func() {
-			finish(`DELETE FROM idempotency_keys WHERE identity = $1 AND key = $2 AND status IS NULL`, ident, key)
+			finish(func(ctx context.Context) error {
+				_, err := pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE identity = $1 AND key = $2 AND status IS NULL`, ident, key)
+				return err
+			})
 		}
 		rec := &recorder{ResponseWriter: w}
 		completed := false
@@ -133,8 +136,11 @@ func (s *Server) idempotent(h http.HandlerFunc) http.HandlerFunc {
 			release()
 			return
 		}
-		finish(`UPDATE idempotency_keys SET status = $3, response = $4, lease_until = NULL WHERE identity = $1 AND key = $2`,
-			ident, key, rec.status, rec.buf.Bytes())
+		finish(func(ctx context.Context) error {
+			_, err := pool.Exec(ctx, `UPDATE idempotency_keys SET status = $3, response = $4, lease_until = NULL WHERE identity = $1 AND key = $2`,
+				ident, key, rec.status, rec.buf.Bytes())
+			return err
+		})
 	}
 }
 

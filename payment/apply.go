@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -250,6 +251,19 @@ func (s *Service) act(ctx context.Context, tx pgx.Tx, o *order.Order, a order.At
 	case gateway.StatusSucceeded:
 		return s.paid(ctx, tx, o, a, truth, now, v)
 	case gateway.StatusRefunded:
+		total := truth.Refunded
+		if total <= 0 {
+			// The gateway confirms the money went back but not how much
+			// (a Midtrans refund or chargeback without refund_amount). A
+			// whole refund is a refund of all that is left; a partial one
+			// cannot be guessed, so finance is told. Never read as 0.
+			if strings.HasPrefix(truth.RawStatus, "partial_") {
+				v.outcome = "the gateway confirms a " + truth.RawStatus + " without its amount: nothing changed"
+				v.flag = FlagUnconfirmed
+				return v, nil
+			}
+			total = a.Amount
+		}
 		if a.Status != order.AttemptSucceeded {
 			// The money came (its callback was lost or is late) and some
 			// went back: settle first, then reverse.
@@ -264,7 +278,7 @@ func (s *Service) act(ctx context.Context, tx pgx.Tx, o *order.Order, a order.At
 				return v, err
 			}
 		}
-		return s.reverse(ctx, tx, o, a, truth.Refunded, truth.ReversalKind, eventID, now, v)
+		return s.reverse(ctx, tx, o, a, total, truth.ReversalKind, eventID, now, v)
 	default:
 		v.outcome = "gateway status " + truth.RawStatus + ": nothing to do"
 	}

@@ -147,9 +147,8 @@ func (s *Service) ListEvents(ctx context.Context, f EventFilter) ([]Event, error
 		f.Limit = 50
 	}
 	// Without an order, only flagged events; with one, all of its events.
-	where := `($5 = '' OR order_id = $5) AND ($5 <> '' OR flag IS NOT NULL) AND ($1 = '' OR flag = $1)`
 	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM gateway_events
-		WHERE `+where+` AND id < $2 AND ($3::boolean IS NULL OR (resolved_at IS NOT NULL) = $3) ORDER BY id DESC LIMIT $4`,
+		WHERE ($5 = '' OR order_id = $5) AND ($5 <> '' OR flag IS NOT NULL) AND ($1 = '' OR flag = $1) AND id < $2 AND ($3::boolean IS NULL OR (resolved_at IS NOT NULL) = $3) ORDER BY id DESC LIMIT $4`,
 		f.Flag, f.Before, f.Resolved, f.Limit, f.OrderID)
 	if err != nil {
 		return nil, store.Unavailable(err)

@@ -2,6 +2,7 @@ package payment_test
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -364,5 +365,51 @@ func TestOtherAttemptsAreCancelledAtTheGateway(t *testing.T) {
 	}
 	if n := e.Count(`SELECT count(*) FROM ledger_postings WHERE order_id = $1`, o.ID); n != 1 {
 		t.Errorf("postings = %d, want 1", n)
+	}
+}
+
+// A refund the gateway confirms without saying how much (a Midtrans
+// refund with no refund_amount, at the callback and at the status
+// lookup) is a refund of all that is left of the payment, never read as
+// 0 and ignored; a partial one without its amount is flagged for finance
+// and changes nothing.
+func TestRefundWithoutAmount(t *testing.T) {
+	t.Parallel()
+	e := paytest.New(t)
+	e.Account("acme")
+	o := e.Confirmed("acme", paytest.WA(1_000_000))
+	a := e.Pay(o.ID, gateway.MethodBCAVA)
+	e.Deliver(a.ID, "settlement", "", nil)
+	if got := e.Order(o.ID); got.Status != order.StatusPaid {
+		t.Fatalf("order %s, want paid", got.Status)
+	}
+	id := e.Deliver(a.ID, "refund", "", nil)
+	flag, outcome := e.Flag(id)
+	got := e.Order(o.ID)
+	if got.Status != order.StatusRefunded || got.RefundedAmount != a.Amount || flag != payment.FlagReversed {
+		t.Errorf("after a refund without amount: order %s refunded %d, event %q %q; want refunded %d, flagged reversed",
+			got.Status, got.RefundedAmount, flag, outcome, a.Amount)
+	}
+	if n := e.Count(`SELECT count(*) FROM reversals WHERE attempt_id = $1 AND gateway_total = $2`, a.ID, a.Amount); n != 1 {
+		t.Errorf("reversals of the whole payment: %d, want 1", n)
+	}
+	if c, d := e.Balances("acme"); c.WABalance != 0 || c != d {
+		t.Errorf("balances after the refund: cached %+v, derived %+v; want nothing left", c, d)
+	}
+	// The same again changes nothing more.
+	e.Deliver(a.ID, "refund", "", nil)
+	if n := e.Count(`SELECT count(*) FROM reversals WHERE attempt_id = $1`, a.ID); n != 1 {
+		t.Errorf("reversals after a repeat: %d, want 1", n)
+	}
+
+	o2 := e.Confirmed("acme", paytest.WA(1_000_000))
+	a2 := e.Pay(o2.ID, gateway.MethodBNIVA)
+	e.Deliver(a2.ID, "settlement", "", nil)
+	id = e.Deliver(a2.ID, "partial_refund", "", nil)
+	if flag, outcome := e.Flag(id); flag != payment.FlagUnconfirmed || !strings.Contains(outcome, "without its amount") {
+		t.Errorf("a partial refund without amount: %q %q, want flagged unconfirmed", flag, outcome)
+	}
+	if got := e.Order(o2.ID); got.Status != order.StatusPaid || got.RefundedAmount != 0 {
+		t.Errorf("order after an unknown partial refund: %s refunded %d, want paid, nothing taken back", got.Status, got.RefundedAmount)
 	}
 }

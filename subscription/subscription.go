@@ -298,14 +298,16 @@ type Filter struct {
 
 // List lists subscriptions newest first; next is the next page's cursor.
 func (s *Service) List(ctx context.Context, f Filter) ([]*Subscription, *order.Cursor, error) {
-	args := []any{f.AccountID, f.PlanID, f.Status, f.Limit + 1}
-	where := `($1 = '' OR s.account_id = $1) AND ($2 = '' OR s.plan_id = $2) AND ($3 = '' OR s.status = $3)`
-	if f.Cursor != nil {
-		where += ` AND (s.created_at, s.id) < ($5, $6)`
-		args = append(args, f.Cursor.CreatedAt, f.Cursor.ID)
+	after := f.Cursor != nil
+	var at time.Time
+	var id string
+	if after {
+		at, id = f.Cursor.CreatedAt, f.Cursor.ID
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM subscriptions s JOIN plans p ON p.id = s.plan_id
-		WHERE `+where+` ORDER BY s.created_at DESC, s.id DESC LIMIT $4`, args...)
+		WHERE ($1 = '' OR s.account_id = $1) AND ($2 = '' OR s.plan_id = $2) AND ($3 = '' OR s.status = $3)
+			AND (NOT $5 OR (s.created_at, s.id) < ($6, $7))
+		ORDER BY s.created_at DESC, s.id DESC LIMIT $4`, f.AccountID, f.PlanID, f.Status, f.Limit+1, after, at, id)
 	if err != nil {
 		return nil, nil, store.Unavailable(err)
 	}

@@ -86,8 +86,14 @@ func Pool(t testing.TB) (*store.DB, string) {
 	return pool, dsn
 }
 
-// RedisURL returns a redis:// URL of a Redis database that no other test
-// package uses at the same time, flushed.
+// RedisURL returns a redis:// URL of a Redis database (1–12) that no
+// other test uses while t runs, in this process or any other, flushed.
+// Database 0 is the default deployment's, 13–15 the benchmarks' and the
+// walkthrough's. The database is claimed with a key in database 0
+// (lunas:test:claim:<n>, SET NX with an expiry) that the test renews while
+// it runs and deletes when it ends: two live stacks never share one, and a
+// test process that dies frees its claims within claimTTL. When all twelve
+// are taken, RedisURL waits for one.
 func RedisURL(t testing.TB) string {
 	t.Helper()
 	base := env("LUNAS_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -95,14 +101,58 @@ func RedisURL(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("LUNAS_REDIS_URL: %v", err)
 	}
-	c := redis.NewClient(opt)
-	defer c.Close()
+	claims := *opt
+	claims.DB = 0
+	c := redis.NewClient(&claims)
 	ctx := context.Background()
-	n, err := c.Incr(ctx, "lunas:test:db").Result()
-	if err != nil {
-		t.Fatalf("redis: %v (is Redis up? run tests with `make test`)", err)
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	token := hex.EncodeToString(b)
+	db, deadline := 0, time.Now().Add(10*time.Minute)
+	for db == 0 {
+		for n := 1; n <= redisTestDatabases; n++ {
+			ok, err := c.SetNX(ctx, claimKey(n), token, claimTTL).Result()
+			if err != nil {
+				c.Close()
+				t.Fatalf("redis: %v (is Redis up? run tests with `make test`)", err)
+			}
+			if ok {
+				db = n
+				break
+			}
+		}
+		if db == 0 {
+			if time.Now().After(deadline) {
+				c.Close()
+				t.Fatalf("redis: all %d test databases stayed claimed for 10 min", redisTestDatabases)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
-	db := int(n%12) + 1 // 1–12: database 0 is the default deployment's, 13 the load generator's
+	// Renew the claim while the test runs; give it back when it ends. Only
+	// its holder (its token) may do either.
+	renewClaim := redis.NewScript(`if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0`)
+	releaseClaim := redis.NewScript(`if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`)
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(claimTTL / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				_ = renewClaim.Run(ctx, c, []string{claimKey(db)}, token, claimTTL.Milliseconds()).Err()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		close(stop)
+		<-stopped
+		_ = releaseClaim.Run(ctx, c, []string{claimKey(db)}, token).Err()
+		c.Close()
+	})
 	opt.DB = db
 	c2 := redis.NewClient(opt)
 	defer c2.Close()
@@ -113,6 +163,13 @@ func RedisURL(t testing.TB) string {
 	u.Path = "/" + strconv.Itoa(db)
 	return u.String()
 }
+
+const (
+	redisTestDatabases = 12
+	claimTTL           = 30 * time.Second
+)
+
+func claimKey(db int) string { return "lunas:test:claim:" + strconv.Itoa(db) }
 
 // FreeAddr returns a loopback address with a port nothing listens on now.
 func FreeAddr(t testing.TB) string {
