@@ -41,13 +41,16 @@ vet:
 	$(GO) vet ./...
 
 # What CI checks besides the tests: go vet, staticcheck (a pinned release;
-# `go list -m -versions honnef.co/go/tools` lists them), and that go.mod and
-# go.sum are tidy.
+# `go list -m -versions honnef.co/go/tools` lists them), that go.mod and
+# go.sum are tidy, and the ownership check: each table of store/migrations
+# has one package that writes it, and no exported function takes a SQL
+# fragment (ownership_test.go; it prints each table's writer).
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 lint: vet
 	GOBIN=$(CURDIR)/bin $(GO) install $(STATICCHECK)
 	bin/staticcheck ./...
 	$(GO) mod tidy -diff
+	$(GO) test -count=1 -run '^TestOneWriterPerTable$$' -v .
 	@# the fault suite's sabotage patches still apply to the code they break
 	@for p in cmd/faults/sabotage/*.patch; do git apply --check "$$p" || { echo "$$p no longer applies: refresh it (scripts/faults-sabotage.sh)"; exit 1; }; done
 
