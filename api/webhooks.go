@@ -13,7 +13,7 @@ import (
 )
 
 // Webhooks: cap the body, check authenticity in constant time before
-// anything else, record the raw event with its outbox row in one statement,
+// anything else, record the raw event with its outbox row in one transaction,
 // answer. Everything heavy happens in the worker.
 
 func (s *Server) readWebhook(w http.ResponseWriter, r *http.Request, provider string, start time.Time) ([]byte, bool) {

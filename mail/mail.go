@@ -307,7 +307,7 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 	// Accepted by the server. From here the mail must be recorded as sent,
 	// whatever happens to the task's context or to PostgreSQL (a restart
 	// takes seconds): a mail accepted but not recorded would go out again
-	// once the lease ends. The record is one statement (one commit) on the
+	// once the lease ends. The record is one batch (one commit) on the
 	// connection held above; if that fails, retry on fresh connections well
 	// inside the lease.
 	wctx := context.WithoutCancel(ctx)

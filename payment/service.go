@@ -6,7 +6,7 @@
 // gateways about attempts whose callback never came.
 //
 // The path of one payment: api records a verified callback (RecordEvent:
-// inbox row + outbox row in one statement) → outbox relays task
+// inbox row + outbox row in one transaction) → outbox relays task
 // payment:apply → worker calls ApplyEvent → Lookup at the gateway →
 // settle / fail / reverse under the order's row lock, with the mail and
 // render jobs in the same transaction.

@@ -2,7 +2,7 @@
 // asynq task types, their JSON payload, the deterministic outbox ids that
 // become asynq TaskIDs, and the queue each type runs on.
 //
-// Domain packages (invoice, payment, review) build jobs with the
+// Domain packages (invoice, payment, mail, sending) build jobs with the
 // constructors here and record them with outbox.Enqueue; outbox relays
 // them; worker routes them to handlers. Keeping the spelling in one package
 // means "apply:<id>" cannot drift between the writer, the relay and the
