@@ -123,6 +123,10 @@ func run() error {
 	if _, err := st.Call(ctx, "PUT", "/v1/test/clock", harness.FinanceToken, map[string]string{"now": "2026-11-22T10:00:00+07:00"}, nil); err != nil {
 		return err
 	}
+	var clockSets []clockSet // every move of the test clock, for recordLag
+	if cs, err := readClockSet(ctx, st); err == nil {
+		clockSets = append(clockSets, cs)
+	}
 	for a := 0; a < 20; a++ {
 		if _, err := st.Call(ctx, "PUT", fmt.Sprintf("/v1/accounts/acct-%d", a), harness.AppToken, map[string]string{"name": "Fault"}, nil); err != nil {
 			return err
@@ -368,6 +372,9 @@ func run() error {
 	if _, err := st.Call(ctx, "PUT", "/v1/test/clock", harness.FinanceToken, map[string]string{"now": "2026-11-23T23:59:30+07:00"}, nil); err != nil {
 		return err
 	}
+	if cs, err := readClockSet(ctx, st); err == nil {
+		clockSets = append(clockSets, cs)
+	}
 	time.Sleep(3 * time.Second)
 	st.Midtrans.SetFaults(midtranstest.FaultNone, midtranstest.FaultTimeout)
 	fault("fake Midtrans hangs on status checks during expiry")
@@ -383,7 +390,7 @@ func run() error {
 	}
 	r := check(ctx, st, rd, orders, sentSettle)
 	r.interrupted = len(interrupted)
-	r.recordP50, r.recordMax = recordLag(ctx, st)
+	r.recordP50, r.recordMax = recordLag(ctx, st, clockSets)
 	if r.interrupted == 0 {
 		// Reported, not failed: which worker holds the tasks in flight is
 		// asynq's scheduling (after the Redis fault, work-1 may still be
@@ -526,11 +533,31 @@ func acceptedTwice(st *harness.Stack) map[string]accepted {
 	return out
 }
 
+// clockSet is one move of the test clock: from set (the database's time
+// of the move) on, the service clock runs offset ahead of the wall clock.
+type clockSet struct {
+	set    time.Time
+	offset time.Duration
+}
+
+// readClockSet reads the test clock's last move, exactly as lunas reads it.
+func readClockSet(ctx context.Context, st *harness.Stack) (clockSet, error) {
+	var cs clockSet
+	var off int64
+	err := st.Pool.QueryRow(ctx, `SELECT set_at, offset_ns FROM test_clock WHERE id = 1`).Scan(&cs.set, &off)
+	cs.offset = time.Duration(off)
+	return cs, err
+}
+
 // recordLag measures the window in which a crash sends a mail twice: from
 // the SMTP server's 250 (the sink's clock, as it keeps the message) to the
-// start of the statement that records the mail as sent (mails.sent_at,
-// PostgreSQL's clock on the same machine), over every mail sent once.
-func recordLag(ctx context.Context, st *harness.Stack) (p50, longest time.Duration) {
+// record of the mail as sent (mails.sent_at, the service clock's now when
+// the server's 250 came, on the same machine), over every mail sent once.
+// sent_at is on the test clock the suite moves, so each is taken back to
+// the wall clock with the offset in force when the mail was accepted;
+// mails accepted within 2 s of a move (either offset may apply) are left
+// out.
+func recordLag(ctx context.Context, st *harness.Stack, sets []clockSet) (p50, longest time.Duration) {
 	first := map[string]time.Time{}
 	times := map[string]int{}
 	for _, m := range st.Sink.Messages() {
@@ -555,7 +582,9 @@ func recordLag(ctx context.Context, st *harness.Stack) (p50, longest time.Durati
 		var sent time.Time
 		if rows.Scan(&id, &sent) == nil {
 			if at, ok := first[id]; ok && times[id] == 1 {
-				lags = append(lags, sent.Sub(at))
+				if off, ok := offsetAt(sets, at); ok {
+					lags = append(lags, sent.Add(-off).Sub(at))
+				}
 			}
 		}
 	}
@@ -564,6 +593,22 @@ func recordLag(ctx context.Context, st *harness.Stack) (p50, longest time.Durati
 	}
 	slices.Sort(lags)
 	return lags[len(lags)/2], lags[len(lags)-1]
+}
+
+// offsetAt is the test clock's offset in force at wall time at; false when
+// at is before the first move or within 2 s of one.
+func offsetAt(sets []clockSet, at time.Time) (time.Duration, bool) {
+	var off time.Duration
+	found := false
+	for _, cs := range sets {
+		if d := at.Sub(cs.set); d > -2*time.Second && d < 2*time.Second {
+			return 0, false
+		}
+		if !cs.set.After(at) {
+			off, found = cs.offset, true
+		}
+	}
+	return off, found
 }
 
 // relabel rewrites a notification's transaction_status, keeping its
