@@ -287,6 +287,11 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 		return store.Unavailable(err)
 	}
 	defer conn.Release()
+	// The mail is sent at the service clock's now when the server's 250
+	// comes: its now before the exchange plus the wall time the exchange
+	// took, so that nothing (a test clock reads its offset from the
+	// database) stands between the 250 and the record.
+	began, wallBegan := s.clock.Now(), time.Now()
 	if err := s.transport.Send(ctx, msg); err != nil {
 		permanent := refusedForGood(err)
 		status := StatusQueued
@@ -311,7 +316,7 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 	// connection held above; if that fails, retry on fresh connections well
 	// inside the lease.
 	wctx := context.WithoutCancel(ctx)
-	sentAt := s.clock.Now()
+	sentAt := began.Add(time.Since(wallBegan))
 	err = recordSent(wctx, conn, r.id, outboxID, sentAt)
 	backoff := 100 * time.Millisecond
 	for deadline := time.Now().Add(leaseTime / 2); err != nil; err = recordSent(wctx, s.pool, r.id, outboxID, sentAt) {
