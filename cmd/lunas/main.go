@@ -159,8 +159,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	client := asynq.NewClient(redisOpt)
 	defer client.Close()
-	if err := claimRedis(ctx, redisOpt, cfg.DatabaseURL); err != nil {
+	deployment, err := store.DeploymentID(ctx, pool)
+	if err != nil {
 		return err
+	}
+	rc, _ := redisOpt.MakeRedisClient().(redis.UniversalClient)
+	if rc != nil {
+		defer rc.Close()
+		if err := redisconn.Claim(ctx, rc, deployment, databaseIdentity(cfg.DatabaseURL)); err != nil {
+			return err
+		}
 	}
 
 	reg := prometheus.NewRegistry()
@@ -246,7 +254,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	wg.Add(1)
 	go func() { defer wg.Done(); relay.Run(ctx) }()
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
+	if rc != nil {
+		// Claimed again every 30 s: a Redis that lost its data may be
+		// claimed by another deployment meanwhile; then this one stops.
+		go func() {
+			if err := redisconn.Guard(ctx, rc, deployment, databaseIdentity(cfg.DatabaseURL), 30*time.Second); err != nil {
+				log.Error("stopping: the Redis database now serves another deployment", "err", err)
+				errc <- err
+			}
+		}()
+	}
 	if addr := getenv("LUNAS_PPROF_ADDR"); addr != "" {
 		// Profiling for operators and the load run, on its own listener,
 		// never on the public one.
@@ -399,29 +417,6 @@ func pprofMux() *http.ServeMux {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
-}
-
-// claimRedis records which database this Redis database serves and refuses
-// to share it with another: two deployments on one Redis database would run
-// each other's tasks against the wrong rows. Redis being down is not an
-// error here (lunas starts and catches up when it is back).
-func claimRedis(ctx context.Context, opt asynq.RedisConnOpt, databaseURL string) error {
-	rc, ok := opt.MakeRedisClient().(redis.UniversalClient)
-	if !ok {
-		return nil
-	}
-	defer rc.Close()
-	owner := databaseIdentity(databaseURL)
-	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	if err := rc.SetNX(cctx, "lunas:owner", owner, 0).Err(); err != nil {
-		return nil
-	}
-	got, err := rc.Get(cctx, "lunas:owner").Result()
-	if err == nil && got != owner {
-		return fmt.Errorf("LUNAS_REDIS_URL: this Redis database already serves lunas on %s, not %s; give each deployment its own Redis database (or DEL lunas:owner if that deployment is gone)", got, owner)
-	}
-	return nil
 }
 
 // databaseIdentity is host:port/dbname of a database URL, without credentials.
