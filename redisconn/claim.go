@@ -59,4 +59,3 @@ func Guard(ctx context.Context, rc redis.UniversalClient, id, where string, ever
 		}
 	}
 }
-
