@@ -94,14 +94,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel(getenv("LUNAS_LOG_LEVEL"))}))
-	// go-redis (under asynq) logs dial failures through a package logger of
-	// its own; route it into ours so an outage is logged once per line, as JSON.
-	redisLoggerOnce.Do(func() { redis.SetLogger(redisLogger{log}) })
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
 	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	// go-redis (under asynq) logs dial failures through a package logger of
+	// its own; route it into ours so an outage is logged once per line, as JSON.
+	redisLoggerOnce.Do(func() { redis.SetLogger(redisLogger{log}) })
 	fmt.Fprintf(stderr, "lunas %s %s — effective configuration:\n", version, cmd)
 	cfg.Print(stderr)
 
@@ -265,7 +265,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			}
 		}()
 	}
-	if addr := getenv("LUNAS_PPROF_ADDR"); addr != "" {
+	if addr := cfg.PprofAddr; addr != "" {
 		// Profiling for operators and the load run, on its own listener,
 		// never on the public one.
 		pp := &http.Server{Addr: addr, Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
@@ -431,11 +431,3 @@ func databaseIdentity(dsn string) string {
 type redisPinger struct{ c *asynq.Client }
 
 func (r redisPinger) Ping(ctx context.Context) error { return r.c.Ping() }
-
-func logLevel(s string) slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return slog.LevelInfo
-	}
-	return l
-}
