@@ -70,7 +70,9 @@ func (a *AuditLog) Record(ctx context.Context, tx pgx.Tx, e AuditEntry) error {
 		v.Add("after", "is not JSON")
 	}
 	if err := v.Err(); err != nil {
-		return fmt.Errorf("people: audit entry: %w", err) // a caller's bug, not the client's
+		// A caller's bug, not the client's: not wrapped, so it is a 500,
+		// never a 400 naming fields the client did not send.
+		return fmt.Errorf("people: audit entry: %s", err)
 	}
 	at := e.At
 	if at.IsZero() {

@@ -274,8 +274,9 @@ func (s *Users) Disable(ctx context.Context, tx pgx.Tx, id string) (User, error)
 	now := s.clock.Now().UTC()
 	u, err := scanUser(tx.QueryRow(ctx, `
 		UPDATE users u SET status = 'disabled', disabled_at = $2, updated_at = $2
-		WHERE u.id = $1 AND u.status <> 'disabled' RETURNING u.id, u.email, u.name, u.role, u.status, u.created_at, u.password_set_at, u.disabled_at,
-		EXISTS (SELECT 1 FROM user_totp t WHERE t.user_id = u.id)`, id, now))
+		WHERE u.id = $1 AND u.status <> 'disabled'
+		RETURNING u.id, u.email, u.name, u.role, u.status, u.created_at, u.password_set_at, u.disabled_at,
+			EXISTS (SELECT 1 FROM user_totp t WHERE t.user_id = u.id)`, id, now))
 	if errors.Is(err, pgx.ErrNoRows) {
 		if _, gerr := s.get(ctx, tx, id); gerr != nil {
 			return User{}, gerr
@@ -425,16 +426,17 @@ func (s *Users) SetPassword(ctx context.Context, tok string, f SetPasswordForm) 
 		checkPassword(&v, s.common, u.Email, f.Password, f.PasswordConfirm)
 		var step int64
 		totpRole := u.Role.NeedsTOTP()
+		secret := strings.ToUpper(strings.TrimRight(strings.TrimSpace(f.TOTPSecret), "="))
 		if totpRole {
 			code := normalizeCode(f.Code)
 			switch {
-			case !validSecret(f.TOTPSecret):
+			case !validSecret(secret):
 				v.Add("code", "the secret shown is no longer valid: reload the page and scan the new code")
 			case code == "":
 				v.Add("code", "is required: enter the 6-digit code your authenticator app shows")
 			default:
 				var ok bool
-				if step, ok = totpStep(strings.ToUpper(f.TOTPSecret), code, s.realNow()); !ok {
+				if step, ok = totpStep(secret, code, s.realNow()); !ok {
 					v.Add("code", "is not the code your authenticator shows now (check the phone's time)")
 				}
 			}
@@ -446,8 +448,9 @@ func (s *Users) SetPassword(ctx context.Context, tok string, f SetPasswordForm) 
 		after, err := scanUser(tx.QueryRow(ctx, `
 			UPDATE users u SET password_hash = $2, password_set_at = $3, updated_at = $3,
 				status = CASE WHEN u.status = 'invited' THEN 'active' ELSE u.status END
-			WHERE u.id = $1 RETURNING u.id, u.email, u.name, u.role, u.status, u.created_at, u.password_set_at, u.disabled_at,
-		EXISTS (SELECT 1 FROM user_totp t WHERE t.user_id = u.id)`, u.ID, hashPassword(f.Password, s.argon), now))
+			WHERE u.id = $1
+			RETURNING u.id, u.email, u.name, u.role, u.status, u.created_at, u.password_set_at, u.disabled_at,
+				EXISTS (SELECT 1 FROM user_totp t WHERE t.user_id = u.id)`, u.ID, hashPassword(f.Password, s.argon), now))
 		if err != nil {
 			return err
 		}
@@ -455,7 +458,7 @@ func (s *Users) SetPassword(ctx context.Context, tok string, f SetPasswordForm) 
 			if _, err := tx.Exec(ctx, `
 				INSERT INTO user_totp (user_id, secret, last_step, enrolled_at) VALUES ($1, $2, $3, $4)
 				ON CONFLICT (user_id) DO UPDATE SET secret = EXCLUDED.secret, last_step = EXCLUDED.last_step,
-					enrolled_at = EXCLUDED.enrolled_at`, u.ID, strings.ToUpper(f.TOTPSecret), step, now); err != nil {
+					enrolled_at = EXCLUDED.enrolled_at`, u.ID, secret, step, now); err != nil {
 				return store.Unavailable(err)
 			}
 			if _, err := tx.Exec(ctx, `DELETE FROM user_recovery_codes WHERE user_id = $1`, u.ID); err != nil {
