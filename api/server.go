@@ -10,6 +10,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lunas-id/lunas/account"
+	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/payment"
@@ -278,6 +280,10 @@ func (s *Server) putClock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.TestClock.Set(r.Context(), t); err != nil {
+		if errors.Is(err, clock.ErrOutOfRange) {
+			writeProblem(w, 400, "the request has invalid fields", fieldErr("now", "must be within 200 years of today: the test clock cannot represent it"))
+			return
+		}
 		s.writeError(w, r, err)
 		return
 	}

@@ -10,6 +10,7 @@ package clock
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -94,11 +95,27 @@ func (c *Test) Refresh(ctx context.Context) error {
 	return nil
 }
 
+// MaxOffset is how far from the wall clock the test clock may be set. The
+// offset is kept in nanoseconds (an int64, about ±292 years): beyond that
+// it cannot be represented, and time.Until would quietly saturate
+// (9999-12-31 became 2319). Two centuries leave room for every deadline
+// computed from the clock.
+const MaxOffset = 200 * 365 * 24 * time.Hour
+
+// ErrOutOfRange is an instant the test clock cannot be set to.
+var ErrOutOfRange = errors.New("clock: more than 200 years from today")
+
 // Set moves the service-wide clock to now; it then runs forward from there.
 // set_at records the database's time of the move, for whoever reads the
-// table: the clock itself reads only the offset.
+// table: the clock itself reads only the offset. An instant more than
+// MaxOffset from the wall clock is refused (ErrOutOfRange) and changes
+// nothing.
 func (c *Test) Set(ctx context.Context, now time.Time) error {
-	off := time.Until(now)
+	wall := time.Now()
+	if now.Before(wall.Add(-MaxOffset)) || now.After(wall.Add(MaxOffset)) {
+		return ErrOutOfRange
+	}
+	off := now.Sub(wall)
 	_, err := c.pool.Exec(ctx, `
 		INSERT INTO test_clock (id, offset_ns, set_to, set_at) VALUES (1, $1, $2, now())
 		ON CONFLICT (id) DO UPDATE SET offset_ns = EXCLUDED.offset_ns, set_to = EXCLUDED.set_to, set_at = now()`,

@@ -166,3 +166,46 @@ func TestSellerLogo(t *testing.T) {
 		}
 	}
 }
+
+// The wave-3 variables in production: a sandbox client key is a sandbox,
+// a client key switches Midtrans on, WhatsApp webhooks need both secrets,
+// and the verify token is one lunas chooses, so it must be long.
+func TestProductionWave3Refusals(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("v", MinSecretBytes)
+	for _, c := range []struct {
+		change map[string]string
+		want   string
+	}{
+		{map[string]string{"MIDTRANS_CLIENT_KEY": "SB-Mid-client-abc123"}, "MIDTRANS_CLIENT_KEY: a sandbox key"},
+		{map[string]string{"MIDTRANS_CLIENT_KEY": "Mid-client-abc123", "MIDTRANS_SERVER_KEY": "", "MIDTRANS_ENV": ""},
+			"MIDTRANS_SERVER_KEY: required: Midtrans is enabled (MIDTRANS_CLIENT_KEY set)"},
+		{map[string]string{"LUNAS_WA_APP_SECRET": "0123456789abcdef0123456789abcdef"}, "LUNAS_WA_VERIFY_TOKEN: required"},
+		{map[string]string{"LUNAS_WA_VERIFY_TOKEN": long}, "LUNAS_WA_APP_SECRET: required"},
+		{map[string]string{"LUNAS_WA_APP_SECRET": "0123456789abcdef0123456789abcdef", "LUNAS_WA_VERIFY_TOKEN": "short"},
+			"LUNAS_WA_VERIFY_TOKEN: 5 bytes; production needs at least 32"},
+	} {
+		e := realProduction()
+		for k, v := range c.change {
+			e[k] = v
+		}
+		_, err := Load(env(e))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: want an error naming %q, got %v", c.change, c.want, err)
+		}
+	}
+	e := realProduction()
+	e["MIDTRANS_CLIENT_KEY"], e["LUNAS_WA_APP_SECRET"], e["LUNAS_WA_VERIFY_TOKEN"] = "Mid-client-abc123", "0123456789abcdef0123456789abcdef", long
+	e["LUNAS_METRICS_ADDR"], e["LUNAS_TAX_INVOICE_MODE"], e["LUNAS_SELLER_NITKU"] = "10.0.0.5:9100", "simple", "0012345678901000000001"
+	if _, err := Load(env(e)); err != nil {
+		t.Errorf("production with every wave-3 variable set: %v", err)
+	}
+	e["MIDTRANS_CLIENT_KEY"], e["LUNAS_ALLOW_SANDBOX"] = "SB-Mid-client-abc123", "true"
+	if _, err := Load(env(e)); err != nil {
+		t.Errorf("a sandbox client key with LUNAS_ALLOW_SANDBOX=true: %v", err)
+	}
+	// Outside production none of this is refused.
+	if _, err := Load(env(map[string]string{"MIDTRANS_CLIENT_KEY": "SB-Mid-client-abc123", "LUNAS_WA_APP_SECRET": "x"})); err != nil {
+		t.Errorf("dev: %v", err)
+	}
+}

@@ -1,11 +1,12 @@
 // Package gateway defines what lunas needs from a payment gateway and the
 // normalised form of a gateway callback. The adapters live in
-// gateway/midtrans (virtual accounts, Mandiri bill, cards) and gateway/ovo
-// (OVO through the Xendit e-wallet API).
+// gateway/midtrans (virtual accounts, Mandiri bill, cards, QRIS, GoPay,
+// ShopeePay) and gateway/ovo (OVO through the Xendit e-wallet API).
 package gateway
 
 import (
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -20,7 +21,33 @@ const (
 	MethodCreditCard     = "credit_card"
 	MethodOVO            = "ovo"
 	MethodManualTransfer = "manual_transfer"
+	// The QR and e-wallet methods of the Midtrans Core API: a QRIS code any
+	// QRIS app pays, and the GoPay and ShopeePay apps opened by a deeplink
+	// (GoPay also shows a QR).
+	MethodQRIS      = "qris"
+	MethodGoPay     = "gopay"
+	MethodShopeePay = "shopeepay"
 )
+
+// QRIS acquirers Midtrans can route a QRIS charge through (its
+// qris.acquirer; the acquirer's name is echoed in every answer).
+const (
+	AcquirerGoPay  = "gopay"
+	AcquirerShopee = "airpay shopee"
+)
+
+// QRISAcquirer reads a configured acquirer (LUNAS_QRIS_ACQUIRER): "" is
+// Midtrans's own default, gopay; anything but gopay and airpay shopee is
+// not ok.
+func QRISAcquirer(s string) (string, bool) {
+	switch strings.ToLower(strings.Join(strings.Fields(s), " ")) {
+	case "", AcquirerGoPay:
+		return AcquirerGoPay, true
+	case AcquirerShopee:
+		return AcquirerShopee, true
+	}
+	return "", false
+}
 
 // Providers.
 const (
@@ -32,7 +59,8 @@ const (
 // ProviderFor names the provider that carries method, or "" for an unknown method.
 func ProviderFor(method string) string {
 	switch method {
-	case MethodBCAVA, MethodBNIVA, MethodBRIVA, MethodCIMBVA, MethodPermataVA, MethodMandiriBill, MethodCreditCard:
+	case MethodBCAVA, MethodBNIVA, MethodBRIVA, MethodCIMBVA, MethodPermataVA, MethodMandiriBill, MethodCreditCard,
+		MethodQRIS, MethodGoPay, MethodShopeePay:
 		return ProviderMidtrans
 	case MethodOVO:
 		return ProviderOVO
@@ -47,18 +75,40 @@ type ChargeRequest struct {
 	AttemptID     string // our reference; the gateway's order_id / reference_id
 	InvoiceNumber string
 	Method        string
-	Amount        int64     // whole rupiah, fee included
-	ExpiresAt     time.Time // VA and bill expire with the invoice
+	Amount        int64 // whole rupiah, fee included
+	// ExpiresAt is the order's deadline: VA and bill expire with it; QRIS,
+	// GoPay and ShopeePay never outlast it, and expire sooner when their
+	// gateway allows less (ChargeResult.ExpiresAt says when).
+	ExpiresAt time.Time
+	// Now is when the attempt opened, on the caller's clock; the gateway
+	// expiry is counted from it. Zero: the wall clock.
+	Now           time.Time
 	CardToken     string
 	Phone         string // +628… for OVO
 	CustomerName  string
 	CustomerEmail string
+	// CallbackURL is where the GoPay or ShopeePay app sends the payer back
+	// after paying (the pay page). Midtrans appends order_id and result to
+	// it for GoPay, so it must not carry a result parameter of its own;
+	// empty: the Finish URL of the Midtrans dashboard.
+	CallbackURL string
+	// QRISAcquirer routes a QRIS charge: AcquirerGoPay (also for "") or
+	// AcquirerShopee (LUNAS_QRIS_ACQUIRER, read with QRISAcquirer).
+	QRISAcquirer string
 }
 
 // ChargeResult is what the gateway answered.
 type ChargeResult struct {
-	Ref     string         // the gateway's transaction id
-	Details map[string]any // bank, va_number, biller_code, bill_key, redirect_url
+	Ref string // the gateway's transaction id
+	// Details are kept on the attempt: bank, va_number, biller_code,
+	// bill_key, redirect_url; qr_string (QRIS), deeplink_url (GoPay,
+	// ShopeePay), qr_image_url (the gateway's PNG of the QR: GoPay, QRIS),
+	// acquirer (QRIS), expires_at (RFC 3339, UTC).
+	Details map[string]any
+	// ExpiresAt is when the gateway transaction expires, as the gateway
+	// said or else as lunas asked: the order's deadline, or sooner when the
+	// method allows less (QRIS, GoPay, ShopeePay). Zero for a card.
+	ExpiresAt time.Time
 	// Event is set when the charge response itself settles or fails the
 	// attempt (a card captured without 3-D Secure); it is recorded in the
 	// inbox like a callback, under the same dedupe key.
@@ -93,7 +143,12 @@ type Event struct {
 	AmountValid bool
 	Currency    string
 	FailureCode string
-	Method      string // payment_type or channel code
+	Method      string // payment_type or channel code; a GoPay charge paid by scanning its QR says qris
+	// Acquirer and Issuer name who took a QRIS payment and the app it was
+	// paid from (Midtrans acquirer, issuer: gopay, dana, ovo, airpay
+	// shopee, …); empty for other methods and before payment.
+	Acquirer string
+	Issuer   string
 	// Refunded is the gateway's cumulative total taken back of the
 	// transaction (refunds and chargebacks), whole rupiah.
 	Refunded int64

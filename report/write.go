@@ -24,9 +24,10 @@ func (x Row) strings() []string {
 }
 
 // WriteCSV writes the report as CSV (RFC 4180): a header row, then one row
-// per invoice; amounts are whole rupiah, dates YYYY-MM-DD.
+// per invoice; amounts are whole rupiah, dates YYYY-MM-DD. Every cell goes
+// through NewCSV, so a customer named "=HYPERLINK(…)" stays text.
 func (r Overdue) WriteCSV(w io.Writer) error {
-	cw := csv.NewWriter(w)
+	cw := NewCSV(w)
 	if err := cw.Write(Columns); err != nil {
 		return err
 	}
@@ -35,8 +36,54 @@ func (r Overdue) WriteCSV(w io.Writer) error {
 			return err
 		}
 	}
-	cw.Flush()
-	return cw.Error()
+	return cw.Flush()
+}
+
+// CSV writes RFC 4180 CSV that a spreadsheet opens without running
+// anything: a cell that starts with =, +, -, @, a tab or a carriage return
+// would be read as a formula (OWASP "CSV Injection"), so it is written with
+// a leading single quote, which spreadsheets show as text and hide.
+// Every CSV lunas writes goes through it (the overdue report, the
+// withholding-slip report, the orders export). A negative whole number
+// (-250000) stays a number; a phone number +62… becomes text, which keeps
+// its plus sign.
+type CSV struct{ w *csv.Writer }
+
+// NewCSV returns a CSV writing to w.
+func NewCSV(w io.Writer) *CSV { return &CSV{w: csv.NewWriter(w)} }
+
+// Write writes one record, neutralising formula-looking cells.
+func (c *CSV) Write(record []string) error {
+	out := make([]string, len(record))
+	for i, v := range record {
+		out[i] = CSVCell(v)
+	}
+	return c.w.Write(out)
+}
+
+// Flush writes what is buffered and reports the first error.
+func (c *CSV) Flush() error {
+	c.w.Flush()
+	return c.w.Error()
+}
+
+// CSVCell is v as a CSV cell safe to open in a spreadsheet: prefixed with
+// a single quote when it starts with a character that makes a formula,
+// unless it is a negative whole number.
+func CSVCell(v string) string {
+	if v == "" {
+		return v
+	}
+	switch v[0] {
+	case '-':
+		if _, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return v // a negative whole number, not a formula
+		}
+		return "'" + v
+	case '=', '+', '@', '\t', '\r':
+		return "'" + v
+	}
+	return v
 }
 
 // Sheet is the overdue workbook's sheet.
@@ -45,6 +92,12 @@ const Sheet = "Overdue"
 // WriteXLSX writes the report as an Excel workbook: sheet Overdue, a bold
 // header row (frozen), amounts and days as numbers, due dates as dates, a
 // totals row under the rows, and an autofilter over header and rows.
+//
+// It uses excelize's cell API, not its stream writer: an autofilter set
+// after a stream writer's Flush reaches only the workbook's defined names,
+// not the sheet's <autoFilter> element, and Excel then shows no filter
+// buttons. The report is one row per overdue invoice (thousands, not
+// millions), which the cell API holds easily.
 func (r Overdue) WriteXLSX(w io.Writer) error {
 	f := excelize.NewFile()
 	defer f.Close()
@@ -67,23 +120,20 @@ func (r Overdue) WriteXLSX(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sw, err := f.NewStreamWriter(Sheet)
-	if err != nil {
-		return err
-	}
-	if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
+	if err := f.SetPanes(Sheet, &excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
 		return err
 	}
 	for i, width := range []float64{18, 34, 34, 16, 24, 28, 16, 14, 10, 12, 14, 12} {
-		if err := sw.SetColWidth(i+1, i+1, width); err != nil {
+		col, _ := excelize.ColumnNumberToName(i + 1)
+		if err := f.SetColWidth(Sheet, col, col, width); err != nil {
 			return err
 		}
 	}
 	header := make([]any, len(Columns))
 	for i, c := range Columns {
-		header[i] = excelize.Cell{Value: c, StyleID: bold}
+		header[i] = c
 	}
-	if err := sw.SetRow("A1", header); err != nil {
+	if err := f.SetSheetRow(Sheet, "A1", &header); err != nil {
 		return err
 	}
 	for i, x := range r.Rows {
@@ -92,23 +142,35 @@ func (r Overdue) WriteXLSX(w io.Writer) error {
 		for j, v := range s[:9] {
 			row[j] = v
 		}
-		row[9] = excelize.Cell{Value: x.DueDate, StyleID: date}
-		row[10] = excelize.Cell{Value: x.Amount, StyleID: money}
+		row[9] = x.DueDate
+		row[10] = x.Amount
 		row[11] = x.DaysOverdue
-		if err := sw.SetRow("A"+strconv.Itoa(i+2), row); err != nil {
+		if err := f.SetSheetRow(Sheet, "A"+strconv.Itoa(i+2), &row); err != nil {
 			return err
 		}
 	}
 	last := len(r.Rows) + 1
 	totals := make([]any, len(Columns))
-	totals[0] = excelize.Cell{Value: "Total", StyleID: bold}
-	totals[1] = excelize.Cell{Value: fmt.Sprintf("%d invoices", r.Total.Count), StyleID: bold}
-	totals[10] = excelize.Cell{Value: r.Total.Amount, StyleID: moneyBold}
-	if err := sw.SetRow("A"+strconv.Itoa(last+1), totals); err != nil {
+	totals[0] = "Total"
+	totals[1] = fmt.Sprintf("%d invoices", r.Total.Count)
+	totals[10] = r.Total.Amount
+	tr := strconv.Itoa(last + 1)
+	if err := f.SetSheetRow(Sheet, "A"+tr, &totals); err != nil {
 		return err
 	}
-	if err := sw.Flush(); err != nil {
-		return err
+	for _, st := range []struct {
+		from, to string
+		style    int
+	}{
+		{"A1", "L1", bold},
+		{"J2", "J" + strconv.Itoa(last), date},
+		{"K2", "K" + strconv.Itoa(last), money},
+		{"A" + tr, "L" + tr, bold},
+		{"K" + tr, "K" + tr, moneyBold},
+	} {
+		if err := f.SetCellStyle(Sheet, st.from, st.to, st.style); err != nil {
+			return err
+		}
 	}
 	if err := f.AutoFilter(Sheet, "A1:L"+strconv.Itoa(last), nil); err != nil {
 		return err

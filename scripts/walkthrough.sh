@@ -30,7 +30,7 @@ blocks=$(awk '/^<!-- walkthrough -->$/ {want=1; next}
 
 log=$(mktemp -t lunas-walkthrough.XXXXXX)
 # Redis database 15 is this script's: forget the deployment that used it last.
-redis-cli -u "$LUNAS_REDIS_URL" DEL lunas:owner >/dev/null 2>&1 || true
+redis-cli -u "$LUNAS_REDIS_URL" DEL lunas:deployment >/dev/null 2>&1 || true
 setsid ./scripts/run-local.sh >"$log" 2>&1 &
 stack=$!
 stop() {

@@ -5,6 +5,12 @@
 //
 // config parses and validates the variable at start; usage asks the table
 // for the price of each chargeable event.
+//
+// It also holds rate cards (card.go): a price list's prices per message
+// (Meta's model since 2025-07-01) or per conversation from an instant on,
+// with markets by calling-code prefix and monthly volume tiers. The api
+// parses and validates PUT bodies with ParseCard; usage picks the card in
+// force with Select, falling back to the table's Card, and asks it Price.
 package tariff
 
 import (

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/lunas-id/lunas/internal/lunastest"
 	"github.com/lunas-id/lunas/internal/mailtest"
+	"github.com/lunas-id/lunas/redisconn"
 )
 
 // parsed is one caught mail: envelope recipients, header recipients, subject, attachments.
@@ -314,7 +316,7 @@ func TestRefusesARedisDatabaseOfAnotherDeployment(t *testing.T) {
 		t.Fatalf("first deployment: %v", err)
 	}
 	err := run(context.Background(), []string{"serve"}, env(lunastest.DatabaseURL(t)), io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "already serves lunas") {
+	if !errors.Is(err, redisconn.ErrClaimed) {
 		t.Errorf("second deployment on the same Redis database: %v", err)
 	}
 }

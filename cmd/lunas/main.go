@@ -96,14 +96,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel(getenv("LUNAS_LOG_LEVEL"))}))
-	// go-redis (under asynq) logs dial failures through a package logger of
-	// its own; route it into ours so an outage is logged once per line, as JSON.
-	redisLoggerOnce.Do(func() { redis.SetLogger(redisLogger{log}) })
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
 	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	// go-redis (under asynq) logs dial failures through a package logger of
+	// its own; route it into ours so an outage is logged once per line, as JSON.
+	redisLoggerOnce.Do(func() { redis.SetLogger(redisLogger{log}) })
 	fmt.Fprintf(stderr, "lunas %s %s — effective configuration:\n", version, cmd)
 	cfg.Print(stderr)
 
@@ -161,8 +161,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	client := asynq.NewClient(redisOpt)
 	defer client.Close()
-	if err := claimRedis(ctx, redisOpt, cfg.DatabaseURL); err != nil {
+	deployment, err := store.DeploymentID(ctx, pool)
+	if err != nil {
 		return err
+	}
+	rc, _ := redisOpt.MakeRedisClient().(redis.UniversalClient)
+	if rc != nil {
+		defer rc.Close()
+		if err := redisconn.Claim(ctx, rc, deployment, databaseIdentity(cfg.DatabaseURL)); err != nil {
+			return err
+		}
 	}
 
 	reg := prometheus.NewRegistry()
@@ -252,8 +260,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	wg.Add(1)
 	go func() { defer wg.Done(); relay.Run(ctx) }()
 
-	errc := make(chan error, 2)
-	if addr := getenv("LUNAS_PPROF_ADDR"); addr != "" {
+	errc := make(chan error, 3)
+	if rc != nil {
+		// Claimed again every 30 s: a Redis that lost its data may be
+		// claimed by another deployment meanwhile; then this one stops.
+		go func() {
+			if err := redisconn.Guard(ctx, rc, deployment, databaseIdentity(cfg.DatabaseURL), 30*time.Second); err != nil {
+				log.Error("stopping: the Redis database now serves another deployment", "err", err)
+				errc <- err
+			}
+		}()
+	}
+	if addr := cfg.PprofAddr; addr != "" {
 		// Profiling for operators and the load run, on its own listener,
 		// never on the public one.
 		pp := &http.Server{Addr: addr, Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
@@ -407,29 +425,6 @@ func pprofMux() *http.ServeMux {
 	return mux
 }
 
-// claimRedis records which database this Redis database serves and refuses
-// to share it with another: two deployments on one Redis database would run
-// each other's tasks against the wrong rows. Redis being down is not an
-// error here (lunas starts and catches up when it is back).
-func claimRedis(ctx context.Context, opt asynq.RedisConnOpt, databaseURL string) error {
-	rc, ok := opt.MakeRedisClient().(redis.UniversalClient)
-	if !ok {
-		return nil
-	}
-	defer rc.Close()
-	owner := databaseIdentity(databaseURL)
-	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	if err := rc.SetNX(cctx, "lunas:owner", owner, 0).Err(); err != nil {
-		return nil
-	}
-	got, err := rc.Get(cctx, "lunas:owner").Result()
-	if err == nil && got != owner {
-		return fmt.Errorf("LUNAS_REDIS_URL: this Redis database already serves lunas on %s, not %s; give each deployment its own Redis database (or DEL lunas:owner if that deployment is gone)", got, owner)
-	}
-	return nil
-}
-
 // databaseIdentity is host:port/dbname of a database URL, without credentials.
 func databaseIdentity(dsn string) string {
 	u, err := url.Parse(dsn)
@@ -442,11 +437,3 @@ func databaseIdentity(dsn string) string {
 type redisPinger struct{ c *asynq.Client }
 
 func (r redisPinger) Ping(ctx context.Context) error { return r.c.Ping() }
-
-func logLevel(s string) slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return slog.LevelInfo
-	}
-	return l
-}

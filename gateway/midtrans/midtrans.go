@@ -1,6 +1,8 @@
 // Package midtrans is lunas's adapter for the Midtrans Core API: charges for
-// virtual accounts, Mandiri bill and cards through midtrans-go, status and
-// cancel calls, and the HTTP notification's signature check and decoding.
+// virtual accounts, Mandiri bill, cards, QRIS, GoPay and ShopeePay through
+// midtrans-go, status, cancel and refund calls, and the HTTP notification's
+// signature check and decoding. The payment package calls it (Charge,
+// Status, Cancel) and the webhook handler checks notifications with Verify.
 //
 // midtrans-go keeps package globals, logs the server key in sandbox mode and
 // ignores contexts; this package builds a coreapi.Client per call with its
@@ -109,14 +111,38 @@ var banks = map[string]mt.Bank{
 	gateway.MethodCIMBVA: mt.BankCimb, gateway.MethodPermataVA: mt.BankPermata,
 }
 
+// MaxExpiry is the longest gateway expiry Midtrans allows for a QRIS,
+// GoPay or ShopeePay charge: 7 days for GoPay and for QRIS through the
+// GoPay acquirer, 5 days for ShopeePay and QRIS through ShopeePay's
+// (docs.midtrans.com reference/gopay-1 and reference/shopeepay-1). 0 for
+// the other methods: lunas sets their expiry to the order's deadline.
+func MaxExpiry(method, acquirer string) time.Duration {
+	const day = 24 * time.Hour
+	switch method {
+	case gateway.MethodGoPay:
+		return 7 * day
+	case gateway.MethodShopeePay:
+		return 5 * day
+	case gateway.MethodQRIS:
+		if acquirer == gateway.AcquirerShopee {
+			return 5 * day
+		}
+		return 7 * day
+	}
+	return 0
+}
+
 // Charge opens a Midtrans transaction for an attempt. VA and bill charges
-// expire with the invoice (custom_expiry from now to ExpiresAt).
+// expire with the invoice (custom_expiry from now to ExpiresAt); QRIS,
+// GoPay and ShopeePay too, unless that is longer than Midtrans allows for
+// the method (MaxExpiry): then they expire that long after Now.
 func (c *Client) Charge(ctx context.Context, r gateway.ChargeRequest) (gateway.ChargeResult, error) {
 	req := &coreapi.ChargeReq{
 		TransactionDetails: mt.TransactionDetails{OrderID: r.AttemptID, GrossAmt: r.Amount},
 		CustomerDetails:    &mt.CustomerDetails{FName: r.CustomerName, Email: r.CustomerEmail},
 		Items:              &[]mt.ItemDetails{{ID: r.InvoiceNumber, Name: "Invoice " + r.InvoiceNumber, Price: r.Amount, Qty: 1}},
 	}
+	acquirer := ""
 	switch r.Method {
 	case gateway.MethodCreditCard:
 		req.PaymentType = coreapi.PaymentTypeCreditCard
@@ -124,6 +150,23 @@ func (c *Client) Charge(ctx context.Context, r gateway.ChargeRequest) (gateway.C
 	case gateway.MethodMandiriBill:
 		req.PaymentType = coreapi.PaymentTypeEChannel
 		req.EChannel = &coreapi.EChannelDetail{BillInfo1: "Invoice:", BillInfo2: r.InvoiceNumber}
+	case gateway.MethodQRIS:
+		var ok bool
+		if acquirer, ok = gateway.QRISAcquirer(r.QRISAcquirer); !ok {
+			return gateway.ChargeResult{}, fmt.Errorf("midtrans: unknown QRIS acquirer %q (gopay, airpay shopee)", r.QRISAcquirer)
+		}
+		req.PaymentType = coreapi.PaymentTypeQris
+		req.Qris = &coreapi.QrisDetails{Acquirer: acquirer}
+	case gateway.MethodGoPay:
+		req.PaymentType = coreapi.PaymentTypeGopay
+		if r.CallbackURL != "" {
+			// Without enable_callback the GoPay app ignores callback_url.
+			req.Gopay = &coreapi.GopayDetails{EnableCallback: true, CallbackUrl: r.CallbackURL}
+		}
+	case gateway.MethodShopeePay:
+		req.PaymentType = coreapi.PaymentTypeShopeepay
+		// The reference marks the object required, even when it is empty.
+		req.ShopeePay = &coreapi.ShopeePayDetails{CallbackUrl: r.CallbackURL}
 	default:
 		bank, ok := banks[r.Method]
 		if !ok {
@@ -132,15 +175,9 @@ func (c *Client) Charge(ctx context.Context, r gateway.ChargeRequest) (gateway.C
 		req.PaymentType = coreapi.PaymentTypeBankTransfer
 		req.BankTransfer = &coreapi.BankTransferDetails{Bank: bank}
 	}
+	var asked time.Time // when lunas asked the transaction to expire
 	if r.Method != gateway.MethodCreditCard {
-		now := time.Now().In(c.wib).Truncate(time.Second)
-		minutes := int(r.ExpiresAt.Sub(now) / time.Minute)
-		if minutes < 1 {
-			minutes = 1
-		}
-		// order_time is chosen so that order_time + duration is exactly the deadline.
-		start := r.ExpiresAt.In(c.wib).Add(-time.Duration(minutes) * time.Minute)
-		req.CustomExpiry = &coreapi.CustomExpiry{OrderTime: start.Format("2006-01-02 15:04:05 -0700"), ExpiryDuration: minutes, Unit: "minute"}
+		req.CustomExpiry, asked = c.expiry(r, acquirer)
 	}
 	res, merr := c.sdk(ctx).ChargeTransaction(req)
 	if merr != nil {
@@ -161,6 +198,17 @@ func (c *Client) Charge(ctx context.Context, r gateway.ChargeRequest) (gateway.C
 	if res.RedirectURL != "" {
 		out.Details["redirect_url"] = res.RedirectURL
 	}
+	if err := ewallet(r.Method, res, out.Details); err != nil {
+		return gateway.ChargeResult{}, err
+	}
+	if !asked.IsZero() {
+		out.ExpiresAt = asked.UTC()
+		// What Midtrans says wins: it is when the QR or the VA stops working.
+		if t, err := time.ParseInLocation(timeLayout, res.ExpiryTime, c.wib); err == nil {
+			out.ExpiresAt = t.UTC()
+		}
+		out.Details["expires_at"] = out.ExpiresAt.Format(time.RFC3339)
+	}
 	if r.Method == gateway.MethodCreditCard && res.TransactionStatus != "" && res.TransactionStatus != "pending" {
 		// Captured (or denied) at once, no 3-D Secure: the response is the event.
 		body, _ := json.Marshal(res)
@@ -170,6 +218,73 @@ func (c *Client) Charge(ctx context.Context, r gateway.ChargeRequest) (gateway.C
 		}
 	}
 	return out, nil
+}
+
+// timeLayout is Midtrans's timestamp (transaction_time, expiry_time, …),
+// in WIB without an offset.
+const timeLayout = "2006-01-02 15:04:05"
+
+// expiry is the custom_expiry of a charge and the instant it names: the
+// order's deadline, or Now + MaxExpiry when the method allows less.
+// order_time is chosen so that order_time + a whole number of minutes is
+// exactly that instant (to the second, which is all Midtrans reads).
+func (c *Client) expiry(r gateway.ChargeRequest, acquirer string) (*coreapi.CustomExpiry, time.Time) {
+	now := r.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	now = now.In(c.wib).Truncate(time.Second)
+	end := r.ExpiresAt
+	if limit := MaxExpiry(r.Method, acquirer); limit > 0 && (end.IsZero() || end.Sub(now) > limit) {
+		end = now.Add(limit)
+	}
+	minutes := int(end.Sub(now) / time.Minute)
+	if minutes < 1 {
+		minutes = 1
+	}
+	start := end.In(c.wib).Add(-time.Duration(minutes) * time.Minute)
+	return &coreapi.CustomExpiry{OrderTime: start.Format("2006-01-02 15:04:05 -0700"), ExpiryDuration: minutes, Unit: "minute"},
+		end.Truncate(time.Second)
+}
+
+// ewallet reads what a QRIS, GoPay or ShopeePay charge answered into
+// details, and refuses an answer the payer could not pay from. The action
+// URLs are kept: Midtrans hands them out in the charge response only.
+func ewallet(method string, res *coreapi.ChargeResponse, details map[string]any) error {
+	for _, a := range res.Actions {
+		switch a.Name {
+		case "deeplink-redirect":
+			details["deeplink_url"] = a.URL
+		case "generate-qr-code":
+			details["qr_image_url"] = a.URL
+		}
+	}
+	if res.QRString != "" {
+		details["qr_string"] = res.QRString
+	}
+	if res.Acquirer != "" {
+		details["acquirer"] = res.Acquirer
+	}
+	var missing string
+	switch method {
+	case gateway.MethodQRIS:
+		if res.QRString == "" {
+			missing = "qr_string"
+		}
+	case gateway.MethodGoPay:
+		if details["deeplink_url"] == nil && details["qr_image_url"] == nil {
+			missing = "deeplink-redirect and generate-qr-code actions"
+		}
+	case gateway.MethodShopeePay:
+		if details["deeplink_url"] == nil {
+			missing = "deeplink-redirect action"
+		}
+	}
+	if missing != "" {
+		return &gateway.RefusedError{Message: fmt.Sprintf("Midtrans opened the %s charge %s without its %s", method, res.TransactionID, missing),
+			Code: "midtrans_incomplete"}
+	}
+	return nil
 }
 
 // Status asks Midtrans what became of an attempt (GET /v2/{order_id}/status);
@@ -202,6 +317,27 @@ func (c *Client) Cancel(ctx context.Context, attemptID string) error {
 	return nil
 }
 
+// Refund asks Midtrans to give back amount of a settled attempt (POST
+// /v2/{order_id}/refund; 0: all of it) under key, which names the refund so
+// that Midtrans can tell a retry from a second refund. lunas learns of the
+// refund from Midtrans's notification, confirmed by Status like any other.
+// A refusal is a *gateway.RefusedError in Midtrans's words: a transaction
+// not settled (412), an amount it will not take back (414; ShopeePay and
+// OVO refund only the whole amount). Nothing in lunas calls it yet:
+// refunds are made in the Midtrans dashboard.
+func (c *Client) Refund(ctx context.Context, attemptID, key string, amount int64, reason string) error {
+	res, merr := c.sdk(ctx).RefundTransaction(attemptID, &coreapi.RefundReq{RefundKey: key, Amount: amount, Reason: reason})
+	if merr != nil {
+		return refused(merr)
+	}
+	// A direct refund the bank denies comes back 202 with the transaction
+	// still settled.
+	if res.StatusCode != "200" && res.StatusCode != "201" {
+		return &gateway.RefusedError{Message: res.StatusMessage, Code: "midtrans_" + res.StatusCode}
+	}
+	return nil
+}
+
 // Notification is the part of a Midtrans HTTP notification lunas reads;
 // other fields are kept in the raw payload.
 type Notification struct {
@@ -214,8 +350,10 @@ type Notification struct {
 	FraudStatus       string `json:"fraud_status"`
 	Currency          string `json:"currency"`
 	PaymentType       string `json:"payment_type"`
-	// Refunds and chargebacks: refund_amount is the latest one's amount,
-	// refunds[] every one so far.
+	Acquirer          string `json:"acquirer"` // QRIS
+	Issuer            string `json:"issuer"`   // QRIS, once paid
+	// Refunds and chargebacks: refund_amount is the cumulative amount
+	// (reference/get-transaction-status), refunds[] every one so far.
 	RefundAmount string `json:"refund_amount"`
 	Refunds      []struct {
 		RefundChargebackID json.Number `json:"refund_chargeback_id"`
@@ -271,10 +409,11 @@ func DecodeCallback(body []byte) (gateway.Event, error) {
 
 func callback(n Notification, body []byte) gateway.Event {
 	ev := decode(n, body)
-	if want := statusCodes[n.TransactionStatus]; want != "" && !strings.Contains(want, ","+n.StatusCode+",") {
+	status := lower(n.TransactionStatus)
+	if want := statusCodes[status]; want != "" && !strings.Contains(want, ","+n.StatusCode+",") {
 		ev.Suspect = fmt.Sprintf("status_code %s does not fit transaction_status %s", n.StatusCode, n.TransactionStatus)
 	}
-	if n.TransactionStatus == "capture" && n.FraudStatus == "challenge" && n.StatusCode != "201" {
+	if status == "capture" && lower(n.FraudStatus) == "challenge" && n.StatusCode != "201" {
 		ev.Suspect = fmt.Sprintf("status_code %s does not fit a challenged capture", n.StatusCode)
 	}
 	return ev
@@ -312,20 +451,29 @@ func parse(body []byte) (Notification, error) {
 	return n, nil
 }
 
+// lower is how statuses are compared: Midtrans's own samples write one in
+// capitals (a ShopeePay "PENDING" in reference/get-transaction-status).
+func lower(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// decode maps a notification or status answer to an event. The attempt is
+// named by order_id alone: a GoPay charge paid by scanning its QR is
+// reported with payment_type qris, and it is still that attempt.
 func decode(n Notification, body []byte) gateway.Event {
 	ev := gateway.Event{
 		Provider: gateway.ProviderMidtrans, AttemptID: n.OrderID, TxID: n.TransactionID,
-		RawStatus: n.TransactionStatus, StatusCode: n.StatusCode, Currency: n.Currency, Method: n.PaymentType, Payload: body,
+		RawStatus: n.TransactionStatus, StatusCode: n.StatusCode, Currency: n.Currency, Method: n.PaymentType,
+		Acquirer: n.Acquirer, Issuer: n.Issuer, Payload: body,
 	}
 	ev.Amount, ev.AmountValid = parseAmount(n.GrossAmount)
-	switch n.TransactionStatus {
+	status, fraud := lower(n.TransactionStatus), lower(n.FraudStatus)
+	switch status {
 	case "settlement":
 		ev.Status = gateway.StatusSucceeded
-		if n.FraudStatus != "" && n.FraudStatus != "accept" {
+		if fraud != "" && fraud != "accept" {
 			ev.Status = gateway.StatusChallenge
 		}
 	case "capture":
-		switch n.FraudStatus {
+		switch fraud {
 		case "accept", "":
 			ev.Status = gateway.StatusSucceeded
 		default:
@@ -335,14 +483,14 @@ func decode(n Notification, body []byte) gateway.Event {
 		ev.Status = gateway.StatusPending
 	case "deny", "cancel", "expire", "failure":
 		ev.Status = gateway.StatusFailed
-		ev.FailureCode = n.TransactionStatus
-		if n.TransactionStatus == "deny" || n.TransactionStatus == "cancel" {
+		ev.FailureCode = status
+		if status == "deny" || status == "cancel" {
 			// After a settlement or capture these take the money back.
-			ev.ReversalKind = n.TransactionStatus
+			ev.ReversalKind = status
 		}
 	case "refund", "partial_refund", "chargeback", "partial_chargeback":
 		ev.Status = gateway.StatusRefunded
-		ev.ReversalKind = strings.TrimPrefix(n.TransactionStatus, "partial_")
+		ev.ReversalKind = strings.TrimPrefix(status, "partial_")
 		ev.Refunded = refunded(n)
 	default:
 		ev.Status = gateway.StatusIgnored
@@ -352,7 +500,7 @@ func decode(n Notification, body []byte) gateway.Event {
 	// notification of a transaction from the next: a replayed body whose
 	// unsigned fields are changed makes at most a handful of rows, each of
 	// which the worker confirms with Midtrans before anything moves.
-	ev.DedupeKey = fmt.Sprintf("midtrans:%s:%s:%s:%s:%s:%d", n.OrderID, n.StatusCode, n.GrossAmount, n.TransactionStatus, n.FraudStatus, ev.Refunded)
+	ev.DedupeKey = fmt.Sprintf("midtrans:%s:%s:%s:%s:%s:%d", n.OrderID, n.StatusCode, n.GrossAmount, status, fraud, ev.Refunded)
 	return ev
 }
 
