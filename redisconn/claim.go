@@ -20,14 +20,14 @@ var ErrClaimed = errors.New("this Redis database serves another lunas deployment
 // id store.DeploymentID keeps in PostgreSQL), and refuses — ErrClaimed,
 // naming both — when it already serves another: two deployments on one
 // Redis database would run each other's tasks against the wrong rows and
-// fail them as "not found". where says what the deployment is for a human
+// fail them as "not found". label says what the deployment is for a human
 // (its database's host:port/name). Redis not answering is not an error
 // here: lunas starts and catches up when it is back, and Guard claims it
 // then.
-func Claim(ctx context.Context, rc redis.UniversalClient, id, where string) error {
+func Claim(ctx context.Context, rc redis.UniversalClient, id, label string) error {
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	if err := rc.SetNX(cctx, ClaimKey, id+" "+where, 0).Err(); err != nil {
+	if err := rc.SetNX(cctx, ClaimKey, id+" "+label, 0).Err(); err != nil {
 		return nil
 	}
 	got, err := rc.Get(cctx, ClaimKey).Result()
@@ -36,7 +36,7 @@ func Claim(ctx context.Context, rc redis.UniversalClient, id, where string) erro
 	}
 	if gotID, gotWhere, _ := strings.Cut(got, " "); gotID != id {
 		return fmt.Errorf("LUNAS_REDIS_URL: %w (%s on %s), not this one (%s on %s); give each deployment its own Redis database (or DEL %s if that deployment is gone)",
-			ErrClaimed, gotID, gotWhere, id, where, ClaimKey)
+			ErrClaimed, gotID, gotWhere, id, label, ClaimKey)
 	}
 	return nil
 }
@@ -45,7 +45,7 @@ func Claim(ctx context.Context, rc redis.UniversalClient, id, where string) erro
 // and returns the first ErrClaimed: a Redis that lost its data (restarted
 // without persistence) may be claimed by another deployment meanwhile,
 // and the process must then stop rather than take its tasks.
-func Guard(ctx context.Context, rc redis.UniversalClient, id, where string, every time.Duration) error {
+func Guard(ctx context.Context, rc redis.UniversalClient, id, label string, every time.Duration) error {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -53,7 +53,7 @@ func Guard(ctx context.Context, rc redis.UniversalClient, id, where string, ever
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			if err := Claim(ctx, rc, id, where); err != nil {
+			if err := Claim(ctx, rc, id, label); err != nil {
 				return err
 			}
 		}
