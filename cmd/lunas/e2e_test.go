@@ -301,21 +301,41 @@ func TestRefusesARedisDatabaseOfAnotherDeployment(t *testing.T) {
 			return map[string]string{"LUNAS_DATABASE_URL": db, "LUNAS_REDIS_URL": redisURL, "LUNAS_HTTP_ADDR": addr, "LUNAS_ENV": "test"}[k]
 		}
 	}
+	first, second := lunastest.DatabaseURL(t), lunastest.DatabaseURL(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, env(lunastest.DatabaseURL(t)), io.Discard, io.Discard) }()
-	lunastest.Eventually(t, 15*time.Second, "first deployment up", func() bool {
+	var logs lunastest.SyncBuffer
+	go func() { done <- run(ctx, []string{"serve"}, env(first), io.Discard, &logs) }()
+	// Stopped however the test ends: a serve left running would go on
+	// claiming this Redis database for its deployment after the test gave
+	// it back, and refuse the next test's stack.
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		return <-done
+	}
+	t.Cleanup(func() { _ = stop() })
+	lunastest.Eventually(t, time.Minute, "first deployment up", func() bool {
 		res, err := http.Get("http://" + addr + "/healthz")
 		if err == nil {
 			res.Body.Close()
 		}
+		select {
+		case err := <-done:
+			stopped = true
+			t.Fatalf("first deployment exited: %v\n%s", err, logs.String())
+		default:
+		}
 		return err == nil
 	})
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("first deployment: %v", err)
 	}
-	err := run(context.Background(), []string{"serve"}, env(lunastest.DatabaseURL(t)), io.Discard, io.Discard)
+	err := run(context.Background(), []string{"serve"}, env(second), io.Discard, io.Discard)
 	if !errors.Is(err, redisconn.ErrClaimed) {
 		t.Errorf("second deployment on the same Redis database: %v", err)
 	}

@@ -157,13 +157,15 @@ func TestSubscriptionsEndToEnd(t *testing.T) {
 	// Paid through a BCA VA at the fake Midtrans: paid, nothing credited,
 	// the confirmation with the PAID PDF to the customer only.
 	var a attempt
+	// Counted before the attempt opens: its instructions mail may be sent
+	// before the call returns (a commit kicks the outbox relay at once).
+	before := len(s.sink.Messages())
 	if code := s.call("POST", "/v1/orders/"+orderID+"/payments", appToken, map[string]string{"method": "bca_va"}, &a); code != 201 {
 		t.Fatalf("payment: %d", code)
 	}
 	if a.ExpiresAt != "2026-12-20T23:59:00+07:00" {
 		t.Errorf("VA expires %s", a.ExpiresAt)
 	}
-	before := len(s.sink.Messages())
 	body, err := s.midtrans.Notification(a.ID, "settlement", "", nil)
 	if err != nil {
 		t.Fatal(err)
