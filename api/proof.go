@@ -111,9 +111,9 @@ func parseProof(r *http.Request) (review.ProofInput, error) {
 	}
 	if !sawFile {
 		ve.Add("file", "is required")
-	} else if review.SniffProof(in.File) == "" && len(ve.Fields) > 0 {
+	} else if _, problem := review.CheckProof(in.File); problem != "" && len(ve.Fields) > 0 {
 		// Report the content check with the other fields, all at once.
-		ve.Add("file", "must be a PNG, JPEG or PDF (checked by content)")
+		ve.Add("file", "%s", problem)
 	}
 	return in, ve.Err()
 }
