@@ -104,7 +104,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// go-redis (under asynq) logs dial failures through a package logger of
 	// its own; route it into ours so an outage is logged once per line, as JSON.
 	redisLoggerOnce.Do(func() { redis.SetLogger(redisLogger{log}) })
-	fmt.Fprintf(stderr, "lunas %s %s — effective configuration:\n", version, cmd)
+	fmt.Fprintf(stderr, "%s\nlunas %s with LUNAS_ENV=%s — effective configuration:\n", versionLine(debug.ReadBuildInfo), cmd, cfg.Env)
 	cfg.Print(stderr)
 
 	if cmd == "migrate" || cfg.AutoMigrate {
