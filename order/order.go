@@ -230,15 +230,29 @@ func Get(ctx context.Context, q store.Querier, id string) (*Order, error) {
 
 // LoadItems reads an order's items into o (a locked order has none yet).
 func LoadItems(ctx context.Context, q store.Querier, o *Order) error {
-	rows, err := q.Query(ctx, `SELECT product, unit, requested_quantity, quantity, amount, adjustment, plan_id, period, coalesce(description, '')
-		FROM order_items WHERE order_id = $1 ORDER BY line`, o.ID)
+	return loadItemsOf(ctx, q, []*Order{o})
+}
+
+// loadItemsOf reads the items of every order in one query (a list of 500
+// orders is one round trip, not 500).
+func loadItemsOf(ctx context.Context, q store.Querier, orders []*Order) error {
+	byID := make(map[string]*Order, len(orders))
+	ids := make([]string, len(orders))
+	for i, o := range orders {
+		byID[o.ID], ids[i] = o, o.ID
+		o.Items = []Item{}
+	}
+	rows, err := q.Query(ctx, `SELECT order_id, product, unit, requested_quantity, quantity, amount, adjustment, plan_id, period, coalesce(description, '')
+		FROM order_items WHERE order_id = ANY($1) ORDER BY order_id, line`, ids)
 	if err != nil {
 		return err
 	}
-	o.Items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Item, error) {
-		var it Item
-		err := r.Scan(&it.Product, &it.Unit, &it.RequestedQuantity, &it.Quantity, &it.Amount, &it.Adjustment, &it.PlanID, &it.Period, &it.Description)
-		return it, err
+	var orderID string
+	var it Item
+	_, err = pgx.ForEachRow(rows, []any{&orderID, &it.Product, &it.Unit, &it.RequestedQuantity, &it.Quantity, &it.Amount, &it.Adjustment, &it.PlanID, &it.Period, &it.Description}, func() error {
+		o := byID[orderID]
+		o.Items = append(o.Items, it)
+		return nil
 	})
 	return err
 }
@@ -281,13 +295,12 @@ func (s *Service) ListOrders(ctx context.Context, f ListFilter) ([]*Order, *Curs
 		last := orders[len(orders)-1]
 		next = &Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
 	}
-	for _, o := range orders {
-		if err := LoadItems(ctx, s.pool, o); err != nil {
-			return nil, nil, store.Unavailable(err)
-		}
-		if o.Payments, err = loadAttempts(ctx, s.pool, o.ID); err != nil {
-			return nil, nil, store.Unavailable(err)
-		}
+	// Items and attempts of the whole page in two queries.
+	if err := loadItemsOf(ctx, s.pool, orders); err != nil {
+		return nil, nil, store.Unavailable(err)
+	}
+	if err := loadAttemptsOf(ctx, s.pool, orders); err != nil {
+		return nil, nil, store.Unavailable(err)
 	}
 	return orders, next, nil
 }
