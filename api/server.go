@@ -147,6 +147,7 @@ func (s *Server) routes() {
 	// Finance staff.
 	s.handle("POST /v1/accounts/{account_id}/adjustments", fin, s.idempotent(s.adjust))
 	s.handle("GET /v1/orders", fin, s.listOrders)
+	s.handle("GET /v1/orders.xlsx", fin, s.exportOrdersXLSX)
 	s.handle("GET /v1/orders/{id}/proof", fin, s.getProof)
 	s.handle("POST /v1/orders/{id}/review", fin, s.review)
 	s.handle("GET /v1/gateway-events", fin, s.listEvents)

@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -261,14 +262,32 @@ func loadItemsOf(ctx context.Context, q store.Querier, orders []*Order) error {
 type ListFilter struct {
 	Status    Status // "": every status
 	AccountID string
-	Limit     int
-	Cursor    *Cursor
+	// Search matches the start of the invoice number (INV-2026-0001…) or a
+	// part of the requester's name or e-mail, case-insensitively.
+	Search string
+	// From and To bound the invoice date (the creation for a draft):
+	// From <= date < To; zero means unbounded.
+	From, To time.Time
+	Limit    int
+	Cursor   *Cursor
 }
 
 // Cursor is a position in a newest-first list (orders, subscriptions).
 type Cursor struct {
 	CreatedAt time.Time
 	ID        string
+}
+
+// likeEscape makes s a literal inside a LIKE pattern.
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.TrimSpace(s))
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 // ListOrders lists orders newest first; next is the cursor of the next page.
@@ -281,7 +300,11 @@ func (s *Service) ListOrders(ctx context.Context, f ListFilter) ([]*Order, *Curs
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM orders o LEFT JOIN invoices i ON i.order_id = o.id
 		WHERE ($1 = '' OR o.status = $1) AND ($2 = '' OR o.account_id = $2) AND (NOT $4 OR (o.created_at, o.id) < ($5, $6))
-		ORDER BY o.created_at DESC, o.id DESC LIMIT $3`, f.Status, f.AccountID, f.Limit+1, after, at, id)
+			AND ($7 = '' OR i.number ILIKE $7 || '%' OR o.requester_email ILIKE '%' || $7 || '%' OR o.requester_name ILIKE '%' || $7 || '%')
+			AND ($8::timestamptz IS NULL OR coalesce(i.issued_at, o.created_at) >= $8)
+			AND ($9::timestamptz IS NULL OR coalesce(i.issued_at, o.created_at) < $9)
+		ORDER BY o.created_at DESC, o.id DESC LIMIT $3`, f.Status, f.AccountID, f.Limit+1, after, at, id,
+		likeEscape(f.Search), nullTime(f.From), nullTime(f.To))
 	if err != nil {
 		return nil, nil, store.Unavailable(err)
 	}
