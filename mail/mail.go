@@ -488,9 +488,13 @@ func (s *Service) data(o *order.Order, accountName string, r row) templates.Data
 	if o.ExpiresAt != nil {
 		d.ExpiresAt = proforma.ValidUntil(*o.ExpiresAt, s.loc)
 	}
-	d.SellerName = "lunas"
-	if a, err := gomailAddrName(s.from); err == nil && a != "" {
-		d.SellerName = a
+	// Signed by the seller the invoice is issued in (LUNAS_SELLER_NAME),
+	// not by the product: the customer buys from the seller.
+	d.SellerName = s.docs.SellerName()
+	if d.SellerName == "" {
+		if a, err := gomailAddrName(s.from); err == nil && a != "" {
+			d.SellerName = a
+		}
 	}
 	for _, it := range o.Items {
 		d.Lines = append(d.Lines, templates.Line{Description: proforma.LineName(it, o.Locale), Quantity: proforma.Number(it.Quantity), Unit: proforma.UnitName(it.Unit, o.Locale), Amount: proforma.Rupiah(it.Amount)})

@@ -158,6 +158,10 @@ func TestMidtransVAPaymentEndToEnd(t *testing.T) {
 	billingAt, instructionsAt := -1, -1
 	for i, m := range msgs {
 		p := parse(t, m)
+		// Signed by the seller the customer buys from, not by the product.
+		if body := mailText(t, m); !strings.Contains(body, "PT Lunas Contoh Indonesia") {
+			t.Errorf("mail %d (%s) is not signed by the seller (LUNAS_SELLER_NAME):\n%s", i, p.subject, body)
+		}
 		switch {
 		case strings.HasPrefix(p.subject, "Tagihan "+o.InvoiceNumber):
 			billingAt = i
