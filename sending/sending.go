@@ -240,7 +240,7 @@ func (s *Service) Submit(ctx context.Context, actor string, in Input) (*Progress
 // Get reads a sending's progress. An email counts as sent once the mail
 // service has sent it; a sending is done when every item is.
 func (s *Service) Get(ctx context.Context, id string) (*Progress, error) {
-	ps, err := s.progress(ctx, `SELECT id, message, total, channels, business_day, created_at FROM sendings WHERE id = $1`, id)
+	ps, err := s.progress(ctx, id, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -253,14 +253,14 @@ func (s *Service) Get(ctx context.Context, id string) (*Progress, error) {
 // Recent lists the newest sendings with their progress, newest first; the
 // finance console shows them. Two queries whatever the limit.
 func (s *Service) Recent(ctx context.Context, limit int) ([]*Progress, error) {
-	return s.progress(ctx, `SELECT id, message, total, channels, business_day, created_at FROM sendings
-		ORDER BY created_at DESC, id DESC LIMIT $1`, limit)
+	return s.progress(ctx, "", limit)
 }
 
-// progress reads the sendings the query selects (in its order) and counts
-// their items in one grouped query.
-func (s *Service) progress(ctx context.Context, query string, arg any) ([]*Progress, error) {
-	rows, err := s.pool.Query(ctx, query, arg)
+// progress reads sending id (or, with "", the newest limit sendings,
+// newest first) and counts their items in one grouped query.
+func (s *Service) progress(ctx context.Context, id string, limit int) ([]*Progress, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, message, total, channels, business_day, created_at FROM sendings
+		WHERE ($1 = '' OR id = $1) ORDER BY created_at DESC, id DESC LIMIT $2`, id, limit)
 	if err != nil {
 		return nil, store.Unavailable(err)
 	}
@@ -294,10 +294,10 @@ func (s *Service) progress(ctx context.Context, query string, arg any) ([]*Progr
 	if err != nil {
 		return nil, store.Unavailable(err)
 	}
-	var id, c string
+	var sid, c string
 	var n Counts
-	_, err = pgx.ForEachRow(rows, []any{&id, &c, &n.Sent, &n.Failed, &n.Skipped}, func() error {
-		q := byID[id]
+	_, err = pgx.ForEachRow(rows, []any{&sid, &c, &n.Sent, &n.Failed, &n.Skipped}, func() error {
+		q := byID[sid]
 		q.Channels[c] = n
 		q.Sent, q.Failed, q.Skipped = q.Sent+n.Sent, q.Failed+n.Failed, q.Skipped+n.Skipped
 		return nil
