@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -86,15 +87,16 @@ type eventView struct {
 	Raw string
 }
 
+// viewEvents indents each event's payload — payment.BodyView, already
+// bounded in depth and size, so the indented text is bounded too (at most
+// two spaces per level per line).
 func viewEvents(evs []payment.Event) []eventView {
 	out := make([]eventView, len(evs))
 	for i, e := range evs {
 		raw := string(e.Payload)
-		var pretty any
-		if json.Unmarshal(e.Payload, &pretty) == nil {
-			if b, err := json.MarshalIndent(pretty, "", "  "); err == nil {
-				raw = string(b)
-			}
+		var b bytes.Buffer
+		if json.Indent(&b, e.Payload, "", "  ") == nil {
+			raw = b.String()
 		}
 		out[i] = eventView{Event: e, Raw: raw}
 	}

@@ -1,0 +1,79 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lunas-id/lunas/gateway/midtrans"
+	"github.com/lunas-id/lunas/internal/lunastest"
+)
+
+// deepSigned is a genuinely signed Midtrans notification carrying an extra
+// field nested levels deep: Midtrans signs only order_id, status_code and
+// gross_amount, so anyone who saw one notification can send this.
+func deepSigned(orderID string, levels int) []byte {
+	sig := midtrans.Signature(orderID, "200", "1000.00", key)
+	return []byte(`{"order_id":"` + orderID + `","status_code":"200","gross_amount":"1000.00","signature_key":"` + sig +
+		`","transaction_id":"tx-` + orderID + `","transaction_status":"settlement","fraud_status":"accept","currency":"IDR","extra":` +
+		strings.Repeat(`{"a":`, levels) + `1` + strings.Repeat(`}`, levels) + `}`)
+}
+
+// nesting is how deeply a JSON text nests.
+func nesting(b []byte) int {
+	d, most, in := 0, 0, false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case in && c == '\\':
+			i++
+		case c == '"':
+			in = !in
+		case !in && (c == '{' || c == '['):
+			d++
+			most = max(most, d)
+		case !in && (c == '}' || c == ']'):
+			d--
+		}
+	}
+	return most
+}
+
+// A signed body with a field nested 9,990 levels deep is kept byte for
+// byte, but GET /v1/gateway-events shows a bounded view of it: small,
+// shallow JSON any client parses, with the signed fields still there.
+func TestGatewayEventsOfADeepBodyAreBounded(t *testing.T) {
+	t.Parallel()
+	pool, _ := lunastest.Pool(t)
+	srv := newServer(t, pool)
+	body := deepSigned("ord-deep", 9990)
+	if c, b, _ := do(t, srv, "POST", "/webhooks/midtrans", "", body); c != 200 {
+		t.Fatalf("webhook: %d %s", c, b)
+	}
+	if _, err := pool.Exec(context.Background(), `UPDATE gateway_events SET flag = 'unmatched', processed_at = now()`); err != nil {
+		t.Fatal(err)
+	}
+	var stored []byte
+	if err := pool.QueryRow(context.Background(), `SELECT payload FROM gateway_events`).Scan(&stored); err != nil || !bytes.Equal(stored, body) {
+		t.Errorf("the inbox does not keep the body as signed (err %v)", err)
+	}
+	start := time.Now()
+	c, b, _ := do(t, srv, "GET", "/v1/gateway-events?flag=unmatched", finTok, nil)
+	took := time.Since(start)
+	if c != 200 || !json.Valid(b) {
+		t.Fatalf("list: %d, valid JSON %v", c, json.Valid(b))
+	}
+	if len(b) > 8<<10 || nesting(b) > 20 || took > 2*time.Second {
+		t.Errorf("list of one 20 KB event: %d bytes, nested %d deep, in %v", len(b), nesting(b), took)
+	}
+	var out struct {
+		Data []struct {
+			Payload map[string]any `json:"payload"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil || len(out.Data) != 1 || out.Data[0].Payload["order_id"] != "ord-deep" {
+		t.Errorf("listed %.500s (%v)", b, err)
+	}
+}

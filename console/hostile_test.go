@@ -1,0 +1,61 @@
+package console_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	acc "github.com/lunas-id/lunas/account"
+	"github.com/lunas-id/lunas/payment"
+)
+
+// A genuinely signed notification with an extra field nested 9,990 levels
+// deep (Midtrans signs three fields only) is flagged like any other, and
+// the events page shows a bounded view of it: a small page, fast, with the
+// signed fields readable.
+func TestEventsPageOfADeepBodyIsSmall(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	if _, _, err := e.accounts.Put(ctx, "deep", acc.Input{Name: "PT Deep"}); err != nil {
+		t.Fatal(err)
+	}
+	o := e.confirmed("deep", "budi@deep.example", 1000000)
+	a, err := e.payments.CreatePayment(ctx, o.ID, payment.PaymentInput{Method: "bca_va"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := a.Amount - 10000
+	body, err := e.midtrans.Notification(a.ID, "settlement", "", &short)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body = append(bytes.TrimSuffix(bytes.TrimSpace(body), []byte("}")),
+		[]byte(`,"extra":`+strings.Repeat(`{"a":`, 9990)+`1`+strings.Repeat(`}`, 9990)+`}`)...)
+	if code, err := e.midtrans.Send(ctx, body); err != nil || code != 200 {
+		t.Fatalf("webhook: %d %v", code, err)
+	}
+	var id int64
+	if err := e.pool.QueryRow(ctx, `SELECT id FROM gateway_events WHERE order_id IS NULL OR order_id = $1 ORDER BY id DESC LIMIT 1`, o.ID).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.payments.ApplyEvent(ctx, id, fmt.Sprintf("apply:%d", id)); err != nil {
+		t.Fatal(err)
+	}
+	if e.count(`SELECT count(*) FROM gateway_events WHERE id = $1 AND flag = 'amount_mismatch'`, id) != 1 {
+		t.Fatal("the deep event is not flagged")
+	}
+	c := e.client()
+	c.mustSignIn()
+	start := time.Now()
+	res, page := c.get("/console/events")
+	took := time.Since(start)
+	if res.StatusCode != 200 || !strings.Contains(page, a.ID) {
+		t.Fatalf("events page: %d\n%s", res.StatusCode, tail(page, 2000))
+	}
+	if len(page) > 256<<10 || took > 2*time.Second {
+		t.Errorf("events page with one 20 KB event: %d bytes in %v", len(page), took)
+	}
+}
