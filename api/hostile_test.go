@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,5 +77,59 @@ func TestGatewayEventsOfADeepBodyAreBounded(t *testing.T) {
 	}
 	if err := json.Unmarshal(b, &out); err != nil || len(out.Data) != 1 || out.Data[0].Payload["order_id"] != "ord-deep" {
 		t.Errorf("listed %.500s (%v)", b, err)
+	}
+}
+
+// A NUL, or bytes that are not UTF-8, in any text field is a 400 naming
+// the field (PostgreSQL refuses U+0000 in text: it was a 500), and nothing
+// is stored.
+func TestTextFieldsRefuseNUL(t *testing.T) {
+	t.Parallel()
+	pool, _ := lunastest.Pool(t)
+	srv := newServer(t, pool)
+	if c, b, _ := do(t, srv, "PUT", "/v1/accounts/acme", appTok, []byte(`{"name":"Acme"}`)); c != 201 && c != 200 {
+		t.Fatalf("account: %d %s", c, b)
+	}
+	if c, b, _ := do(t, srv, "POST", "/webhooks/midtrans", "", signed("pay_nul", "200", "10.00")); c != 200 {
+		t.Fatalf("webhook: %d %s", c, b)
+	}
+	var ev int64
+	if err := pool.QueryRow(context.Background(), `UPDATE gateway_events SET flag = 'unmatched', processed_at = now() RETURNING id`).Scan(&ev); err != nil {
+		t.Fatal(err)
+	}
+	order := func(name string) []byte {
+		return []byte(`{"account_id":"acme","requester":{"name":"` + name + `","email":"sari@acme.example"},"items":[{"product":"wa_balance","quantity":1000000}]}`)
+	}
+	for _, tc := range []struct {
+		method, path, token string
+		body                []byte
+		fields              []string
+	}{
+		{"PUT", "/v1/accounts/acme", appTok, []byte(`{"name":"Ac\u0000me"}`), []string{"name"}},
+		{"PUT", "/v1/accounts/acme", appTok, []byte("{\"name\":\"Ac\xffme\"}"), []string{"name"}},
+		{"POST", "/v1/orders", appTok, order(`Sari\u0000`), []string{"requester.name"}},
+		{"POST", "/v1/orders", appTok, order("Sari \xc3\x28"), []string{"requester.name"}},
+		{"POST", "/v1/gateway-events/" + strconv.FormatInt(ev, 10) + "/resolve", finTok, []byte(`{"note":"ok\u0000"}`), []string{"note"}},
+	} {
+		c, b, _ := do(t, srv, tc.method, tc.path, tc.token, tc.body)
+		if c != 400 {
+			t.Errorf("%s %s %q: %d %s, want 400", tc.method, tc.path, tc.body, c, b)
+			continue
+		}
+		var p problem
+		_ = json.Unmarshal(b, &p)
+		var got []string
+		for _, f := range p.Errors {
+			got = append(got, f.Field)
+		}
+		if !slices.Equal(got, tc.fields) {
+			t.Errorf("%s %s %q: fields %v, want %v", tc.method, tc.path, tc.body, got, tc.fields)
+		}
+	}
+	var names, orders, resolved int
+	_ = pool.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM accounts WHERE name <> 'Acme'), (SELECT count(*) FROM orders),
+		(SELECT count(*) FROM gateway_events WHERE resolved_at IS NOT NULL)`).Scan(&names, &orders, &resolved)
+	if names+orders+resolved != 0 {
+		t.Errorf("stored: %d renamed accounts, %d orders, %d resolved events", names, orders, resolved)
 	}
 }

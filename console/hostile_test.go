@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -57,5 +60,24 @@ func TestEventsPageOfADeepBodyIsSmall(t *testing.T) {
 	}
 	if len(page) > 256<<10 || took > 2*time.Second {
 		t.Errorf("events page with one 20 KB event: %d bytes in %v", len(page), took)
+	}
+}
+
+// A form value with a NUL (or bytes that are not UTF-8) is a 400 naming
+// the field, for every action: PostgreSQL refused the NUL with a 500.
+func TestFormTextRefusesNUL(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ev := e.flagged("globex")
+	c := e.client()
+	c.mustSignIn()
+	path := "/console/events/" + strconv.FormatInt(ev, 10) + "/resolve"
+	for _, note := range []string{"checked\x00", "checked \xff"} {
+		res, body := c.post(path, url.Values{"csrf": {c.csrf("/console/events")}, "note": {note}})
+		if res.StatusCode != http.StatusBadRequest || !strings.Contains(body, "note: must be UTF-8 text without NUL characters") {
+			t.Errorf("note %q: %d\n%s", note, res.StatusCode, tail(body, 1500))
+		}
+	}
+	if n := e.count(`SELECT count(*) FROM gateway_events WHERE resolved_at IS NOT NULL`); n != 0 {
+		t.Errorf("%d events resolved", n)
 	}
 }
