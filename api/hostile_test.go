@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -131,5 +132,52 @@ func TestTextFieldsRefuseNUL(t *testing.T) {
 		(SELECT count(*) FROM gateway_events WHERE resolved_at IS NOT NULL)`).Scan(&names, &orders, &resolved)
 	if names+orders+resolved != 0 {
 		t.Errorf("stored: %d renamed accounts, %d orders, %d resolved events", names, orders, resolved)
+	}
+}
+
+// A malformed notification is answered with a plain problem naming the
+// field (no Go type, no decoder's words), and a flood of them writes a
+// log line now and then, not one each.
+func TestMalformedWebhooksNameTheFieldAndLogRarely(t *testing.T) {
+	t.Parallel()
+	pool, _ := lunastest.Pool(t)
+	var logs lunastest.SyncBuffer
+	srv := newServerLogging(t, pool, slog.New(slog.NewJSONHandler(&logs, nil)))
+	for _, tc := range []struct {
+		path, token string
+		body        string
+		fields      []string
+	}{
+		{"/webhooks/midtrans", "", `{"order_id":1,"status_code":"200"}`, []string{"order_id"}},
+		{"/webhooks/midtrans", "", `{"order_id":"x","status_code":"200"}`, []string{"gross_amount", "signature_key"}},
+		{"/webhooks/midtrans", "", `[1,2]`, []string{"body"}},
+		{"/webhooks/midtrans", "", `{"order_id":`, []string{"body"}},
+		{"/webhooks/ovo", "ovo-token", `{"event":"ewallet.capture","data":{"id":5}}`, []string{"data.id"}},
+		{"/webhooks/ovo", "ovo-token", `{"event":"ewallet.capture","data":{"id":"ewc_1"}}`, []string{"data.reference_id", "data.status"}},
+		{"/webhooks/ovo", "ovo-token", `{"event":["x"]}`, []string{"event"}},
+	} {
+		c, b, _ := do(t, srv, "POST", tc.path, "", []byte(tc.body), "x-callback-token", tc.token)
+		var p problem
+		_ = json.Unmarshal(b, &p)
+		var got []string
+		for _, f := range p.Errors {
+			got = append(got, f.Field)
+		}
+		if c != 400 || !slices.Equal(got, tc.fields) {
+			t.Errorf("%s %s: %d %s; want 400 naming %v", tc.path, tc.body, c, b, tc.fields)
+		}
+		for _, internal := range []string{"json:", "Go ", "struct", "Notification", "Callback", "unmarshal", "gateway:"} {
+			if bytes.Contains(b, []byte(internal)) {
+				t.Errorf("%s %s: the answer shows %q: %s", tc.path, tc.body, internal, b)
+			}
+		}
+	}
+	for range 600 {
+		if c, _, _ := do(t, srv, "POST", "/webhooks/midtrans", "", []byte(`{"order_id":1}`)); c != 400 {
+			t.Fatalf("malformed: %d", c)
+		}
+	}
+	if n := strings.Count(logs.String(), `"webhook malformed"`); n > 4 {
+		t.Errorf("%d log lines for 607 malformed bodies", n)
 	}
 }

@@ -88,7 +88,7 @@ type Server struct {
 	tokens  *token.Set
 	metrics *metrics
 	mux     *routeMux
-	refused *limiter // log lines for refused webhook signatures
+	refused *limiter // log lines for refused webhook signatures and malformed bodies
 }
 
 // New returns a Server with its routes.
