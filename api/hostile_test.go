@@ -181,3 +181,26 @@ func TestMalformedWebhooksNameTheFieldAndLogRarely(t *testing.T) {
 		t.Errorf("%d log lines for 607 malformed bodies", n)
 	}
 }
+
+// A request refused by validation (400) does not use up its
+// Idempotency-Key: the corrected body under the same key succeeds, and is
+// then replayed as usual.
+func TestIdempotencyKeyOfARefusedRequestIsFree(t *testing.T) {
+	t.Parallel()
+	pool, _ := lunastest.Pool(t)
+	srv := newServer(t, pool)
+	do(t, srv, "PUT", "/v1/accounts/acme", appTok, []byte(`{"name":"Acme"}`))
+	bad := []byte(`{"account_id":"acme","requester":{"name":"Sari","email":"not-an-email"},"items":[{"product":"wa_balance","quantity":1000000}]}`)
+	good := []byte(`{"account_id":"acme","requester":{"name":"Sari","email":"sari@acme.example"},"items":[{"product":"wa_balance","quantity":1000000}]}`)
+	if c, b, _ := do(t, srv, "POST", "/v1/orders", appTok, bad, "Idempotency-Key", "k-fix"); c != 400 {
+		t.Fatalf("bad body: %d %s", c, b)
+	}
+	c1, b1, _ := do(t, srv, "POST", "/v1/orders", appTok, good, "Idempotency-Key", "k-fix")
+	c2, b2, h2 := do(t, srv, "POST", "/v1/orders", appTok, good, "Idempotency-Key", "k-fix")
+	if c1 != 201 || c2 != 201 || !bytes.Equal(b1, b2) || h2.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("corrected body under the same key: %d %s; replay %d", c1, b1, c2)
+	}
+	if c, _, _ := do(t, srv, "POST", "/v1/orders", appTok, bad, "Idempotency-Key", "k-fix"); c != 409 {
+		t.Errorf("the refused body again, after the key holds an order: %d, want 409", c)
+	}
+}

@@ -34,7 +34,9 @@ func (r *recorder) Write(b []byte) (int, error) {
 // idempotent makes a creating POST safe to retry with an Idempotency-Key:
 // the same key and body get the first answer again; the same key with
 // another body gets 409. Keys are scoped to the caller's token. A 5xx answer
-// is not kept, so the retry really retries.
+// is not kept, so the retry really retries; nor is a 400 (the request was
+// refused by validation and did nothing), so the corrected body may reuse
+// the key — as Stripe does.
 //
 // The request that takes a key holds it under a lease (idempotencyLease):
 // while it runs, the same key gets 409 "in progress"; when it ends the key
@@ -132,7 +134,7 @@ func (s *Server) idempotent(h http.HandlerFunc) http.HandlerFunc {
 		}()
 		h(rec, r)
 		completed = true
-		if rec.status >= 500 || rec.status == 0 {
+		if rec.status >= 500 || rec.status == 0 || rec.status == http.StatusBadRequest {
 			release()
 			return
 		}
