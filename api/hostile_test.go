@@ -5,12 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lunas-id/lunas/api"
 	"github.com/lunas-id/lunas/gateway/midtrans"
 	"github.com/lunas-id/lunas/internal/lunastest"
 )
@@ -202,5 +206,44 @@ func TestIdempotencyKeyOfARefusedRequestIsFree(t *testing.T) {
 	}
 	if c, _, _ := do(t, srv, "POST", "/v1/orders", appTok, bad, "Idempotency-Key", "k-fix"); c != 409 {
 		t.Errorf("the refused body again, after the key holds an order: %d, want 409", c)
+	}
+}
+
+// Every API answer — JSON, problems, webhooks' answers — is neither
+// cached nor content-sniffed: they hold names, emails and balances.
+func TestAPIAnswersAreNotCachedNorSniffed(t *testing.T) {
+	t.Parallel()
+	pool, _ := lunastest.Pool(t)
+	srv := newServer(t, pool)
+	for _, r := range []struct {
+		method, path, token string
+		body                []byte
+	}{
+		{"PUT", "/v1/accounts/acme", appTok, []byte(`{"name":"Acme"}`)},
+		{"GET", "/v1/accounts/acme", appTok, nil},
+		{"GET", "/v1/accounts/nope", appTok, nil},
+		{"GET", "/v1/gateway-events", finTok, nil},
+		{"POST", "/webhooks/midtrans", "", signed("pay_h", "200", "10.00")},
+		{"GET", "/healthz", "", nil},
+	} {
+		c, _, h := do(t, srv, r.method, r.path, r.token, r.body)
+		if h.Get("Cache-Control") != "no-store" || h.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s %s (%d): Cache-Control %q, X-Content-Type-Options %q", r.method, r.path, c, h.Get("Cache-Control"), h.Get("X-Content-Type-Options"))
+		}
+	}
+}
+
+// /metrics is on the public handler only when asked for (outside
+// production, without LUNAS_METRICS_ADDR: cmd/lunas decides).
+func TestMetricsOnThePublicHandlerOnlyWhenAsked(t *testing.T) {
+	jkt, _ := time.LoadLocation("Asia/Jakarta")
+	for _, public := range []bool{false, true} {
+		h := api.New(api.Options{Location: jkt, Logger: lunastest.Logger(), Registry: prometheus.NewRegistry(), PublicMetrics: public,
+			Database: pinger{}, Redis: pinger{}})
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		if want := map[bool]int{false: 404, true: 200}[public]; rec.Code != want {
+			t.Errorf("PublicMetrics %v: /metrics %d, want %d", public, rec.Code, want)
+		}
 	}
 }

@@ -48,18 +48,23 @@ type TestClock interface {
 
 // Options configures a Server.
 type Options struct {
-	Pool             *store.DB // the Idempotency-Key records
-	Accounts         *account.Service
-	Orders           *order.Service
-	Invoices         *invoice.Service
-	Payments         *payment.Service
-	Reviews          *review.Service
-	Documents        *proforma.Documents
-	Signer           proforma.Signer
-	Tokens           map[string]string // token → role
-	Location         *time.Location
-	Logger           *slog.Logger
-	Registry         *prometheus.Registry
+	Pool      *store.DB // the Idempotency-Key records
+	Accounts  *account.Service
+	Orders    *order.Service
+	Invoices  *invoice.Service
+	Payments  *payment.Service
+	Reviews   *review.Service
+	Documents *proforma.Documents
+	Signer    proforma.Signer
+	Tokens    map[string]string // token → role
+	Location  *time.Location
+	Logger    *slog.Logger
+	Registry  *prometheus.Registry
+	// PublicMetrics serves GET /metrics (Registry) on this handler, the
+	// public listener: only outside production and without
+	// LUNAS_METRICS_ADDR (cmd/lunas decides); otherwise an operator listener
+	// of its own serves it (MetricsHandler).
+	PublicMetrics    bool
 	Database, Redis  Pinger
 	TestClock        TestClock // nil outside LUNAS_ENV=test
 	MidtransKey      string
@@ -99,9 +104,23 @@ func New(o Options) *Server {
 	return s
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. Every API answer holds data of
+// someone's (orders, names, balances), so none is cached and none is
+// content-sniffed; a handler may relax caching (the OpenAPI document). The
+// console sets its own headers.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !strings.HasPrefix(r.URL.Path, "/console/") {
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// MetricsHandler serves reg's metrics for Prometheus, on the operator
+// listener (LUNAS_METRICS_ADDR) or, outside production, the public one.
+func MetricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
 const (
@@ -167,8 +186,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /openapi.json", s.openAPI())
-	if s.Registry != nil {
-		s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+	if s.Registry != nil && s.PublicMetrics {
+		s.mux.Handle("GET /metrics", MetricsHandler(s.Registry))
 	}
 	// Test clock: registered only with LUNAS_ENV=test, so 404 elsewhere.
 	if s.TestClock != nil {

@@ -81,3 +81,36 @@ func TestFormTextRefusesNUL(t *testing.T) {
 		t.Errorf("%d events resolved", n)
 	}
 }
+
+// A proof is the customer's file: a PDF proof is served in a CSP sandbox
+// with nosniff like an image (a script in it runs in no origin of ours),
+// and ?download=1 makes it an attachment; lunas's own proforma is not
+// sandboxed.
+func TestAProofPDFIsSandboxed(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	paying := e.inReview("acme", "sari@acme.example", 1000000, receipt(t))
+	pdf, err := e.docs.Ensure(ctx, paying.ID, "unpaid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := e.inReview("globex", "budi@globex.example", 1500000, pdf)
+	c := e.client()
+	c.mustSignIn()
+	res, body := c.get("/console/orders/" + o.ID + "/proof")
+	csp := res.Header.Get("Content-Security-Policy")
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "application/pdf" || !strings.Contains(csp, "sandbox") ||
+		res.Header.Get("X-Content-Type-Options") != "nosniff" || !strings.HasPrefix(body, "%PDF") {
+		t.Errorf("proof PDF: %d %q, CSP %q, nosniff %q", res.StatusCode, res.Header.Get("Content-Type"), csp, res.Header.Get("X-Content-Type-Options"))
+	}
+	if res, _ := c.get("/console/orders/" + o.ID + "/proof?download=1"); !strings.HasPrefix(res.Header.Get("Content-Disposition"), "attachment;") ||
+		!strings.Contains(res.Header.Get("Content-Security-Policy"), "sandbox") {
+		t.Errorf("proof download: %q, CSP %q", res.Header.Get("Content-Disposition"), res.Header.Get("Content-Security-Policy"))
+	}
+	if res, _ := c.get("/console/orders/" + o.ID + "/proforma.pdf"); res.StatusCode != 200 || strings.Contains(res.Header.Get("Content-Security-Policy"), "sandbox") {
+		t.Errorf("proforma: %d, CSP %q", res.StatusCode, res.Header.Get("Content-Security-Policy"))
+	}
+	if _, page := c.get("/console/orders/" + o.ID); !strings.Contains(page, "/console/orders/"+o.ID+"/proof?download=1") {
+		t.Error("the order page lacks the proof's download link")
+	}
+}
