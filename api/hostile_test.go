@@ -247,3 +247,43 @@ func TestMetricsOnThePublicHandlerOnlyWhenAsked(t *testing.T) {
 		}
 	}
 }
+
+// A NUL or bytes that are not UTF-8 in the path, a query parameter or the
+// Idempotency-Key reach SQL as parameters: each is a 400 naming where (a
+// path with them names nothing: 404).
+func TestURLTextAndKeysRefuseNUL(t *testing.T) {
+	t.Parallel()
+	pool, _ := lunastest.Pool(t)
+	srv := newServer(t, pool)
+	for _, tc := range []struct {
+		path, token string
+		hdr         []string
+		field       string
+	}{
+		{"/v1/orders?account_id=ac%00me", finTok, nil, "account_id"},
+		{"/v1/orders?account_id=ac%FFme", finTok, nil, "account_id"},
+		{"/v1/orders/ord_%00x", appTok, nil, ""},
+		{"/v1/accounts/ac%C3%28me", appTok, nil, ""},
+	} {
+		c, b, _ := do(t, srv, "GET", tc.path, tc.token, nil, tc.hdr...)
+		var p problem
+		_ = json.Unmarshal(b, &p)
+		if tc.field == "" { // a path no resource can have
+			if c != 404 || !strings.Contains(p.Detail, "without NUL") {
+				t.Errorf("GET %s: %d %s, want 404", tc.path, c, b)
+			}
+			continue
+		}
+		if c != 400 || len(p.Errors) != 1 || p.Errors[0].Field != tc.field {
+			t.Errorf("GET %s: %d %s, want 400 naming %s", tc.path, c, b, tc.field)
+		}
+	}
+	do(t, srv, "PUT", "/v1/accounts/acme", appTok, []byte(`{"name":"Acme"}`))
+	body := []byte(`{"account_id":"acme","requester":{"name":"Sari","email":"sari@acme.example"},"items":[{"product":"wa_balance","quantity":1000000}]}`)
+	c, b, _ := do(t, srv, "POST", "/v1/orders", appTok, body, "Idempotency-Key", "k\xff1")
+	var p problem
+	_ = json.Unmarshal(b, &p)
+	if c != 400 || len(p.Errors) != 1 || p.Errors[0].Field != "Idempotency-Key" {
+		t.Errorf("Idempotency-Key not UTF-8: %d %s", c, b)
+	}
+}

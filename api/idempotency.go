@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -50,8 +51,8 @@ func (s *Server) idempotent(h http.HandlerFunc) http.HandlerFunc {
 			h(w, r)
 			return
 		}
-		if len(key) > 255 {
-			writeProblem(w, http.StatusBadRequest, "the request has invalid fields", fieldErr("Idempotency-Key", "must be at most 255 characters"))
+		if len(key) > 255 || strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
+			writeProblem(w, http.StatusBadRequest, "the request has invalid fields", fieldErr("Idempotency-Key", "must be at most 255 printable ASCII characters"))
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))

@@ -12,13 +12,17 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/invoice"
@@ -114,7 +118,35 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Content-Type-Options", "nosniff")
 	}
+	// A path or query parameter reaches SQL as a parameter: one that is
+	// not text PostgreSQL stores (a NUL, bytes that are not UTF-8) is
+	// refused here, for every route and the console, naming where it was.
+	// No id holds such bytes, so a path with them names nothing: 404.
+	if p := r.URL.Path; strings.IndexByte(p, 0) >= 0 || !utf8.ValidString(p) {
+		writeProblem(w, http.StatusNotFound, "no resource: the path "+textMessage, nil)
+		return
+	}
+	if fields := urlTextErrors(r); fields != nil {
+		writeProblem(w, http.StatusBadRequest, "the request has invalid fields", fields)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+func urlTextErrors(r *http.Request) []lunas.FieldError {
+	bad := func(v string) bool { return strings.IndexByte(v, 0) >= 0 || !utf8.ValidString(v) }
+	var fe []lunas.FieldError
+	q := r.URL.Query()
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if bad(k) {
+			fe = append(fe, lunas.FieldError{Field: "query", Message: textMessage})
+			continue
+		}
+		if slices.ContainsFunc(q[k], bad) {
+			fe = append(fe, lunas.FieldError{Field: k, Message: textMessage})
+		}
+	}
+	return fe
 }
 
 // MetricsHandler serves reg's metrics for Prometheus, on the operator
