@@ -5,7 +5,9 @@ import (
 	"errors"
 	"mime/multipart"
 	"net/http"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/invoice"
@@ -77,6 +79,11 @@ func FuzzProofUpload(f *testing.F) {
 		}
 		if len(in.File) == 0 || len(in.File) > review.MaxProofSize || in.Amount <= 0 || in.TransferredAt.IsZero() || in.SenderBank == "" || in.SenderName == "" {
 			t.Fatalf("accepted an incomplete proof: %+v", in)
+		}
+		for _, v := range []string{in.SenderBank, in.SenderName} {
+			if strings.IndexByte(v, 0) >= 0 || !utf8.ValidString(v) {
+				t.Fatalf("accepted a sender field PostgreSQL cannot store: %q", v)
+			}
 		}
 	})
 }
