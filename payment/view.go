@@ -38,8 +38,9 @@ const ViewMaxLen = ViewMaxBytes + 2*(ViewMaxString+16) + len(markDeep) + ViewMax
 // most ViewMaxDepth deep, at most ViewMaxLen bytes. A body within the bounds
 // is shown compacted and otherwise unchanged; bytes that are not UTF-8 become
 // U+FFFD, and a body that is not JSON at all is shown as one (cut) string.
-// It reads the body once, without recursion, so its cost is linear in the
-// body whatever its shape.
+// Its cost is linear in the body whatever its shape: what lies deeper than
+// the bound or past the budget is skipped by a byte scan, not descended
+// into, so the walk itself never recurses more than ViewMaxDepth levels.
 func BodyView(b []byte) json.RawMessage {
 	if !utf8.Valid(b) {
 		b = bytes.ToValidUTF8(b, []byte("\uFFFD"))
