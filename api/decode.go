@@ -63,11 +63,13 @@ func textErrors(body []byte, v any) error {
 	if !utf8.Valid(body) {
 		// Decode again with each bad byte sequence as an escaped NUL: the
 		// same walk then finds the fields that held them. (The body is
-		// valid JSON: the first decode said so, and escapes can only be
-		// bad inside strings, where \u0000 is a valid one.)
-		again := reflect.New(reflect.TypeOf(v).Elem())
-		if json.Unmarshal(bytes.ToValidUTF8(body, []byte(`\u0000`)), again.Interface()) == nil {
-			walkText(again, "", &fe)
+		// valid JSON: the first decode said so, and such bytes can only
+		// sit inside strings, where \u0000 is a valid escape.)
+		if t := reflect.TypeOf(v); t != nil && t.Kind() == reflect.Pointer {
+			again := reflect.New(t.Elem())
+			if json.Unmarshal(bytes.ToValidUTF8(body, []byte(`\u0000`)), again.Interface()) == nil {
+				walkText(again, "", &fe)
+			}
 		}
 		if len(fe) == 0 {
 			fe = append(fe, lunas.FieldError{Field: "body", Message: textMessage})
