@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/review"
@@ -103,11 +104,13 @@ func parseProof(r *http.Request) (review.ProofInput, error) {
 		ve.Add("transferred_at", "is required")
 	}
 	in.SenderBank, in.SenderName = values["sender_bank"], values["sender_name"]
-	if in.SenderBank == "" {
-		ve.Add("sender_bank", "is required")
-	}
-	if in.SenderName == "" {
-		ve.Add("sender_name", "is required")
+	for _, f := range []struct{ name, v string }{{"sender_bank", in.SenderBank}, {"sender_name", in.SenderName}} {
+		switch {
+		case f.v == "":
+			ve.Add(f.name, "is required")
+		case strings.IndexByte(f.v, 0) >= 0 || !utf8.ValidString(f.v):
+			ve.Add(f.name, textMessage) // as decode does for JSON bodies
+		}
 	}
 	if !sawFile {
 		ve.Add("file", "is required")
