@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/lunas-id/lunas"
+	"github.com/lunas-id/lunas/internal/lunastest"
 )
 
 // A proof's sender fields with a NUL or bytes that are not UTF-8 are
@@ -18,7 +19,7 @@ func TestProofSenderFieldsMustBeText(t *testing.T) {
 		var buf bytes.Buffer
 		mw := multipart.NewWriter(&buf)
 		fw, _ := mw.CreateFormFile("file", "receipt.png")
-		_, _ = fw.Write([]byte("\x89PNG\r\n\x1a\n0000"))
+		_, _ = fw.Write(lunastest.ProofPNG(t))
 		_ = mw.WriteField("amount", "1110000")
 		_ = mw.WriteField("transferred_at", "2026-11-22T09:00:00+07:00")
 		_ = mw.WriteField("sender_bank", "BCA")
