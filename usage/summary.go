@@ -133,6 +133,9 @@ func (s *Service) Summary(ctx context.Context, accountID string, from, to time.T
 		if err := rows.Scan(&cat, &typ, &n); err != nil {
 			return sum, store.Unavailable(err)
 		}
+		if cat == "" {
+			continue // free group or referral traffic: a category no card prices
+		}
 		cs := sum.Categories[cat]
 		if cs.Free == nil {
 			cs.Free = map[string]int64{}
