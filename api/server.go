@@ -68,9 +68,9 @@ type Options struct {
 	// WAAppSecret checks X-Hub-Signature-256 of /webhooks/whatsapp and
 	// WAVerifyToken answers Meta's handshake ("" secret: the route is 404).
 	WAAppSecret, WAVerifyToken string
-	Usage            *usage.Service   // usage billing; nil: its routes answer 404
-	Webhooks         *webhook.Service // events to the app; nil: its routes answer 404
-	Console          http.Handler     // the finance console, served under /console/; nil: not mounted
+	Usage                      *usage.Service   // usage billing; nil: its routes answer 404
+	Webhooks                   *webhook.Service // events to the app; nil: its routes answer 404
+	Console                    http.Handler     // the finance console, served under /console/; nil: not mounted
 	// DBDeadline bounds the database work of a request (default 2 s);
 	// GatewayTimeout is what a gateway call may add (default 20 s).
 	DBDeadline, GatewayTimeout time.Duration

@@ -43,13 +43,13 @@ type posting struct {
 // account's relevant history (loaded under the account's row lock). It
 // decides; write stores what it decided.
 type engine struct {
-	prices tariff.Table
-	loc    *time.Location
-	cards  *cardSet // the account's price list's cards, LUNAS_WA_PRICES as the fallback
-	list   string   // the account's price list
-	tiers  map[string]int64 // month|category|market → billed messages (wa_tier_counts)
+	prices    tariff.Table
+	loc       *time.Location
+	cards     *cardSet         // the account's price list's cards, LUNAS_WA_PRICES as the fallback
+	list      string           // the account's price list
+	tiers     map[string]int64 // month|category|market → billed messages (wa_tier_counts)
 	tierDelta map[string]int64
-	out    int64 // outstanding, for refunds of owed charges
+	out       int64 // outstanding, for refunds of owed charges
 
 	stored      map[string]*msg   // (id, kind) → stored earlier: a replay
 	byRecipient map[string][]*msg // recipient → messages near this batch's times
@@ -113,7 +113,7 @@ func (s *Service) load(ctx context.Context, tx pgx.Tx, accountID string, evs []e
 	// key (LATERAL), so its cost follows the batch, not the account's
 	// history: a plain IN (…) or = ANY(…) let the planner scan a hot
 	// account's whole history (every broadcast row has the same at).
-		cols, scan := msgCols, scanMsgs
+	cols, scan := msgCols, scanMsgs
 	b := &pgx.Batch{}
 	b.Queue(`SELECT `+cols+` FROM unnest($2::text[], $3::text[]) k(event_id, kind)
 		CROSS JOIN LATERAL (SELECT * FROM usage_events WHERE account_id = $1 AND event_id = k.event_id AND kind = k.kind OFFSET 0) u`, accountID, ids, kinds)

@@ -129,12 +129,12 @@ func TestUtilityFreeInServiceWindowAndEntryPointWindow(t *testing.T) {
 	other := "+6285700000001"
 	b := f.record("acme", false,
 		EventInput{ID: "in1", Kind: KindInbound, Recipient: rcpt, At: at(t0, 2*time.Hour)},
-		send("u1", rcpt, "utility", at(t0, 3*time.Hour)),                 // in the service window: free
-		send("m1", rcpt, "marketing", at(t0, 3*time.Hour)),               // marketing is not: charged
-		send("u2", rcpt, "utility", at(t0, 27*time.Hour)),                // window closed: charged
+		send("u1", rcpt, "utility", at(t0, 3*time.Hour)),   // in the service window: free
+		send("m1", rcpt, "marketing", at(t0, 3*time.Hour)), // marketing is not: charged
+		send("u2", rcpt, "utility", at(t0, 27*time.Hour)),  // window closed: charged
 		EventInput{ID: "in2", Kind: KindInbound, Recipient: other, At: at(t0, 2*time.Hour), EntryPoint: true},
-		send("m2", other, "marketing", at(t0, 50*time.Hour)),             // in the 72 h entry-point window: free
-		send("m3", other, "marketing", at(t0, 75*time.Hour)),             // after it: charged
+		send("m2", other, "marketing", at(t0, 50*time.Hour)),                            // in the 72 h entry-point window: free
+		send("m3", other, "marketing", at(t0, 75*time.Hour)),                            // after it: charged
 		EventInput{ID: "r1", Kind: KindReply, Recipient: rcpt, At: at(t0, 3*time.Hour)}, // service price 0
 	)
 	expect(t, b.Results[1], Free, 0)
