@@ -1,7 +1,8 @@
 // Package account keeps the customer accounts lunas bills: who they are
-// (name, address, NPWP, the billing email of their alerts) and the finance
-// adjustments made to their balances. It owns the accounts and adjustments
-// tables; the balances themselves are the ledger's (ledger.Open gives a new
+// (name, address, NPWP, the billing email of their alerts, the WhatsApp
+// price list and Meta phone-number ids that bill them — whatsapp.go) and
+// the finance adjustments made to their balances. It owns the accounts,
+// wa_phone_numbers and adjustments tables; the balances themselves are the ledger's (ledger.Open gives a new
 // account its balances in the transaction that creates it).
 //
 // api and console call the Service (PUT/GET /v1/accounts/{id}, the ledger

@@ -1,16 +1,24 @@
 // Package usage is the spending side of the prepaid balances: the app
 // reports WhatsApp messaging events and website visitors, and usage charges
-// the WhatsApp balance once per recipient and category per 24 h window,
+// the WhatsApp balance by the rate card in force at each event — once per
+// recipient and category per 24 h window under a conversation card
+// (LUNAS_WA_PRICES, or a list's conversation card), per message with free
+// windows and monthly volume tiers under a message card (message.go) —
 // refunds failed sends, charges unique visitors once per calendar month,
 // alerts on a low balance and reconciles each month against the provider's
-// bill (API.md "Usage billing", "Low-balance alerts").
+// bill (API.md "Usage billing", "Billing by message", "Low-balance alerts").
+// It owns the rate cards (cards.go) and rates Meta's status webhooks from
+// their inbox (status.go): Meta's pricing of each message is the final word.
 //
-// api calls Record, Summary, Reconcile and Alerts. Every debit and refund is
-// a ledger posting tied to its usage event (ledger.PostUsage). A batch
+// api calls Record, Summary, Reconcile, Alerts, PutCard, Cards and
+// RecordStatuses; the worker calls RateInbox. Every debit and refund is a
+// ledger posting tied to its usage event (ledger.PostUsage). A batch
 // holds the account's row lock from its first read to its commit, so the
-// decisions of a batch (is a window open, does the balance cover it) see
-// every earlier batch of the account and no later one, with any number of
-// serve processes: no usage ever takes a balance below zero.
+// decisions of a batch (is a window open, does the balance cover it, which
+// tier) see every earlier batch of the account and no later one, with any
+// number of serve and work processes: no usage the app reports ever takes
+// a balance below zero; only a message Meta reports delivered may be owed
+// beyond it (outstanding).
 package usage
 
 import (
