@@ -2,8 +2,9 @@
 // (name, address, NPWP, the billing email of their alerts, the WhatsApp
 // price list and Meta phone-number ids that bill them — whatsapp.go) and
 // the finance adjustments made to their balances. It owns the accounts,
-// wa_phone_numbers and adjustments tables; the balances themselves are the ledger's (ledger.Open gives a new
-// account its balances in the transaction that creates it).
+// wa_phone_numbers and adjustments tables; the balances themselves are the
+// ledger's (ledger.Open gives a new account its balances in the transaction
+// that creates it).
 //
 // api and console call the Service (PUT/GET /v1/accounts/{id}, the ledger
 // page, adjustments); usage records a month-end reconciliation's
