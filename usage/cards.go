@@ -149,6 +149,18 @@ func loadCards(ctx context.Context, tx pgx.Tx, env tariff.Card, lists ...string)
 	return cs, nil
 }
 
+// hasMessage reports whether any loaded card prices per message.
+func (cs *cardSet) hasMessage() bool {
+	for _, l := range cs.byList {
+		for _, c := range l {
+			if c.Model == tariff.ModelMessage {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // at is the card of list in force at t.
 func (cs *cardSet) at(list string, t time.Time) tariff.Card {
 	if c, ok := tariff.Select(cs.byList[list], t); ok {

@@ -117,13 +117,25 @@ func (s *Service) load(ctx context.Context, tx pgx.Tx, accountID string, evs []e
 	b := &pgx.Batch{}
 	b.Queue(`SELECT `+cols+` FROM unnest($2::text[], $3::text[]) k(event_id, kind)
 		CROSS JOIN LATERAL (SELECT * FROM usage_events WHERE account_id = $1 AND event_id = k.event_id AND kind = k.kind OFFSET 0) u`, accountID, ids, kinds)
-	if len(failed) > 0 {
+	// Under a message card, Meta's status may settle a message before the
+	// app reports its send: the sends' and replies' status events too.
+	var settled []string
+	if e.cards.hasMessage() {
+		for _, ev := range evs {
+			if ev.kind == KindSend || ev.kind == KindReply {
+				settled = append(settled, ev.id)
+			}
+		}
+	}
+	originals := len(failed) > 0 || len(settled) > 0
+	if originals {
 		// The sends and replies that failed events name, wherever their
 		// time; their recipients' messages come with the next query.
-		b.Queue(`SELECT `+cols+` FROM unnest($2::text[]) k(event_id), unnest(ARRAY['send', 'reply', 'status']) m(kind)
-			CROSS JOIN LATERAL (SELECT * FROM usage_events WHERE account_id = $1 AND event_id = k.event_id AND kind = m.kind OFFSET 0) u`, accountID, failed)
+		b.Queue(`SELECT `+cols+` FROM (SELECT k.event_id, m.kind FROM unnest($2::text[]) k(event_id), unnest(ARRAY['send', 'reply', 'status']) m(kind)
+			UNION ALL SELECT s.event_id, 'status' FROM unnest($3::text[]) s(event_id)) k
+			CROSS JOIN LATERAL (SELECT * FROM usage_events WHERE account_id = $1 AND event_id = k.event_id AND kind = k.kind OFFSET 0) u`, accountID, failed, settled)
 	}
-	if err := e.runBatch(ctx, tx, b, scan, len(failed) > 0); err != nil {
+	if err := e.runBatch(ctx, tx, b, scan, originals); err != nil {
 		return nil, err
 	}
 	// A failed send's window may reach beyond this batch's times.
@@ -200,8 +212,12 @@ func (e *engine) runBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch, scan fun
 		if err != nil {
 			return err
 		}
+		seen := map[int64]bool{}
 		for _, m := range ms {
-			e.index(m)
+			if !seen[m.seq] {
+				seen[m.seq] = true
+				e.index(m)
+			}
 		}
 	}
 	return res.Close()

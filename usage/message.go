@@ -158,6 +158,14 @@ func (e *engine) perMessage(ev event, card tariff.Card, r Result) (*msg, Result)
 	cat := tariff.Category(ev.category)
 	m := &msg{eventID: ev.id, kind: ev.kind, recipient: ev.recipient, category: ev.category, at: ev.at, cardID: cardID(card)}
 	e.cards.used[card.ID] = true
+	for _, o := range e.byID[ev.id] {
+		if o.kind == KindStatus {
+			// Meta's status came first and settled the message: the app's
+			// report of it moves nothing.
+			m.outcome, m.reason = Free, "already settled by Meta's status webhook"
+			return m, r
+		}
+	}
 	if t := e.freeType(card, cat, ev.recipient, ev.at); t != "" {
 		m.outcome, m.pricingType = Free, t
 		return m, r

@@ -308,3 +308,30 @@ func TestReconciliationUnderMessageCard(t *testing.T) {
 	}
 	f.audited()
 }
+
+func TestStatusBeforeTheSendAndFailedAfterSentRefundsTheDebt(t *testing.T) {
+	f := messageFixture(t, 100)
+	when := ts(t0).Add(2 * time.Hour)
+	// Meta's status of a message arrives before the app reports its send:
+	// charged once, by Meta's word; the send that follows moves nothing.
+	f.webhook(metatest.Delivered("wamid.F", rcpt, when, whatsapp.Regular, "utility"))
+	if b := f.balances("acme"); b.WABalance != 0 || b.Outstanding != 256 {
+		t.Fatalf("balances %+v, want 0 and 256 owed", b)
+	}
+	b := f.record("acme", false, send("wamid.F", rcpt, "marketing", at(t0, 2*time.Hour)))
+	expect(t, b.Results[0], Free, 0)
+	// A message priced on `sent` and then failed, never delivered: its
+	// charge comes back, the debt first.
+	f.topUp("acme", "sari@acme.example", 300, 0) // pays the 256 owed, 44 left
+	sent := metatest.Sent("wamid.G", rcpt, when)
+	sent.Pricing = metatest.Priced(whatsapp.Regular, "marketing")
+	f.webhook(sent)
+	if b := f.balances("acme"); b.WABalance != 0 || b.Outstanding != 542 {
+		t.Fatalf("after G's sent: %+v, want 0 and 542 owed", b)
+	}
+	f.webhook(metatest.Failed("wamid.G", rcpt, when.Add(time.Minute), 131026, "Message undeliverable"))
+	if b := f.balances("acme"); b.WABalance != 44 || b.Outstanding != 0 {
+		t.Errorf("after G failed: %+v, want 44 back and nothing owed", b)
+	}
+	f.audited()
+}
