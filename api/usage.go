@@ -90,7 +90,7 @@ func (s *Server) getUsage(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"from": s.ts(sum.From), "to": s.ts(sum.To), "categories": sum.Categories, "visitors": sum.Visitors})
+	writeJSON(w, http.StatusOK, map[string]any{"from": s.ts(sum.From), "to": s.ts(sum.To), "categories": sum.Categories, "visitors": sum.Visitors, "meta": sum.Meta})
 }
 
 func (s *Server) reconcile(w http.ResponseWriter, r *http.Request) {

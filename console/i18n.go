@@ -213,6 +213,8 @@ var messages = map[string][2]string{
 	"account.visitors":         {"Pengunjung unik", "Unique visitors"},
 	"account.messages":         {"Pesan ditagih", "Messages billed"},
 	"account.free_messages":    {"Pesan gratis (jenis Meta)", "Free messages (Meta's type)"},
+	"account.meta_corrected":   {"Dikoreksi webhook status Meta", "Corrected by Meta's status webhooks"},
+	"account.meta_unreported":  {"Tidak dilaporkan aplikasi, ditagih saat terkirim", "Not reported by the app, charged at delivery"},
 	"account.wa_pricing":       {"Harga WhatsApp", "WhatsApp pricing"},
 	"account.price_list":       {"Daftar harga", "Price list"},
 	"account.phone_numbers":    {"ID nomor telepon Meta", "Meta phone-number ids"},

@@ -205,6 +205,10 @@ func TestStatusTrueUpsFreeReclassifiedAndFailed(t *testing.T) {
 	if m := sum.Categories["marketing"]; m.Messages != 0 || m.Amount != 0 {
 		t.Errorf("marketing summary %+v", m)
 	}
+	// A free, B 586 → 356 (C failed: no status settled it).
+	if sum.Meta != (MetaCorrections{Corrected: 2, Correction: -356 - 230}) {
+		t.Errorf("Meta's corrections %+v", sum.Meta)
+	}
 	f.audited()
 }
 

@@ -42,6 +42,18 @@ type Summary struct {
 	From, To   time.Time
 	Categories map[string]CategorySummary
 	Visitors   int64
+	Meta       MetaCorrections
+}
+
+// MetaCorrections is what Meta's status webhooks changed in a period: the
+// messages the app reported whose charge Meta's pricing changed (category,
+// free type or price) and by how much in all (signed, IDR), and the
+// billable messages the app never reported, charged at delivery.
+type MetaCorrections struct {
+	Corrected        int64 `json:"corrected"`
+	Correction       int64 `json:"correction"`
+	Unreported       int64 `json:"unreported"`
+	UnreportedAmount int64 `json:"unreported_amount"`
 }
 
 // ParseBound reads a from/to query value: RFC 3339, or YYYY-MM-DD for the
@@ -113,6 +125,17 @@ func (s *Service) Summary(ctx context.Context, accountID string, from, to time.T
 		sum.Categories[cat] = cs
 	}
 	if err := rows.Err(); err != nil {
+		return sum, store.Unavailable(err)
+	}
+	if err := s.pool.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE p.seq IS NOT NULL AND (s.outcome <> p.outcome OR s.amount <> p.amount OR s.category IS DISTINCT FROM p.category)),
+		       coalesce(sum(CASE WHEN s.outcome = 'charged' THEN s.amount ELSE 0 END - CASE WHEN p.outcome = 'charged' THEN p.amount ELSE 0 END) FILTER (WHERE p.seq IS NOT NULL), 0),
+		       count(*) FILTER (WHERE p.seq IS NULL AND s.outcome = 'charged'),
+		       coalesce(sum(s.amount) FILTER (WHERE p.seq IS NULL AND s.outcome = 'charged'), 0)
+		FROM usage_events s
+		LEFT JOIN LATERAL (SELECT * FROM usage_events p WHERE p.account_id = s.account_id AND p.event_id = s.event_id AND p.kind IN ('send', 'reply') LIMIT 1) p ON true
+		WHERE s.account_id = $1 AND s.kind = 'status' AND s.at >= $2 AND s.at < $3`, accountID, from, to).
+		Scan(&sum.Meta.Corrected, &sum.Meta.Correction, &sum.Meta.Unreported, &sum.Meta.UnreportedAmount); err != nil {
 		return sum, store.Unavailable(err)
 	}
 	// Free messages under a message card, once per message: Meta's status
