@@ -105,6 +105,11 @@ func TestSwitchFromConversationToMessageCardAtItsInstant(t *testing.T) {
 	if got := f.balances("acme").WABalance; got != 10_000-600-586-586-1100 {
 		t.Errorf("balance %d", got)
 	}
+	// Idempotent by (id, kind) under a message card too.
+	b = f.record("acme", false, send("c2", rcpt, "marketing", at(t0, 61*time.Minute)))
+	if !b.Results[0].Replayed || b.Results[0].Amount != 586 || b.Balances.WABalance != 10_000-600-586-586-1100 {
+		t.Errorf("replay: %+v, balance %d", b.Results[0], b.Balances.WABalance)
+	}
 	// The card priced events: it no longer changes; the same body is fine.
 	if _, created, err := f.svc.PutCard(context.Background(), "std-2026-11", []byte(messageCard)); err != nil || created {
 		t.Errorf("same body again: created %v, %v", created, err)
@@ -316,13 +321,18 @@ func TestReconciliationUnderMessageCard(t *testing.T) {
 func TestStatusBeforeTheSendAndFailedAfterSentRefundsTheDebt(t *testing.T) {
 	f := messageFixture(t, 100)
 	when := ts(t0).Add(2 * time.Hour)
+	// The app's own send is blocked when the balance is short.
+	b := f.record("acme", false, send("wamid.short", rcpt, "utility", at(t0, 2*time.Hour)))
+	if b.Results[0].Outcome != Blocked || b.Balances.WABalance != 100 {
+		t.Fatalf("short: %+v, balance %d", b.Results[0], b.Balances.WABalance)
+	}
 	// Meta's status of a message arrives before the app reports its send:
 	// charged once, by Meta's word; the send that follows moves nothing.
 	f.webhook(metatest.Delivered("wamid.F", rcpt, when, whatsapp.Regular, "utility"))
 	if b := f.balances("acme"); b.WABalance != 0 || b.Outstanding != 256 {
 		t.Fatalf("balances %+v, want 0 and 256 owed", b)
 	}
-	b := f.record("acme", false, send("wamid.F", rcpt, "marketing", at(t0, 2*time.Hour)))
+	b = f.record("acme", false, send("wamid.F", rcpt, "marketing", at(t0, 2*time.Hour)))
 	expect(t, b.Results[0], Free, 0)
 	// A message priced on `sent` and then failed, never delivered: its
 	// charge comes back, the debt first.
