@@ -121,15 +121,3 @@ func ByPhoneNumberIDs(ctx context.Context, q store.Querier, ids []string) (map[s
 	_, err = pgx.ForEachRow(rows, []any{&p, &a}, func() error { out[p] = a; return nil })
 	return out, err
 }
-
-// PriceLists reads the price list of each account.
-func PriceLists(ctx context.Context, q store.Querier, ids []string) (map[string]string, error) {
-	rows, err := q.Query(ctx, `SELECT id, wa_price_list FROM accounts WHERE id = ANY($1)`, ids)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	var a, l string
-	_, err = pgx.ForEachRow(rows, []any{&a, &l}, func() error { out[a] = l; return nil })
-	return out, err
-}

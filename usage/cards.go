@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/lunas-id/lunas"
+	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/tariff"
 )
@@ -131,22 +132,38 @@ type cardSet struct {
 	used     map[string]bool
 }
 
-// loadCards reads every card of lists.
-func loadCards(ctx context.Context, tx pgx.Tx, env tariff.Card, lists ...string) (*cardSet, error) {
+// loadAccountCards reads the price list of an account (accounts is
+// account's table: read here, never written) and the list's cards.
+func loadAccountCards(ctx context.Context, tx pgx.Tx, env tariff.Card, accountID string) (string, *cardSet, error) {
 	cs := &cardSet{byList: map[string][]tariff.Card{}, revision: map[string]int{}, env: env, used: map[string]bool{}}
-	rows, err := tx.Query(ctx, `SELECT `+cardColumns+` FROM wa_rate_cards WHERE price_list = ANY($1)`, lists)
+	rows, err := tx.Query(ctx, `SELECT a.wa_price_list, c.id, c.body, c.priced, c.revision, c.created_at, c.updated_at
+		FROM accounts a LEFT JOIN wa_rate_cards c ON c.price_list = a.wa_price_list WHERE a.id = $1`, accountID)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (StoredCard, error) { return scanCard(r) })
-	if err != nil {
-		return nil, err
+	defer rows.Close()
+	list := account.DefaultPriceList
+	for rows.Next() {
+		var id *string
+		var body []byte
+		var sc StoredCard
+		var priced *bool
+		var rev *int
+		var ca, ua *time.Time
+		if err := rows.Scan(&list, &id, &body, &priced, &rev, &ca, &ua); err != nil {
+			return "", nil, err
+		}
+		if id == nil {
+			continue // the list has no cards
+		}
+		if err := json.Unmarshal(body, &sc.Card); err != nil {
+			return "", nil, err
+		}
+		sc.ID = *id
+		cs.byList[sc.PriceList] = append(cs.byList[sc.PriceList], sc.Card)
+		cs.revision[sc.ID] = *rev
 	}
-	for _, c := range all {
-		cs.byList[c.PriceList] = append(cs.byList[c.PriceList], c.Card)
-		cs.revision[c.ID] = c.Revision
-	}
-	return cs, nil
+	return list, cs, rows.Err()
 }
 
 // hasMessage reports whether any loaded card prices per message.

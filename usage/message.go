@@ -14,7 +14,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/ledger"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/tariff"
@@ -50,14 +49,11 @@ func (s *Service) newEngine() *engine {
 		tiers: map[string]int64{}, tierDelta: map[string]int64{}}
 }
 
-// loadCards reads the account's price list and its cards.
+// loadCards reads the account's price list and its cards, in one round
+// trip (every usage batch does this).
 func (e *engine) loadCards(ctx context.Context, tx pgx.Tx, accountID string) error {
-	lists, err := account.PriceLists(ctx, tx, []string{accountID})
-	if err != nil {
-		return err
-	}
-	e.list = lists[accountID]
-	e.cards, err = loadCards(ctx, tx, e.prices.Card(), e.list)
+	var err error
+	e.list, e.cards, err = loadAccountCards(ctx, tx, e.prices.Card(), accountID)
 	return err
 }
 
