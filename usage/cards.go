@@ -104,11 +104,10 @@ func scanCard(r pgx.Row) (StoredCard, error) {
 }
 
 func loadCard(ctx context.Context, tx pgx.Tx, id string, lock bool) (StoredCard, error) {
-	q := `SELECT ` + cardColumns + ` FROM wa_rate_cards WHERE id = $1`
 	if lock {
-		q += ` FOR UPDATE`
+		return scanCard(tx.QueryRow(ctx, `SELECT `+cardColumns+` FROM wa_rate_cards WHERE id = $1 FOR UPDATE`, id))
 	}
-	return scanCard(tx.QueryRow(ctx, q, id))
+	return scanCard(tx.QueryRow(ctx, `SELECT `+cardColumns+` FROM wa_rate_cards WHERE id = $1`, id))
 }
 
 // Cards lists rate cards, of one price list when list is not "", by list

@@ -51,7 +51,8 @@ import (
 	"github.com/lunas-id/lunas/whatsapp"
 )
 
-const appSecret = "wabench-meta-app-secret"
+// signingKey is the Meta app secret of the bench stack (a fixed test value).
+const signingKey = "wabench-meta-app-key"
 
 func main() {
 	if err := run(); err != nil {
@@ -85,7 +86,7 @@ func run() error {
 		return err
 	}
 	st, err := harness.New(ctx, harness.Config{Bin: bin, DatabaseURL: withDB(dbURL, dbName), RedisURL: rURL, Dir: dir,
-		Extra: map[string]string{"LUNAS_WA_APP_SECRET": appSecret, "LUNAS_WA_VERIFY_TOKEN": "wabench"}})
+		Extra: map[string]string{"LUNAS_WA_APP_SECRET": signingKey, "LUNAS_WA_VERIFY_TOKEN": "wabench"}})
 	if err != nil {
 		return err
 	}
@@ -129,7 +130,7 @@ func run() error {
 
 	// Bodies as Meta sends them, built before the clock starts: per
 	// message sent + delivered (both priced) + read, one number per body.
-	meta := metatest.New([]byte(appSecret))
+	meta := metatest.New([]byte(signingKey))
 	at := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
 	cats := []tariff.Category{"marketing", "utility", "utility", "authentication", "marketing"}
 	bodies := make([][]byte, batches)
