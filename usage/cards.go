@@ -127,6 +127,7 @@ func (s *Service) Cards(ctx context.Context, list string) ([]StoredCard, error) 
 type cardSet struct {
 	byList   map[string][]tariff.Card
 	revision map[string]int
+	priced   map[string]bool // priced when loaded: nothing to mark
 	env      tariff.Card
 	used     map[string]bool
 }
@@ -134,7 +135,7 @@ type cardSet struct {
 // loadAccountCards reads the price list of an account (accounts is
 // account's table: read here, never written) and the list's cards.
 func loadAccountCards(ctx context.Context, tx pgx.Tx, env tariff.Card, accountID string) (string, *cardSet, error) {
-	cs := &cardSet{byList: map[string][]tariff.Card{}, revision: map[string]int{}, env: env, used: map[string]bool{}}
+	cs := &cardSet{byList: map[string][]tariff.Card{}, revision: map[string]int{}, priced: map[string]bool{}, env: env, used: map[string]bool{}}
 	rows, err := tx.Query(ctx, `SELECT a.wa_price_list, c.id, c.body, c.priced, c.revision, c.created_at, c.updated_at
 		FROM accounts a LEFT JOIN wa_rate_cards c ON c.price_list = a.wa_price_list WHERE a.id = $1`, accountID)
 	if err != nil {
@@ -161,6 +162,7 @@ func loadAccountCards(ctx context.Context, tx pgx.Tx, env tariff.Card, accountID
 		sc.ID = *id
 		cs.byList[sc.PriceList] = append(cs.byList[sc.PriceList], sc.Card)
 		cs.revision[sc.ID] = *rev
+		cs.priced[sc.ID] = *priced
 	}
 	return list, cs, rows.Err()
 }
@@ -192,8 +194,8 @@ func (cs *cardSet) markPriced(ctx context.Context, tx pgx.Tx) error {
 	ids := make([]string, 0, len(cs.used))
 	revs := make([]int32, 0, len(cs.used))
 	for id := range cs.used {
-		if id == tariff.EnvCardID {
-			continue
+		if id == tariff.EnvCardID || cs.priced[id] {
+			continue // a priced card never changes: nothing to mark or check
 		}
 		ids = append(ids, id)
 		revs = append(revs, int32(cs.revision[id]))
