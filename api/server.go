@@ -171,6 +171,7 @@ func (s *Server) routes() {
 	if s.Usage != nil {
 		s.handle("PUT /v1/wa-rate-cards/{card_id}", fin, s.putRateCard)
 		s.handle("GET /v1/wa-rate-cards", fin, s.listRateCards)
+		s.handle("GET /v1/wa-statuses", fin, s.listFlaggedStatuses)
 		if s.WAAppSecret != "" {
 			s.mux.HandleFunc("POST /webhooks/whatsapp", s.withDeadline(s.dbDeadline(), s.webhookWhatsApp))
 			s.mux.HandleFunc("GET /webhooks/whatsapp", s.whatsappHandshake)

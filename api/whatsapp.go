@@ -4,8 +4,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/usage"
 	"github.com/lunas-id/lunas/whatsapp"
 )
@@ -100,6 +103,37 @@ func (s *Server) listRateCards(w http.ResponseWriter, r *http.Request) {
 		out[i] = s.cardView(c)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out, "next_cursor": nil})
+}
+
+// listFlaggedStatuses lists the WhatsApp statuses kept but charged to no
+// one (unknown phone-number id) or not priced by any card, for finance.
+func (s *Server) listFlaggedStatuses(w http.ResponseWriter, r *http.Request) {
+	flag := r.URL.Query().Get("flag")
+	if flag != "" && !slices.Contains(usage.Flags(), flag) {
+		s.writeError(w, r, &lunas.ValidationError{Fields: fieldErr("flag", "must be one of "+strings.Join(usage.Flags(), ", "))})
+		return
+	}
+	limit, before, err := idPage(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	sts, err := s.Usage.FlaggedStatuses(r.Context(), flag, before, limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]map[string]any, len(sts))
+	for i, x := range sts {
+		out[i] = map[string]any{"message_id": x.MessageID, "status": x.Status, "phone_number_id": x.PhoneNumberID, "account_id": x.AccountID,
+			"recipient_id": x.RecipientID, "timestamp": s.ts(x.At), "pricing_type": x.PricingType, "category": x.Category, "flag": x.Flag}
+	}
+	var next *string
+	if len(sts) == limit {
+		c := encodeID(sts[len(sts)-1].Seq)
+		next = &c
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": out, "next_cursor": next})
 }
 
 func (s *Server) cardView(c usage.StoredCard) map[string]any {

@@ -23,6 +23,11 @@ import (
 const waSecret, waVerify = "meta-app-secret", "meta-verify-token"
 
 func waServer(t *testing.T) (*httptest.Server, *store.DB) {
+	srv, pool, _ := waServerUsage(t)
+	return srv, pool
+}
+
+func waServerUsage(t *testing.T) (*httptest.Server, *store.DB, *usage.Service) {
 	t.Helper()
 	pool, _ := lunastest.Pool(t)
 	jkt, _ := time.LoadLocation("Asia/Jakarta")
@@ -33,7 +38,7 @@ func waServer(t *testing.T) (*httptest.Server, *store.DB) {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	checked(t, srv)
-	return srv, pool
+	return srv, pool, u
 }
 
 func TestWhatsAppWebhookSignatureAndHandshake(t *testing.T) {
@@ -116,5 +121,41 @@ func TestRateCardsAndAccountPriceList(t *testing.T) {
 	changed := strings.Replace(card, "586", "590", 1)
 	if code, b, _ := do(t, srv, "PUT", "/v1/wa-rate-cards/std-2025-07", finTok, []byte(changed)); code != 409 {
 		t.Errorf("changing a priced card: %d %s", code, b)
+	}
+}
+
+// A status of a number no account lists is kept, charged to no one, and
+// listed for finance.
+func TestUnknownPhoneNumberListedForFinance(t *testing.T) {
+	srv, pool, u := waServerUsage(t)
+	ctx := context.Background()
+	st := metatest.Delivered("wamid.N", "+6281234567890", time.Now(), whatsapp.Regular, "marketing")
+	st.PhoneNumberID = "999000111"
+	body := metatest.Envelope(st)
+	if code, b, _ := do(t, srv, "POST", "/webhooks/whatsapp", "", body, "X-Hub-Signature-256", metatest.New([]byte(waSecret)).Signature(body)); code != 200 {
+		t.Fatalf("webhook: %d %s", code, b)
+	}
+	var id int64
+	if err := pool.QueryRow(ctx, `SELECT id FROM wa_status_inbox`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.RateInbox(ctx, id, ""); err != nil { // the worker's task
+		t.Fatal(err)
+	}
+	code, b, _ := do(t, srv, "GET", "/v1/wa-statuses?flag=unknown_phone_number", finTok, nil)
+	var list struct {
+		Data []struct {
+			MessageID     string  `json:"message_id"`
+			PhoneNumberID string  `json:"phone_number_id"`
+			Flag          string  `json:"flag"`
+			AccountID     *string `json:"account_id"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(b, &list); code != 200 || err != nil || len(list.Data) != 1 || list.Data[0].AccountID != nil ||
+		list.Data[0].Flag != "unknown_phone_number" || list.Data[0].MessageID != "wamid.N" || list.Data[0].PhoneNumberID != "999000111" {
+		t.Fatalf("flagged: %d %s", code, b)
+	}
+	if code, _, _ := do(t, srv, "GET", "/v1/wa-statuses?flag=nope", finTok, nil); code != 400 {
+		t.Errorf("unknown flag: %d", code)
 	}
 }

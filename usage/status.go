@@ -33,6 +33,43 @@ const (
 	FlagUnpriced           = "unpriced"             // Meta charged a category or market no card prices
 )
 
+// Flags lists the flags of kept statuses, for validating a filter.
+func Flags() []string { return []string{FlagUnknownPhoneNumber, FlagUnpriced} }
+
+// FlaggedStatus is a kept status finance reviews: of a phone-number id no
+// account lists, or priced by Meta where no card prices it.
+type FlaggedStatus struct {
+	Seq           int64     `json:"-"`
+	MessageID     string    `json:"message_id"`
+	Status        string    `json:"status"`
+	PhoneNumberID string    `json:"phone_number_id"`
+	AccountID     *string   `json:"account_id"`
+	RecipientID   string    `json:"recipient_id"`
+	At            time.Time `json:"-"`
+	PricingType   *string   `json:"pricing_type"`
+	Category      *string   `json:"category"`
+	Flag          string    `json:"flag"`
+}
+
+// FlaggedStatuses lists flagged statuses newest first: of flag ("" for
+// every flag), below cursor seq before (0: from the newest).
+func (s *Service) FlaggedStatuses(ctx context.Context, flag string, before int64, limit int) ([]FlaggedStatus, error) {
+	if before <= 0 {
+		before = 1<<63 - 1
+	}
+	rows, err := s.pool.Query(ctx, `SELECT seq, message_id, status, phone_number_id, account_id, recipient_id, at, pricing_type, category, flag
+		FROM wa_statuses WHERE flag IS NOT NULL AND ($1 = '' OR flag = $1) AND seq < $2 ORDER BY seq DESC LIMIT $3`, flag, before, limit)
+	if err != nil {
+		return nil, store.Unavailable(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (FlaggedStatus, error) {
+		var f FlaggedStatus
+		err := r.Scan(&f.Seq, &f.MessageID, &f.Status, &f.PhoneNumberID, &f.AccountID, &f.RecipientID, &f.At, &f.PricingType, &f.Category, &f.Flag)
+		return f, err
+	})
+	return out, store.Unavailable(err)
+}
+
 // RecordStatuses stores a verified status webhook body in the inbox
 // together with the job that rates it, in one transaction, and returns the
 // inbox id. Nothing is rated here: the request is answered once this

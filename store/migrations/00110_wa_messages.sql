@@ -79,6 +79,7 @@ CREATE INDEX wa_status_inbox_unprocessed ON wa_status_inbox (id) WHERE processed
 -- null and flag 'unknown_phone_number' when no account lists the number
 -- (kept for finance, charged to no one).
 CREATE TABLE wa_statuses (
+    seq             bigserial NOT NULL UNIQUE, -- the order kept, for finance's list (cursor)
     message_id      text NOT NULL,
     status          text NOT NULL,
     phone_number_id text NOT NULL,
@@ -91,7 +92,7 @@ CREATE TABLE wa_statuses (
     flag            text,
     PRIMARY KEY (message_id, status)
 );
-CREATE INDEX wa_statuses_flag ON wa_statuses (flag) WHERE flag IS NOT NULL;
+CREATE INDEX wa_statuses_flag ON wa_statuses (flag, seq DESC) WHERE flag IS NOT NULL;
 
 -- +goose Down
 DROP TABLE wa_statuses, wa_status_inbox, wa_tier_counts;
