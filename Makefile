@@ -65,17 +65,21 @@ USAGE_EVENTS ?= 500000
 WEBHOOK_EVENTS ?= 10000
 # subbench (issue 14): SUB_INVOICES subscriptions due the same day, issued with PDF and mail.
 SUB_INVOICES ?= 10000
+# wabench (issue 23): WA_BATCHES Meta status webhooks of 1,000 statuses; batch latency, rating statuses/s, ratio to pgbench.
+WA_BATCHES ?= 100
 bench: build
 	go build -o bin/loadgen ./cmd/loadgen
 	go build -o bin/usagebench ./cmd/usagebench
 	go build -o bin/webhookbench ./cmd/webhookbench
 	go build -o bin/subbench ./cmd/subbench
+	go build -o bin/wabench ./cmd/wabench
 	./scripts/with-services.sh sh -c '$(GO) test -run "^$$" -bench . -benchmem -benchtime 2s ./gateway/midtrans ./invoice ./proforma ./mail && \
 		./bin/loadgen -orders $(ORDERS) -rate $(RATE) -concurrency $(CONCURRENCY) -workers 10 && \
 		./bin/loadgen -orders $(ORDERS) -rate 300 -concurrency $(CONCURRENCY) -workers 10 -pgbench 0 && \
 		./bin/usagebench -events $(USAGE_EVENTS) && \
 		./bin/webhookbench -events $(WEBHOOK_EVENTS) -endpoints 3 && \
-		./bin/subbench -invoices $(SUB_INVOICES)'
+		./bin/subbench -invoices $(SUB_INVOICES) && \
+		./bin/wabench -batches $(WA_BATCHES)'
 
 # The fault suite: private PostgreSQL, Redis, SMTP sink and fake gateways,
 # one serve and two work processes, broken on purpose (see cmd/faults).

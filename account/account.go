@@ -1,8 +1,10 @@
 // Package account keeps the customer accounts lunas bills: who they are
-// (name, address, NPWP, the billing email of their alerts) and the finance
-// adjustments made to their balances. It owns the accounts and adjustments
-// tables; the balances themselves are the ledger's (ledger.Open gives a new
-// account its balances in the transaction that creates it).
+// (name, address, NPWP, the billing email of their alerts, the WhatsApp
+// price list and Meta phone-number ids that bill them — whatsapp.go) and
+// the finance adjustments made to their balances. It owns the accounts,
+// wa_phone_numbers and adjustments tables; the balances themselves are the
+// ledger's (ledger.Open gives a new account its balances in the transaction
+// that creates it).
 //
 // api and console call the Service (PUT/GET /v1/accounts/{id}, the ledger
 // page, adjustments); usage records a month-end reconciliation's
@@ -58,6 +60,9 @@ type Account struct {
 	// BillingEmail receives the low-balance alerts (nil: the requester of
 	// the latest paid order does).
 	BillingEmail *string `json:"billing_email"`
+
+	WAPriceList            string   `json:"wa_price_list"`
+	WhatsAppPhoneNumberIDs []string `json:"whatsapp_phone_number_ids"`
 }
 
 // Input is the body of PUT /v1/accounts/{id}.
@@ -68,6 +73,13 @@ type Input struct {
 
 	// BillingEmail: absent keeps it, "" removes it.
 	BillingEmail *string `json:"billing_email"`
+
+	// WAPriceList names the price list of rate cards that prices the
+	// account's WhatsApp messages: absent keeps it, "" is "default".
+	WAPriceList *string `json:"wa_price_list"`
+	// WhatsAppPhoneNumberIDs, when given, replaces the Meta phone-number
+	// ids whose status webhooks bill this account.
+	WhatsAppPhoneNumberIDs *[]string `json:"whatsapp_phone_number_ids"`
 }
 
 // Put creates or updates an account; created reports which. A new account
@@ -93,6 +105,7 @@ func (s *Service) Put(ctx context.Context, id string, in Input) (Account, bool, 
 			ve.Add("billing_email", "%s", msg)
 		}
 	}
+	validWA(in, &ve)
 	if err := ve.Err(); err != nil {
 		return Account{}, false, err
 	}
@@ -108,13 +121,16 @@ func (s *Service) Put(ctx context.Context, id string, in Input) (Account, bool, 
 			RETURNING (xmax = 0)`, id, in.Name, in.Address, in.NPWP, now, in.BillingEmail).Scan(&created); err != nil {
 			return err
 		}
+		if err := putWA(ctx, tx, id, in, now); err != nil {
+			return err
+		}
 		if !created {
 			return nil
 		}
 		return ledger.Open(ctx, tx, id, now)
 	})
 	if err != nil {
-		return Account{}, false, store.Unavailable(err)
+		return Account{}, false, unavailable(err)
 	}
 	a, err := Get(ctx, s.pool, id)
 	return a, created, err
@@ -136,7 +152,22 @@ func Get(ctx context.Context, q store.Querier, id string) (Account, error) {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, lunas.E(lunas.KindNotFound, "account %q not found", id)
 	}
-	return a, store.Unavailable(err)
+	if err != nil {
+		return a, store.Unavailable(err)
+	}
+	w, err := ReadWhatsApp(ctx, q, id)
+	a.WAPriceList, a.WhatsAppPhoneNumberIDs = w.PriceList, w.PhoneNumberIDs
+	return a, err
+}
+
+// unavailable marks a database failure as an outage but lets domain errors
+// (a phone-number id of another account) through as they are.
+func unavailable(err error) error {
+	var le *lunas.Error
+	if err == nil || errors.As(err, &le) {
+		return err
+	}
+	return store.Unavailable(err)
 }
 
 // Exists reports whether account id exists.

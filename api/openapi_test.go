@@ -44,7 +44,7 @@ func fullServer() *api.Server {
 		Webhooks:      webhook.NewService(nil, nil, nil, webhook.Policy{}, lunastest.Logger()),
 		Subscriptions: subscription.New(nil, invoices, stubClock{}, jkt, lunastest.Logger()), Reports: report.New(nil, nil, jkt),
 		Sendings: sending.New(sending.Options{Orders: orders}),
-		Database: pinger{}, Redis: pinger{}})
+		Database: pinger{}, Redis: pinger{}, WAAppSecret: "meta-app-secret"})
 }
 
 func TestOpenAPIDocumentLoadsAndValidates(t *testing.T) {

@@ -74,9 +74,12 @@ type Options struct {
 	MidtransKey      string
 	OVOCallbackToken string
 	PublicURL        string
-	Usage            *usage.Service   // usage billing; nil: its routes answer 404
-	Webhooks         *webhook.Service // events to the app; nil: its routes answer 404
-	Console          http.Handler     // the finance console, served under /console/; nil: not mounted
+	// WAAppSecret checks X-Hub-Signature-256 of /webhooks/whatsapp and
+	// WAVerifyToken answers Meta's handshake ("" secret: the route is 404).
+	WAAppSecret, WAVerifyToken string
+	Usage                      *usage.Service   // usage billing; nil: its routes answer 404
+	Webhooks                   *webhook.Service // events to the app; nil: its routes answer 404
+	Console                    http.Handler     // the finance console, served under /console/; nil: not mounted
 	// DBDeadline bounds the database work of a request (default 2 s);
 	// GatewayTimeout is what a gateway call may add (default 20 s).
 	DBDeadline, GatewayTimeout time.Duration
@@ -215,6 +218,17 @@ func (s *Server) routes() {
 	// Gateways: no bearer token; authenticity is checked per provider.
 	s.mux.HandleFunc("POST /webhooks/midtrans", s.withDeadline(s.dbDeadline(), s.webhookMidtrans))
 	s.mux.HandleFunc("POST /webhooks/ovo", s.withDeadline(s.dbDeadline(), s.webhookOVO))
+	// WhatsApp billing by message (API.md "Billing by message"): rate
+	// cards for finance, Meta's status webhooks (signed, no bearer token).
+	if s.Usage != nil {
+		s.handle("PUT /v1/wa-rate-cards/{card_id}", fin, s.putRateCard)
+		s.handle("GET /v1/wa-rate-cards", fin, s.listRateCards)
+		s.handle("GET /v1/wa-statuses", fin, s.listFlaggedStatuses)
+		if s.WAAppSecret != "" {
+			s.mux.HandleFunc("POST /webhooks/whatsapp", s.withDeadline(s.dbDeadline(), s.webhookWhatsApp))
+			s.mux.HandleFunc("GET /webhooks/whatsapp", s.whatsappHandshake)
+		}
+	}
 	// Operations.
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	s.mux.HandleFunc("GET /readyz", s.readyz)

@@ -40,7 +40,7 @@ func (s *Server) postUsage(w http.ResponseWriter, r *http.Request) {
 	results := make([]usageResult, len(b.Results))
 	for i, res := range b.Results {
 		results[i] = usageResult{ID: res.ID, Kind: res.Kind, Outcome: res.Outcome, Amount: res.Amount, WindowEndsAt: s.tsp(res.WindowEndsAt),
-			Reason: res.Reason, Replayed: res.Replayed}
+			Reason: res.Reason, Replayed: res.Replayed, PricingType: res.PricingType, EntryPointEndsAt: s.tsp(res.EntryPointEndsAt)}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"results": results, "balances": b.Balances})
 }
@@ -55,6 +55,9 @@ type usageResult struct {
 	WindowEndsAt *string `json:"window_ends_at,omitempty"`
 	Reason       string  `json:"reason,omitempty"`
 	Replayed     bool    `json:"replayed,omitempty"`
+	// Under a message card (API.md "Billing by message").
+	PricingType      string  `json:"pricing_type,omitempty"`
+	EntryPointEndsAt *string `json:"entry_point_ends_at,omitempty"`
 }
 
 func (s *Server) getUsage(w http.ResponseWriter, r *http.Request) {
@@ -87,7 +90,7 @@ func (s *Server) getUsage(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"from": s.ts(sum.From), "to": s.ts(sum.To), "categories": sum.Categories, "visitors": sum.Visitors})
+	writeJSON(w, http.StatusOK, map[string]any{"from": s.ts(sum.From), "to": s.ts(sum.To), "categories": sum.Categories, "visitors": sum.Visitors, "meta": sum.Meta})
 }
 
 func (s *Server) reconcile(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/lunas-id/lunas/ledger"
 	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/payment"
+	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/review"
 	"github.com/lunas-id/lunas/usage"
 )
@@ -324,6 +326,13 @@ func (s *Server) account(w http.ResponseWriter, r *http.Request, v *view) {
 		data["Usage"] = usageView{Summary: sum, Categories: categoriesOf(sum), From: from.In(s.Location).Format("2006-01-02"),
 			To: to.Add(-time.Nanosecond).In(s.Location).Format("2006-01-02")}
 		data["Alerts"] = map[string]usage.Alert{"wa": alerts[ledger.BalanceWA], "muv": alerts[ledger.BalanceMUV]}
+		// The account's WhatsApp pricing, read-only: its list's cards.
+		cards, err := s.Usage.Cards(ctx, a.WAPriceList)
+		if err != nil {
+			s.failErr(w, r, v, err)
+			return
+		}
+		data["Cards"] = cards
 	}
 	v.Title = v.T("account.title") + " " + a.Name
 	v.Nav = "accounts"
@@ -343,10 +352,28 @@ type categoryRow struct {
 
 func categoriesOf(sum usage.Summary) []categoryRow {
 	var out []categoryRow
-	for _, c := range []string{"marketing", "utility", "authentication", "service"} {
-		out = append(out, categoryRow{Name: c, CategorySummary: sum.Categories[c]})
+	for _, c := range []string{"marketing", "utility", "authentication", "service", "marketing_lite", "authentication_international"} {
+		cs, ok := sum.Categories[c]
+		if !ok {
+			continue // the message-only categories appear once used
+		}
+		out = append(out, categoryRow{Name: c, CategorySummary: cs})
 	}
 	return out
+}
+
+// freeList renders free message counts by Meta's pricing type, "" when none.
+func freeList(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + " " + proforma.Number(m[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 func pathEscape(s string) string { return strings.ReplaceAll(urlQueryEscape(s), "+", "%20") }

@@ -108,11 +108,12 @@ func (s *Server) funcs() template.FuncMap {
 			}
 			return p
 		},
-		"method":  proforma.MethodName,
-		"product": func(p, l string) string { return proforma.ProductName(p, l) },
-		"num":     proforma.Number,
-		"add":     func(a, b int) int { return a + b },
-		"list":    func(xs ...string) []string { return xs },
+		"method":   proforma.MethodName,
+		"product":  func(p, l string) string { return proforma.ProductName(p, l) },
+		"num":      proforma.Number,
+		"freelist": freeList,
+		"add":      func(a, b int) int { return a + b },
+		"list":     func(xs ...string) []string { return xs },
 		"dict": func(kv ...any) map[string]any {
 			m := map[string]any{}
 			for i := 0; i+1 < len(kv); i += 2 {

@@ -13,11 +13,13 @@ import (
 )
 
 // UsagePosting is one usage movement of one balance: a debit (Amount < 0)
-// or a refund (Amount > 0), tied to the usage event that caused it.
+// or a refund (Amount > 0) of wa_balance or muv, tied to the usage event
+// that caused it; on outstanding, what a delivered message owes beyond the
+// balance (Amount > 0) or the refund of it (Amount < 0).
 type UsagePosting struct {
 	Balance      string // BalanceWA or BalanceMUV
 	Amount       int64
-	Kind         string // "usage" or "usage_refund"
+	Kind         string // "usage", "usage_outstanding" or "usage_refund"
 	UsageEventID int64
 	Memo         string
 }
@@ -70,7 +72,7 @@ func ReadAlerts(ctx context.Context, q store.Querier, accountID string) (Alerts,
 // again). It returns the balances after the batch, or ErrInsufficientFunds
 // and changes nothing the caller's transaction keeps.
 func PostUsage(ctx context.Context, tx pgx.Tx, now time.Time, accountID string, ps []UsagePosting) (Balances, error) {
-	var dWA, dMUV int64
+	var dWA, dMUV, dOut int64
 	rows := make([][]any, 0, len(ps))
 	for _, p := range ps {
 		if p.Amount == 0 {
@@ -81,6 +83,10 @@ func PostUsage(ctx context.Context, tx pgx.Tx, now time.Time, accountID string, 
 			dWA += p.Amount
 		case BalanceMUV:
 			dMUV += p.Amount
+		case BalanceOutstanding:
+			// A delivered WhatsApp message owed beyond the balance (Meta's
+			// status webhook), or the refund of such a debt.
+			dOut += p.Amount
 		default:
 			return Balances{}, fmt.Errorf("ledger: usage posting on balance %q", p.Balance)
 		}
@@ -88,9 +94,9 @@ func PostUsage(ctx context.Context, tx pgx.Tx, now time.Time, accountID string, 
 	}
 	var b Balances
 	err := tx.QueryRow(ctx, `
-		UPDATE balances SET wa_balance = wa_balance + $2, muv = muv + $3, updated_at = $4
-		WHERE account_id = $1 AND wa_balance + $2 >= 0 AND muv + $3 >= 0
-		RETURNING wa_balance, muv, outstanding`, accountID, dWA, dMUV, now).Scan(&b.WABalance, &b.MUV, &b.Outstanding)
+		UPDATE balances SET wa_balance = wa_balance + $2, muv = muv + $3, outstanding = outstanding + $5, updated_at = $4
+		WHERE account_id = $1 AND wa_balance + $2 >= 0 AND muv + $3 >= 0 AND outstanding + $5 >= 0
+		RETURNING wa_balance, muv, outstanding`, accountID, dWA, dMUV, now, dOut).Scan(&b.WABalance, &b.MUV, &b.Outstanding)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return b, ErrInsufficientFunds
 	}

@@ -21,6 +21,7 @@ export LUNAS_DATABASE_URL="${base%/*}/$db?${base#*\?}"
 redis=${LUNAS_REDIS_URL:-redis://127.0.0.1:6379/0}
 export LUNAS_REDIS_URL="${redis%/*}/15"   # 0: make run, 1–12: tests, 13: loadgen, 14: usagebench, 15: subbench and this script (never at once)
 command -v jq >/dev/null || { echo "walkthrough: jq is needed (apt-get install jq)"; exit 1; }
+command -v openssl >/dev/null || { echo "walkthrough: openssl is needed to sign the WhatsApp status webhook"; exit 1; }
 
 blocks=$(awk '/^<!-- walkthrough -->$/ {want=1; next}
   want && /^```sh$/ {inblock=1; next}

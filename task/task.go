@@ -23,6 +23,7 @@ const (
 	PDFRender     = "pdf:render"     // render and store a proforma
 	MailSend      = "mail:send"      // send one recorded mail
 	SendingRun    = "sending:run"    // work through a bulk sending's messages
+	WARate        = "wa:rate"        // rate one WhatsApp status webhook body (Meta's pricing)
 )
 
 // Queues lunas uses, one per kind of work, so that each can be served by a
@@ -42,7 +43,7 @@ func Queues() []string { return []string{QueueCritical, QueueMail, Queue} }
 // QueueFor names the queue of a task type.
 func QueueFor(taskType string) string {
 	switch taskType {
-	case PaymentApply, InvoiceExpire:
+	case PaymentApply, InvoiceExpire, WARate:
 		return QueueCritical
 	case MailSend:
 		return QueueMail
@@ -132,4 +133,10 @@ func Mail(mailID string) Job {
 // (each revival is a job of its own).
 func Sending(sendingID string, revival int) Job {
 	return job(fmt.Sprintf("sending:%s:%d", sendingID, revival), SendingRun, Payload{SendingID: sendingID}, time.Time{})
+}
+
+// RateStatuses is the job that rates WhatsApp status webhook body inboxID
+// (usage.RateInbox).
+func RateStatuses(inboxID int64) Job {
+	return job(fmt.Sprintf("wa-rate:%d", inboxID), WARate, Payload{EventID: inboxID}, time.Time{})
 }

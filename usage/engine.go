@@ -22,6 +22,14 @@ type msg struct {
 	amount, refunded                            int64
 	windowEnd                                   *time.Time
 	reason                                      string
+	// Under a message card: the market and card that priced it, Meta's
+	// pricing type (regular, free_customer_service, free_entry_point; ""
+	// under a conversation card), what a delivered message owed beyond the
+	// balance, and the end of the entry-point window an inbound opened.
+	market, cardID, pricingType string
+	owed                        int64
+	entryEnd                    *time.Time
+	entryPoint                  bool
 }
 
 // posting is a debit or refund waiting for its event's seq.
@@ -35,8 +43,13 @@ type posting struct {
 // account's relevant history (loaded under the account's row lock). It
 // decides; write stores what it decided.
 type engine struct {
-	prices tariff.Table
-	loc    *time.Location
+	prices    tariff.Table
+	loc       *time.Location
+	cards     *cardSet         // the account's price list's cards, LUNAS_WA_PRICES as the fallback
+	list      string           // the account's price list
+	tiers     map[string]int64 // month|category|market → billed messages (wa_tier_counts)
+	tierDelta map[string]int64
+	out       int64 // outstanding, for refunds of owed charges
 
 	stored      map[string]*msg   // (id, kind) → stored earlier: a replay
 	byRecipient map[string][]*msg // recipient → messages near this batch's times
@@ -61,8 +74,10 @@ func key(id, kind string) string { return id + "\x00" + kind }
 // sends and replies its failed events name, and its visitors' months. All
 // in one round trip.
 func (s *Service) load(ctx context.Context, tx pgx.Tx, accountID string, evs []event) (*engine, error) {
-	e := &engine{prices: s.prices, loc: s.loc, stored: map[string]*msg{}, byRecipient: map[string][]*msg{},
-		byID: map[string][]*msg{}, failedIDs: map[string]bool{}, visitors: map[string]bool{}}
+	e := s.newEngine()
+	if err := e.loadCards(ctx, tx, accountID); err != nil {
+		return nil, err
+	}
 	ids, kinds := make([]string, len(evs)), make([]string, len(evs))
 	var recipients, failed, visitors []string
 	var lo, hi, vlo, vhi time.Time
@@ -98,25 +113,29 @@ func (s *Service) load(ctx context.Context, tx pgx.Tx, accountID string, evs []e
 	// key (LATERAL), so its cost follows the batch, not the account's
 	// history: a plain IN (…) or = ANY(…) let the planner scan a hot
 	// account's whole history (every broadcast row has the same at).
-	const cols = `u.seq, u.event_id, u.kind, coalesce(u.recipient, ''), coalesce(u.category, ''), coalesce(u.visitor, ''), u.at, u.outcome, u.amount, u.refunded, u.window_ends_at, coalesce(u.reason, '')`
-	scan := func(rows pgx.Rows) ([]*msg, error) {
-		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*msg, error) {
-			m := &msg{}
-			err := r.Scan(&m.seq, &m.eventID, &m.kind, &m.recipient, &m.category, &m.visitor, &m.at, &m.outcome, &m.amount, &m.refunded, &m.windowEnd, &m.reason)
-			m.at = m.at.UTC()
-			return m, err
-		})
-	}
+	cols, scan := msgCols, scanMsgs
 	b := &pgx.Batch{}
 	b.Queue(`SELECT `+cols+` FROM unnest($2::text[], $3::text[]) k(event_id, kind)
 		CROSS JOIN LATERAL (SELECT * FROM usage_events WHERE account_id = $1 AND event_id = k.event_id AND kind = k.kind OFFSET 0) u`, accountID, ids, kinds)
-	if len(failed) > 0 {
+	// Under a message card, Meta's status may settle a message before the
+	// app reports its send: the sends' and replies' status events too.
+	var settled []string
+	if e.cards.hasMessage() {
+		for _, ev := range evs {
+			if ev.kind == KindSend || ev.kind == KindReply {
+				settled = append(settled, ev.id)
+			}
+		}
+	}
+	originals := len(failed) > 0 || len(settled) > 0
+	if originals {
 		// The sends and replies that failed events name, wherever their
 		// time; their recipients' messages come with the next query.
-		b.Queue(`SELECT `+cols+` FROM unnest($2::text[]) k(event_id), unnest(ARRAY['send', 'reply']) m(kind)
-			CROSS JOIN LATERAL (SELECT * FROM usage_events WHERE account_id = $1 AND event_id = k.event_id AND kind = m.kind OFFSET 0) u`, accountID, failed)
+		b.Queue(`SELECT `+cols+` FROM (SELECT k.event_id, m.kind FROM unnest($2::text[]) k(event_id), unnest(ARRAY['send', 'reply', 'status']) m(kind)
+			UNION ALL SELECT s.event_id, 'status' FROM unnest($3::text[]) s(event_id)) k
+			CROSS JOIN LATERAL (SELECT * FROM usage_events WHERE account_id = $1 AND event_id = k.event_id AND kind = k.kind OFFSET 0) u`, accountID, failed, settled)
 	}
-	if err := e.runBatch(ctx, tx, b, scan, len(failed) > 0); err != nil {
+	if err := e.runBatch(ctx, tx, b, scan, originals); err != nil {
 		return nil, err
 	}
 	// A failed send's window may reach beyond this batch's times.
@@ -138,12 +157,15 @@ func (s *Service) load(ctx context.Context, tx pgx.Tx, accountID string, evs []e
 	if len(recipients) > 0 {
 		b.Queue(`SELECT `+cols+` FROM unnest($2::text[]) r(recipient)
 			CROSS JOIN LATERAL (SELECT * FROM usage_events WHERE account_id = $1 AND recipient IS NOT NULL AND recipient = r.recipient AND at > $3 AND at < $4 OFFSET 0) u`,
-			accountID, recipients, lo.Add(-Window), hi.Add(Window))
+			accountID, recipients, lo.Add(-e.lookback()), hi.Add(Window))
 	}
 	if len(visitors) > 0 {
 		b.Queue(`SELECT `+cols+` FROM unnest($2::text[]) v(visitor)
 			CROSS JOIN LATERAL (SELECT * FROM usage_events WHERE account_id = $1 AND visitor IS NOT NULL AND visitor = v.visitor AND at >= $3 AND at < $4 AND outcome = 'charged' OFFSET 0) u`,
 			accountID, visitors, vlo, vhi)
+	}
+	if err := e.loadTiers(ctx, tx, accountID, lo, hi); err != nil {
+		return nil, err
 	}
 	if b.Len() == 0 {
 		return e, nil
@@ -190,8 +212,12 @@ func (e *engine) runBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch, scan fun
 		if err != nil {
 			return err
 		}
+		seen := map[int64]bool{}
 		for _, m := range ms {
-			e.index(m)
+			if !seen[m.seq] {
+				seen[m.seq] = true
+				e.index(m)
+			}
 		}
 	}
 	return res.Close()
@@ -216,7 +242,7 @@ func (e *engine) remember(m *msg) {
 func (e *engine) index(m *msg) {
 	e.byRecipient[m.recipient] = append(e.byRecipient[m.recipient], m)
 	switch m.kind {
-	case KindSend, KindReply:
+	case KindSend, KindReply, KindStatus:
 		e.byID[m.eventID] = append(e.byID[m.eventID], m)
 	case KindFailed:
 		e.failedIDs[m.eventID] = true
@@ -253,7 +279,15 @@ func (e *engine) apply(ev event) Result {
 		m, r = e.message(ev)
 	case KindInbound:
 		end := ev.at.Add(Window)
-		m = &msg{eventID: ev.id, kind: ev.kind, recipient: ev.recipient, at: ev.at, outcome: Free, windowEnd: &end}
+		m = &msg{eventID: ev.id, kind: ev.kind, recipient: ev.recipient, at: ev.at, outcome: Free, windowEnd: &end, entryPoint: ev.entryPoint}
+		if ev.entryPoint {
+			// The window is as long as the card in force when the user came
+			// in says (a conversation card keeps Meta's default for when a
+			// message card takes over inside it).
+			h := e.cards.at(e.list, ev.at).Free.EntryPointHours
+			ee := ev.at.Add(time.Duration(h) * time.Hour)
+			m.entryEnd = &ee
+		}
 	case KindFailed:
 		m, r = e.failed(ev)
 	case KindVisitor:
@@ -271,7 +305,14 @@ func (e *engine) apply(ev event) Result {
 }
 
 func resultOf(m *msg) Result {
-	return Result{ID: m.eventID, Kind: m.kind, Outcome: m.outcome, Amount: m.amount, WindowEndsAt: m.windowEnd, Reason: m.reason}
+	r := Result{ID: m.eventID, Kind: m.kind, Outcome: m.outcome, Amount: m.amount, WindowEndsAt: m.windowEnd, Reason: m.reason, PricingType: m.pricingType}
+	if m.pricingType != "" && m.kind != KindInbound {
+		r.WindowEndsAt = nil // a message card opens no conversation window
+	}
+	if m.entryEnd != nil {
+		r.EntryPointEndsAt = m.entryEnd
+	}
+	return r
 }
 
 // message charges a send or a reply: once per (recipient, category) per
@@ -282,12 +323,20 @@ func (e *engine) message(ev event) (*msg, Result) {
 		r.Outcome, r.Reason = Rejected, "no inbound message from the recipient in the 24 h before at: a reply is only possible inside the customer-service window"
 		return nil, r
 	}
-	price, _, ok := e.prices.Price(ev.recipient, ev.category)
+	card := e.cards.at(e.list, ev.at)
+	if card.Model == tariff.ModelMessage {
+		return e.perMessage(ev, card, r)
+	}
+	price, _, ok := card.Price(tariff.Category(ev.category), ev.recipient, 1)
 	if !ok {
 		r.Outcome, r.Reason = Rejected, "LUNAS_WA_PRICES has no price for the recipient's country"
+		if card.ID != tariff.EnvCardID {
+			r.Reason = "rate card " + card.ID + " has no price for the recipient's country"
+		}
 		return nil, r
 	}
-	m := &msg{eventID: ev.id, kind: ev.kind, recipient: ev.recipient, category: ev.category, at: ev.at}
+	e.cards.used[card.ID] = true
+	m := &msg{eventID: ev.id, kind: ev.kind, recipient: ev.recipient, category: ev.category, at: ev.at, cardID: cardID(card)}
 	if w := e.openWindow(ev.recipient, ev.category, ev.at); w != nil {
 		m.outcome, m.windowEnd = Free, w.windowEnd
 		return m, r
@@ -330,8 +379,12 @@ func (e *engine) inboundBefore(recipient string, t time.Time) bool {
 // unless a later message already went out free inside that window.
 func (e *engine) failed(ev event) (*msg, Result) {
 	r := Result{ID: ev.id, Kind: ev.kind}
-	var orig *msg
+	var orig, status *msg
 	for _, m := range e.byID[ev.id] {
+		if m.kind == KindStatus {
+			status = m
+			continue
+		}
 		if orig == nil || m.outcome == Charged {
 			orig = m
 		}
@@ -343,14 +396,19 @@ func (e *engine) failed(ev event) (*msg, Result) {
 	m := &msg{eventID: ev.id, kind: KindFailed, recipient: orig.recipient, category: orig.category, at: ev.at, outcome: Free}
 	e.failedIDs[ev.id] = true
 	switch {
+	case status != nil:
+		m.reason = "nothing to refund: Meta's status webhook already settled this message"
+	case orig.outcome != Charged && orig.pricingType != "":
+		m.reason = "nothing to refund: the message was free"
 	case orig.outcome != Charged:
 		m.reason = "nothing to refund: the message was sent inside an open window and not charged"
 	case orig.refunded > 0:
 		m.reason = "already refunded"
-	case e.usedLater(orig):
+	case orig.pricingType == "" && e.usedLater(orig):
 		m.reason = "not refunded: a later message went out inside its window"
 	default:
 		m.outcome, m.amount = Refunded, orig.amount
+		e.uncount(orig)
 		orig.refunded = orig.amount
 		if orig.seq != 0 {
 			e.refundedOld = append(e.refundedOld, orig)

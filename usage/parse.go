@@ -12,6 +12,7 @@ import (
 type event struct {
 	id, kind, recipient, category, visitor string
 	at                                     time.Time
+	entryPoint                             bool
 }
 
 const (
@@ -35,7 +36,10 @@ func parse(in Input) ([]event, error) {
 	evs := make([]event, len(in.Events))
 	for i, e := range in.Events {
 		f := func(name string) string { return fmt.Sprintf("events[%d].%s", i, name) }
-		ev := event{id: e.ID, kind: e.Kind, recipient: e.Recipient, category: e.Category, visitor: e.Visitor}
+		ev := event{id: e.ID, kind: e.Kind, recipient: e.Recipient, category: e.Category, visitor: e.Visitor, entryPoint: e.EntryPoint}
+		if e.EntryPoint && e.Kind != KindInbound {
+			ve.Add(f("entry_point"), "is only for kind inbound")
+		}
 		if e.ID == "" {
 			ve.Add(f("id"), "is required")
 		} else if len(e.ID) > maxIDLength {

@@ -28,9 +28,13 @@ func unavailable(err error) error {
 
 // CategorySummary is one category's usage in a period.
 type CategorySummary struct {
-	Conversations int64 `json:"conversations"` // charges that stand (charged, not refunded)
-	Amount        int64 `json:"amount"`        // their sum, IDR
-	Refunded      int64 `json:"refunded"`      // given back, IDR
+	Conversations int64 `json:"conversations"` // conversation-card charges that stand (charged, not refunded)
+	Amount        int64 `json:"amount"`        // the sum of the charges that stand (both models), IDR
+	Refunded      int64 `json:"refunded"`      // given back, IDR (under a message card also what Meta's status trued up)
+	// Under a message card: the messages charged that stand, and the free
+	// ones by Meta's pricing type (free_customer_service, free_entry_point).
+	Messages int64            `json:"messages"`
+	Free     map[string]int64 `json:"free,omitempty"`
 }
 
 // Summary is GET /v1/accounts/{id}/usage.
@@ -38,6 +42,18 @@ type Summary struct {
 	From, To   time.Time
 	Categories map[string]CategorySummary
 	Visitors   int64
+	Meta       MetaCorrections
+}
+
+// MetaCorrections is what Meta's status webhooks changed in a period: the
+// messages the app reported whose charge Meta's pricing changed (category,
+// free type or price) and by how much in all (signed, IDR), and the
+// billable messages the app never reported, charged at delivery.
+type MetaCorrections struct {
+	Corrected        int64 `json:"corrected"`
+	Correction       int64 `json:"correction"`
+	Unreported       int64 `json:"unreported"`
+	UnreportedAmount int64 `json:"unreported_amount"`
 }
 
 // ParseBound reads a from/to query value: RFC 3339, or YYYY-MM-DD for the
@@ -78,26 +94,76 @@ func (s *Service) Summary(ctx context.Context, accountID string, from, to time.T
 		return sum, lunas.E(lunas.KindNotFound, "account %q not found", accountID)
 	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT coalesce(category, ''), kind = 'visitor',
+		SELECT coalesce(category, ''), kind = 'visitor', pricing_type IS NOT NULL,
 		       count(*) FILTER (WHERE refunded = 0), coalesce(sum(amount) FILTER (WHERE refunded = 0), 0), coalesce(sum(refunded), 0)
 		FROM usage_events
 		WHERE account_id = $1 AND at >= $2 AND at < $3 AND outcome = 'charged'
-		GROUP BY 1, 2`, accountID, from, to)
+		GROUP BY 1, 2, 3`, accountID, from, to)
 	if err != nil {
 		return sum, store.Unavailable(err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var cat string
-		var visitor bool
-		var cs CategorySummary
-		if err := rows.Scan(&cat, &visitor, &cs.Conversations, &cs.Amount, &cs.Refunded); err != nil {
+		var visitor, message bool
+		var n, amount, refunded int64
+		if err := rows.Scan(&cat, &visitor, &message, &n, &amount, &refunded); err != nil {
 			return sum, store.Unavailable(err)
 		}
 		if visitor {
-			sum.Visitors += cs.Conversations
+			sum.Visitors += n
 			continue
 		}
+		cs := sum.Categories[cat]
+		if message {
+			cs.Messages += n
+		} else {
+			cs.Conversations += n
+		}
+		cs.Amount += amount
+		cs.Refunded += refunded
+		sum.Categories[cat] = cs
+	}
+	if err := rows.Err(); err != nil {
+		return sum, store.Unavailable(err)
+	}
+	if err := s.pool.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE p.seq IS NOT NULL AND (s.outcome <> p.outcome OR s.amount <> p.amount OR s.category IS DISTINCT FROM p.category)),
+		       coalesce(sum(CASE WHEN s.outcome = 'charged' THEN s.amount ELSE 0 END - CASE WHEN p.outcome = 'charged' THEN p.amount ELSE 0 END) FILTER (WHERE p.seq IS NOT NULL), 0),
+		       count(*) FILTER (WHERE p.seq IS NULL AND s.outcome = 'charged'),
+		       coalesce(sum(s.amount) FILTER (WHERE p.seq IS NULL AND s.outcome = 'charged'), 0)
+		FROM usage_events s
+		LEFT JOIN LATERAL (SELECT * FROM usage_events p WHERE p.account_id = s.account_id AND p.event_id = s.event_id AND p.kind IN ('send', 'reply') LIMIT 1) p ON true
+		WHERE s.account_id = $1 AND s.kind = 'status' AND s.at >= $2 AND s.at < $3`, accountID, from, to).
+		Scan(&sum.Meta.Corrected, &sum.Meta.Correction, &sum.Meta.Unreported, &sum.Meta.UnreportedAmount); err != nil {
+		return sum, store.Unavailable(err)
+	}
+	// Free messages under a message card, once per message: Meta's status
+	// where it came, else what the send was.
+	rows, err = s.pool.Query(ctx, `
+		SELECT coalesce(category, ''), pricing_type, count(DISTINCT event_id)
+		FROM usage_events u
+		WHERE account_id = $1 AND at >= $2 AND at < $3 AND outcome = 'free' AND pricing_type IS NOT NULL AND kind IN ('send', 'reply', 'status')
+		  AND (kind = 'status' OR NOT EXISTS (SELECT 1 FROM usage_events m WHERE m.account_id = u.account_id AND m.event_id = u.event_id AND m.kind = 'status'))
+		GROUP BY 1, 2`, accountID, from, to)
+	if err != nil {
+		return sum, store.Unavailable(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var cat, typ string
+		var n int64
+		if err := rows.Scan(&cat, &typ, &n); err != nil {
+			return sum, store.Unavailable(err)
+		}
+		if cat == "" {
+			continue // free group or referral traffic: a category no card prices
+		}
+		cs := sum.Categories[cat]
+		if cs.Free == nil {
+			cs.Free = map[string]int64{}
+		}
+		cs.Free[typ] += n
 		sum.Categories[cat] = cs
 	}
 	return sum, store.Unavailable(rows.Err())
@@ -182,7 +248,7 @@ func (s *Service) Reconcile(ctx context.Context, accountID, actor string, in Rec
 		rec = Reconciliation{ID: store.NewID("rec"), AccountID: accountID, Period: in.Period, Billed: *in.Billed, Reference: in.Reference, CreatedAt: now}
 		if err := tx.QueryRow(ctx, `
 			SELECT coalesce(sum(amount - refunded), 0) FROM usage_events
-			WHERE account_id = $1 AND at >= $2 AND at < $3 AND outcome = 'charged' AND kind IN ('send', 'reply')`,
+			WHERE account_id = $1 AND at >= $2 AND at < $3 AND outcome = 'charged' AND kind IN ('send', 'reply', 'status')`,
 			accountID, start.UTC(), end.UTC()).Scan(&rec.Charged); err != nil {
 			return err
 		}

@@ -1,16 +1,24 @@
 // Package usage is the spending side of the prepaid balances: the app
 // reports WhatsApp messaging events and website visitors, and usage charges
-// the WhatsApp balance once per recipient and category per 24 h window,
+// the WhatsApp balance by the rate card in force at each event — once per
+// recipient and category per 24 h window under a conversation card
+// (LUNAS_WA_PRICES, or a list's conversation card), per message with free
+// windows and monthly volume tiers under a message card (message.go) —
 // refunds failed sends, charges unique visitors once per calendar month,
 // alerts on a low balance and reconciles each month against the provider's
-// bill (API.md "Usage billing", "Low-balance alerts").
+// bill (API.md "Usage billing", "Billing by message", "Low-balance alerts").
+// It owns the rate cards (cards.go) and rates Meta's status webhooks from
+// their inbox (status.go): Meta's pricing of each message is the final word.
 //
-// api calls Record, Summary, Reconcile and Alerts. Every debit and refund is
-// a ledger posting tied to its usage event (ledger.PostUsage). A batch
+// api calls Record, Summary, Reconcile, Alerts, PutCard, Cards and
+// RecordStatuses; the worker calls RateInbox. Every debit and refund is a
+// ledger posting tied to its usage event (ledger.PostUsage). A batch
 // holds the account's row lock from its first read to its commit, so the
-// decisions of a batch (is a window open, does the balance cover it) see
-// every earlier batch of the account and no later one, with any number of
-// serve processes: no usage ever takes a balance below zero.
+// decisions of a batch (is a window open, does the balance cover it, which
+// tier) see every earlier batch of the account and no later one, with any
+// number of serve and work processes: no usage the app reports ever takes
+// a balance below zero; only a message Meta reports delivered may be owed
+// beyond it (outstanding).
 package usage
 
 import (
@@ -92,6 +100,9 @@ type EventInput struct {
 	Category  string `json:"category,omitempty"`
 	Visitor   string `json:"visitor,omitempty"`
 	At        string `json:"at"`
+	// EntryPoint marks an inbound that came from a click-to-WhatsApp ad or
+	// a Page button: under a message card it opens a free entry-point window.
+	EntryPoint bool `json:"entry_point,omitempty"`
 }
 
 // Input is the body of POST /v1/accounts/{id}/usage.
@@ -109,6 +120,10 @@ type Result struct {
 	WindowEndsAt *time.Time
 	Reason       string
 	Replayed     bool
+	// Under a message card: why a message was free (or "regular"), and
+	// the end of the entry-point window an inbound opened.
+	PricingType      string
+	EntryPointEndsAt *time.Time
 }
 
 // Batch is the answer to a usage report: the results in the order of the
@@ -151,7 +166,7 @@ func (s *Service) Record(ctx context.Context, accountID string, in Input) (Batch
 		if err != nil {
 			return store.Unavailable(err)
 		}
-		e.wa, e.muv = before.WABalance, before.MUV
+		e.wa, e.muv, e.out = before.WABalance, before.MUV, before.Outstanding
 		results := e.run(evs)
 		if in.AllOrNothing && e.blocked > 0 {
 			// Run again with unlimited funds to learn what the whole
@@ -204,11 +219,13 @@ func (s *Service) write(ctx context.Context, tx pgx.Tx, accountID string, now ti
 		for i, m := range e.fresh {
 			m.seq = seqs[i]
 			copyRows[i] = []any{m.seq, accountID, m.eventID, m.kind, null(m.recipient), null(m.category), null(m.visitor),
-				m.at, m.outcome, m.amount, m.windowEnd, m.refunded, null(m.reason), now}
+				m.at, m.outcome, m.amount, m.windowEnd, m.refunded, null(m.reason), now,
+				null(m.market), null(m.cardID), null(m.pricingType), m.owed, m.entryEnd}
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"usage_events"},
 			[]string{"seq", "account_id", "event_id", "kind", "recipient", "category", "visitor", "at", "outcome", "amount",
-				"window_ends_at", "refunded", "reason", "created_at"}, pgx.CopyFromRows(copyRows)); err != nil {
+				"window_ends_at", "refunded", "reason", "created_at",
+				"market", "card_id", "pricing_type", "owed", "entry_ends_at"}, pgx.CopyFromRows(copyRows)); err != nil {
 			return ledger.Balances{}, fmt.Errorf("usage: store events: %w", err)
 		}
 	}
@@ -220,6 +237,12 @@ func (s *Service) write(ctx context.Context, tx pgx.Tx, accountID string, now ti
 		if _, err := tx.Exec(ctx, `UPDATE usage_events SET refunded = amount WHERE seq = ANY($1)`, seqs); err != nil {
 			return ledger.Balances{}, fmt.Errorf("usage: mark refunded: %w", err)
 		}
+	}
+	if err := e.writeTiers(ctx, tx, accountID); err != nil {
+		return ledger.Balances{}, fmt.Errorf("usage: tier counts: %w", err)
+	}
+	if err := e.cards.markPriced(ctx, tx); err != nil {
+		return ledger.Balances{}, err
 	}
 	ps := make([]ledger.UsagePosting, len(e.postings))
 	for i, p := range e.postings {

@@ -29,6 +29,7 @@ import (
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/subscription"
 	"github.com/lunas-id/lunas/task"
+	"github.com/lunas-id/lunas/usage"
 )
 
 // Metrics receives what the worker measures; cmd/lunas backs it with Prometheus.
@@ -52,6 +53,9 @@ type Worker struct {
 	// stalled sendings are revived (worker/subscriptions.go).
 	Subscriptions *subscription.Service
 	Sendings      *sending.Service
+	// Usage rates WhatsApp status webhooks (wa:rate); set by cmd/lunas
+	// after New (nil: the task type is not routed).
+	Usage *usage.Service
 }
 
 // New returns a worker.
@@ -69,6 +73,9 @@ func (w *Worker) Mux() *asynq.ServeMux {
 	mux.HandleFunc(task.PDFRender, w.renderPDF)
 	mux.HandleFunc(task.MailSend, w.sendMail)
 	mux.HandleFunc(task.SendingRun, w.runSending)
+	if w.Usage != nil {
+		mux.HandleFunc(task.WARate, w.rateStatuses)
+	}
 	return mux
 }
 
@@ -113,6 +120,16 @@ func (w *Worker) applyPayment(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
 	}
 	return err
+}
+
+// rateStatuses rates one WhatsApp status webhook body (API.md "Billing by
+// message"); usage marks the outbox row done.
+func (w *Worker) rateStatuses(ctx context.Context, t *asynq.Task) error {
+	p, err := payload(t)
+	if err != nil {
+		return err
+	}
+	return w.Usage.RateInbox(ctx, p.EventID, taskID(ctx))
 }
 
 func (w *Worker) cancelPayment(ctx context.Context, t *asynq.Task) error {

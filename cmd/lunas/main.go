@@ -309,6 +309,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		mailer.Result = m.mailResult
 		w := worker.New(pool, orders, payments, reviews, docs, mailer, log, m)
 		w.Subscriptions, w.Sendings = subs, sendings
+		w.Usage = spend
 		servers := make([]*asynq.Server, 0, len(pools))
 		// Shut the pools down together: each waits for its in-flight tasks
 		// (ShutdownTimeout), and one after another would add up.
@@ -360,6 +361,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			Registry: reg, Database: pool, Redis: redisPinger{client}, TestClock: tc,
 			PublicMetrics: publicMetrics(cfg),
 			MidtransKey:   cfg.MidtransServerKey, OVOCallbackToken: cfg.OVOCallbackToken, PublicURL: cfg.PublicURL,
+			WAAppSecret: cfg.WAAppSecret, WAVerifyToken: cfg.WAVerifyToken,
 			Usage: spend, Webhooks: hooks, Console: finance,
 			Subscriptions: subs, Reports: reports, Sendings: sendings,
 			DBDeadline: cfg.DBDeadline, GatewayTimeout: gatewayTimeout, Liveness: store.LivenessOf(pool),
