@@ -1,5 +1,6 @@
 // Package account keeps the customer accounts lunas bills: who they are
-// (name, address, NPWP, the billing email of their alerts) and the finance
+// (name, address, NPWP, the billing email of their alerts, the tax
+// identity their tax invoices name) and the finance
 // adjustments made to their balances. It owns the accounts and adjustments
 // tables; the balances themselves are the ledger's (ledger.Open gives a new
 // account its balances in the transaction that creates it).
@@ -24,6 +25,7 @@ import (
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/ledger"
 	"github.com/lunas-id/lunas/store"
+	"github.com/lunas-id/lunas/tax"
 )
 
 const (
@@ -58,6 +60,11 @@ type Account struct {
 	// BillingEmail receives the low-balance alerts (nil: the requester of
 	// the latest paid order does).
 	BillingEmail *string `json:"billing_email"`
+
+	// Tax is the buyer's tax identity (nil: none given): the tax invoices
+	// name it, and its withholds_pph23 decides an order's withholding at
+	// confirm.
+	Tax *tax.Identity `json:"tax"`
 }
 
 // Input is the body of PUT /v1/accounts/{id}.
@@ -68,6 +75,10 @@ type Input struct {
 
 	// BillingEmail: absent keeps it, "" removes it.
 	BillingEmail *string `json:"billing_email"`
+
+	// Tax: absent (or null) keeps it; otherwise it is validated field by
+	// field ("tax.id", "tax.nitku"…) and stored normalised.
+	Tax *tax.Identity `json:"tax"`
 }
 
 // Put creates or updates an account; created reports which. A new account
@@ -93,6 +104,12 @@ func (s *Service) Put(ctx context.Context, id string, in Input) (Account, bool, 
 			ve.Add("billing_email", "%s", msg)
 		}
 	}
+	var taxID *tax.Identity
+	if in.Tax != nil {
+		in.Tax.Check(&ve, "tax")
+		n := in.Tax.Normalize()
+		taxID = &n
+	}
 	if err := ve.Err(); err != nil {
 		return Account{}, false, err
 	}
@@ -100,12 +117,13 @@ func (s *Service) Put(ctx context.Context, id string, in Input) (Account, bool, 
 	var created bool
 	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `
-			INSERT INTO accounts (id, name, address, npwp, billing_email, created_at, updated_at)
-			VALUES ($1, $2, coalesce($3, ''), coalesce($4, ''), nullif($6, ''), $5, $5)
+			INSERT INTO accounts (id, name, address, npwp, billing_email, created_at, updated_at, tax)
+			VALUES ($1, $2, coalesce($3, ''), coalesce($4, ''), nullif($6, ''), $5, $5, $7)
 			ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,
 				address = coalesce($3, accounts.address), npwp = coalesce($4, accounts.npwp),
-				billing_email = CASE WHEN $6::text IS NULL THEN accounts.billing_email ELSE nullif($6, '') END, updated_at = $5
-			RETURNING (xmax = 0)`, id, in.Name, in.Address, in.NPWP, now, in.BillingEmail).Scan(&created); err != nil {
+				billing_email = CASE WHEN $6::text IS NULL THEN accounts.billing_email ELSE nullif($6, '') END, updated_at = $5,
+				tax = coalesce($7, accounts.tax)
+			RETURNING (xmax = 0)`, id, in.Name, in.Address, in.NPWP, now, in.BillingEmail, taxID).Scan(&created); err != nil {
 			return err
 		}
 		if !created {
@@ -130,13 +148,24 @@ func Get(ctx context.Context, q store.Querier, id string) (Account, error) {
 	// The balances are the ledger's; an account was last updated when its
 	// identity or its balances last changed.
 	err := q.QueryRow(ctx, `
-		SELECT a.id, a.name, a.address, a.npwp, a.billing_email, b.wa_balance, b.muv, b.outstanding, a.created_at, greatest(a.updated_at, b.updated_at)
+		SELECT a.id, a.name, a.address, a.npwp, a.billing_email, b.wa_balance, b.muv, b.outstanding, a.created_at, greatest(a.updated_at, b.updated_at), a.tax
 		FROM accounts a JOIN balances b ON b.account_id = a.id WHERE a.id = $1`, id).
-		Scan(&a.ID, &a.Name, &a.Address, &a.NPWP, &a.BillingEmail, &a.Balances.WABalance, &a.Balances.MUV, &a.Balances.Outstanding, &a.CreatedAt, &a.UpdatedAt)
+		Scan(&a.ID, &a.Name, &a.Address, &a.NPWP, &a.BillingEmail, &a.Balances.WABalance, &a.Balances.MUV, &a.Balances.Outstanding, &a.CreatedAt, &a.UpdatedAt, &a.Tax)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, lunas.E(lunas.KindNotFound, "account %q not found", id)
 	}
 	return a, store.Unavailable(err)
+}
+
+// TaxIdentity reads account id's tax identity in q (nil: none given);
+// invoice reads it at confirm, the e-Faktur export for each paid order.
+func TaxIdentity(ctx context.Context, q store.Querier, id string) (*tax.Identity, error) {
+	var t *tax.Identity
+	err := q.QueryRow(ctx, `SELECT tax FROM accounts WHERE id = $1`, id).Scan(&t)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, lunas.E(lunas.KindNotFound, "account %q not found", id)
+	}
+	return t, store.Unavailable(err)
 }
 
 // Exists reports whether account id exists.

@@ -36,8 +36,10 @@ func (s *Server) putAccount(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) accountView(a account.Account) map[string]any {
-	return map[string]any{"id": a.ID, "name": a.Name, "address": a.Address, "npwp": a.NPWP, "balances": a.Balances,
+	v := map[string]any{"id": a.ID, "name": a.Name, "address": a.Address, "npwp": a.NPWP, "balances": a.Balances,
 		"billing_email": a.BillingEmail, "created_at": s.ts(a.CreatedAt), "updated_at": s.ts(a.UpdatedAt)}
+	v["tax"] = a.Tax // the buyer's tax identity (issue 25); null when none
+	return v
 }
 
 func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {

@@ -47,6 +47,7 @@ import (
 	"github.com/lunas-id/lunas/sending"
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/subscription"
+	"github.com/lunas-id/lunas/tax"
 	"github.com/lunas-id/lunas/templates"
 	billing "github.com/lunas-id/lunas/usage" // main already has a usage text
 	"github.com/lunas-id/lunas/webhook"
@@ -193,7 +194,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		log.Warn("XENDIT_SECRET_KEY is unset: OVO payments are refused")
 	}
 	cat := invoice.Catalog{WAMinTopUp: cfg.WAMinTopUp, WATopUpStep: cfg.WATopUpStep, MUVPackSize: cfg.MUVPackSize, MUVPackPrice: cfg.MUVPackPrice,
-		VATRate: cfg.VATRate, CardFeeRate: cfg.CardFeeRate}
+		VATRate: cfg.VATRate, CardFeeRate: cfg.CardFeeRate, TaxMode: tax.Mode(cfg.TaxInvoiceMode), PPh23Rate: cfg.PPh23Rate}
 	orders := ord.New(pool, clk, cfg.Timezone, log)
 	accounts := acct.New(pool, clk, log)
 	invoices := invoice.New(pool, orders, cat, log)
