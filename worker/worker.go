@@ -29,6 +29,7 @@ import (
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/subscription"
 	"github.com/lunas-id/lunas/task"
+	"github.com/lunas-id/lunas/taxbook"
 )
 
 // Metrics receives what the worker measures; cmd/lunas backs it with Prometheus.
@@ -52,6 +53,9 @@ type Worker struct {
 	// stalled sendings are revived (worker/subscriptions.go).
 	Subscriptions *subscription.Service
 	Sendings      *sending.Service
+	// Tax is set by cmd/lunas (nil: none): each sweep tells the app of
+	// withholding slips 30 days late (worker/tax.go).
+	Tax *taxbook.Service
 }
 
 // New returns a worker.
@@ -250,6 +254,7 @@ func (w *Worker) SweepOnce(ctx context.Context) {
 		w.log.Warn("sweep: reviews", "err", err)
 	}
 	w.sweepSubscriptions(ctx)
+	w.sweepTax(ctx)
 	if res.Expired+res.Asked+closed+rejected > 0 {
 		w.log.Info("sweep", "expired", res.Expired, "asked_gateway", res.Asked, "closed", closed, "rejected", rejected)
 	}

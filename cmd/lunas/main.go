@@ -48,6 +48,7 @@ import (
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/subscription"
 	"github.com/lunas-id/lunas/tax"
+	"github.com/lunas-id/lunas/taxbook"
 	"github.com/lunas-id/lunas/templates"
 	billing "github.com/lunas-id/lunas/usage" // main already has a usage text
 	"github.com/lunas-id/lunas/webhook"
@@ -198,6 +199,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	orders := ord.New(pool, clk, cfg.Timezone, log)
 	accounts := acct.New(pool, clk, log)
 	invoices := invoice.New(pool, orders, cat, log)
+	taxes := taxbook.New(pool, clk, cfg.Timezone, taxbook.Seller{NPWP: cfg.SellerNPWP, NITKU: cfg.SellerNITKU}, log)
 	payments := payment.New(payment.Options{
 		Pool: pool, Orders: orders, Invoices: invoices, Logger: log, Gateways: gateways,
 		Decoders:       map[string]payment.Decoder{gateway.ProviderMidtrans: midtrans.DecodeCallback, gateway.ProviderOVO: ovo.Decode},
@@ -295,6 +297,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		mailer.Result = m.mailResult
 		w := worker.New(pool, orders, payments, reviews, docs, mailer, log, m)
 		w.Subscriptions, w.Sendings = subs, sendings
+		w.Tax = taxes
 		servers := make([]*asynq.Server, 0, len(pools))
 		// Shut the pools down together: each waits for its in-flight tasks
 		// (ShutdownTimeout), and one after another would add up.
@@ -347,6 +350,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			MidtransKey: cfg.MidtransServerKey, OVOCallbackToken: cfg.OVOCallbackToken, PublicURL: cfg.PublicURL,
 			Usage: spend, Webhooks: hooks, Console: finance,
 			Subscriptions: subs, Reports: reports, Sendings: sendings,
+			Tax:        taxes,
 			DBDeadline: cfg.DBDeadline, GatewayTimeout: gatewayTimeout, Liveness: store.LivenessOf(pool),
 		})
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
