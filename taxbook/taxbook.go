@@ -13,6 +13,7 @@ package taxbook
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -147,7 +148,7 @@ func (s *Service) RecordSlip(ctx context.Context, id string, in SlipInput) (*ord
 		return order.EmitEvent(ctx, tx, id, webhook.WithholdingSlipReceived, now)
 	})
 	if err != nil {
-		return nil, store.Unavailable(err)
+		return nil, txErr(err)
 	}
 	s.log.Info("withholding slip received", "order_id", id, "to", order.WithholdingReceived)
 	return order.Get(ctx, s.pool, id)
@@ -164,7 +165,7 @@ func (s *Service) GetSlip(ctx context.Context, id string) (*Slip, error) {
 	sl := Slip{OrderID: id}
 	err := s.pool.QueryRow(ctx, `SELECT number, to_char(slip_date, 'YYYY-MM-DD'), content_type, file FROM withholding_slips
 		WHERE order_id = $1 AND status = $2`, id, order.WithholdingReceived).Scan(&sl.Number, &sl.Date, &sl.ContentType, &sl.Data)
-	if err == pgx.ErrNoRows {
+	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, lunas.E(lunas.KindNotFound, "order %q has no withholding slip", id)
 	}
 	if err != nil {
@@ -276,8 +277,18 @@ func (s *Service) RecordTaxInvoice(ctx context.Context, id, number string) (*ord
 		return err
 	})
 	if err != nil {
-		return nil, store.Unavailable(err)
+		return nil, txErr(err)
 	}
 	s.log.Info("tax invoice recorded", "order_id", id)
 	return order.Get(ctx, s.pool, id)
+}
+
+// txErr answers a transaction's failure: a domain error (a conflict, an
+// unknown order) as it is, anything else as the database's.
+func txErr(err error) error {
+	var e *lunas.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return store.Unavailable(err)
 }
