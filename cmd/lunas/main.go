@@ -340,7 +340,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		reports := report.New(pool, clk, cfg.Timezone)
 		finance, err := console.New(console.Options{Pool: pool, Accounts: accounts, Orders: orders, Payments: payments, Reviews: reviews, Documents: docs,
 			Usage: spend, Tokens: cfg.APITokens, Clock: clk, Location: cfg.Timezone, Logger: log, PublicURL: cfg.PublicURL,
-			Subscriptions: consoleSubscriptions{subs}, Overdue: consoleReports{reports}, Sendings: consoleSendings{sendings}})
+			Subscriptions: consoleSubscriptions{subs}, Overdue: consoleReports{reports}, Sendings: consoleSendings{sendings},
+			Tax: taxes})
 		if err != nil {
 			return err
 		}
