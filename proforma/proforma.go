@@ -67,10 +67,10 @@ type Data struct {
 	Withheld        int64
 	WithholdingRate decimal.Decimal
 	Paid            bool
-	PaidAt         time.Time // also the PDF's modification date
-	PaidMethod     string
-	PaidReference  string
-	Instructions   []string // how to pay: VA number, bill key, bank account
+	PaidAt          time.Time // also the PDF's modification date
+	PaidMethod      string
+	PaidReference   string
+	Instructions    []string // how to pay: VA number, bill key, bank account
 	// A subscription invoice: the plan's name, the period (YYYY-MM) and the
 	// due date, printed instead of a deadline (ExpiresAt is zero).
 	Plan, Period string
