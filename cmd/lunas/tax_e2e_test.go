@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"encoding/xml"
 	"io"
 	"mime/multipart"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lunas-id/lunas/internal/lunastest"
+	"github.com/lunas-id/lunas/internal/webhooktest"
 )
 
 // taxOrder is the order object's tax fields (API.md "Tax").
@@ -75,6 +77,8 @@ func TestTaxWithholdingAndEFakturEndToEnd(t *testing.T) {
 	t.Parallel()
 	s := startStack(t, stackOptions{workers: 1, env: map[string]string{"LUNAS_SELLER_NPWP": "01.234.567.8-901.000"}})
 	s.setClock("2026-11-10T10:00:00+07:00")
+	app := webhooktest.Start(t)
+	app.SetSecret(s.webhookEndpoint(app.URL, "withholding.slip_missing", "withholding.slip_received").Secret)
 
 	// The tax identity's field errors, all at once.
 	var p problemBody
@@ -205,6 +209,23 @@ func TestTaxWithholdingAndEFakturEndToEnd(t *testing.T) {
 	})
 	if n := s.count(`SELECT count(*) FROM withholding_slips WHERE order_id = $1 AND missing_notified_at IS NOT NULL`, o2.ID); n != 1 {
 		t.Errorf("the late slip noticed for %d rows of %s", n, o2.ID)
+	}
+	lunastest.Eventually(t, 20*time.Second, "withholding events delivered", func() bool {
+		return len(byType(t, app, "withholding.slip_missing")) == 1 && len(byType(t, app, "withholding.slip_received")) == 1
+	})
+	for typ, id := range map[string]string{"withholding.slip_missing": o2.ID, "withholding.slip_received": o1.ID} {
+		var e struct {
+			Data struct {
+				ID          string `json:"id"`
+				Withholding struct {
+					Amount int64  `json:"amount"`
+					Status string `json:"status"`
+				} `json:"withholding"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(byType(t, app, typ)[0].Body, &e); err != nil || e.Data.ID != id || e.Data.Withholding.Amount == 0 {
+			t.Errorf("%s: %v %+v", typ, err, e.Data)
+		}
 	}
 
 	// The month's e-Faktur, parsed back.
