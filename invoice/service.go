@@ -180,8 +180,18 @@ func (s *Service) PatchOrder(ctx context.Context, id string, reqs []order.ItemRe
 			return order.Conflict("change items", o)
 		}
 		l := s.catalog.Tax(tot.Subtotal)
+		// A buyer that withholds still does on the corrected price: the
+		// amount follows the subtotal, at the rate fixed at confirm.
+		var w *order.Withholding
+		if o.Withholding != nil {
+			r := s.catalog.TaxRules()
+			r.PPh23Rate = o.Withholding.Rate
+			if x := r.Compute(tot.Subtotal, true).Withholding; x != nil {
+				w = &order.Withholding{Kind: string(x.Kind), Rate: x.Rate, Base: x.Base, Amount: x.Amount}
+			}
+		}
 		return order.Reprice(ctx, tx, id, order.Draft{Items: items, Subtotal: tot.Subtotal, VAT: tot.VAT, Total: tot.Total,
-			TaxBase: l.TaxBase, VATRate: l.VATRate}, now)
+			TaxBase: l.TaxBase, VATRate: l.VATRate}, w, now)
 	})
 	if err != nil {
 		return nil, err

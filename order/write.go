@@ -76,9 +76,19 @@ func CreateIssued(ctx context.Context, tx pgx.Tx, d Draft, p Period, now time.Ti
 // Reprice replaces order id's items and totals in tx. The caller holds the
 // order's row lock and has checked that its status allows a new price
 // (invoice.PatchOrder: draft, or rejected on its way back to review).
-func Reprice(ctx context.Context, tx pgx.Tx, id string, d Draft, now time.Time) error {
-	if _, err := tx.Exec(ctx, `UPDATE orders SET subtotal = $2, vat = $3, total = $4, updated_at = $5, tax_base = $6, vat_rate = $7 WHERE id = $1`,
-		id, d.Subtotal, d.VAT, d.Total, now, d.TaxBase, d.VATRate); err != nil {
+//
+// A withholding fixed at confirm follows the new price (w: its amount on
+// the new subtotal, at the rate of confirm); nil keeps none.
+func Reprice(ctx context.Context, tx pgx.Tx, id string, d Draft, w *Withholding, now time.Time) error {
+	var kind *string
+	var rate decimal.NullDecimal
+	var base, amount *int64
+	if w != nil {
+		kind, rate, base, amount = &w.Kind, decimal.NewNullDecimal(w.Rate), &w.Base, &w.Amount
+	}
+	if _, err := tx.Exec(ctx, `UPDATE orders SET subtotal = $2, vat = $3, total = $4, updated_at = $5, tax_base = $6, vat_rate = $7,
+			withholding_kind = $8, withholding_rate = $9, withholding_base = $10, withholding_amount = $11 WHERE id = $1`,
+		id, d.Subtotal, d.VAT, d.Total, now, d.TaxBase, d.VATRate, kind, rate, base, amount); err != nil {
 		return err
 	}
 	return putItems(ctx, tx, id, d.Items)
