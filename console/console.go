@@ -159,6 +159,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /console/tax", s.page(s.taxPage))
 	s.mux.HandleFunc("GET /console/tax/efaktur.xml", s.page(s.taxEFaktur))
 	s.mux.HandleFunc("GET /console/tax/withholding.csv", s.page(s.taxWithholdingCSV))
+	s.mux.HandleFunc("GET /console/orders/{id}/withholding-slip", s.page(s.taxSlip))
 	s.mux.HandleFunc("/console/", s.page(func(w http.ResponseWriter, r *http.Request, v *view) {
 		s.fail(w, r, v, http.StatusNotFound, v.T("error.not_found"))
 	}))

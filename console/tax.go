@@ -107,3 +107,20 @@ func (s *Server) taxWithholdingCSV(w http.ResponseWriter, r *http.Request, v *vi
 func taxbookFilter() taxbook.MissingFilter {
 	return taxbook.MissingFilter{Status: order.WithholdingAwaitingSlip}
 }
+
+// taxSlip downloads an order's received withholding slip.
+func (s *Server) taxSlip(w http.ResponseWriter, r *http.Request, v *view) {
+	if s.Tax == nil {
+		s.fail(w, r, v, http.StatusNotFound, v.T("error.not_configured"))
+		return
+	}
+	sl, err := s.Tax.GetSlip(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.failErr(w, r, v, err)
+		return
+	}
+	ext := map[string]string{"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}[sl.ContentType]
+	w.Header().Set("Content-Type", sl.ContentType)
+	w.Header().Set("Content-Disposition", `attachment; filename="bukti-potong-`+sl.OrderID+`.`+ext+`"`)
+	_, _ = w.Write(sl.Data)
+}

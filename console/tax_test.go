@@ -9,7 +9,9 @@ import (
 
 	acc "github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/review"
+	"github.com/lunas-id/lunas/internal/lunastest"
 	"github.com/lunas-id/lunas/tax"
+	"github.com/lunas-id/lunas/taxbook"
 )
 
 // The tax page shows the month's e-Faktur with its download and the paid
@@ -49,13 +51,36 @@ func TestTaxPage(t *testing.T) {
 			}
 		}
 	}
-	res, body := c.get("/console/tax/efaktur.xml?period=" + period + "&part=1")
+	res, body := c.get("/console/tax/withholding.csv")
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, *withheld.InvoiceNumber+","+withheld.ID+",acme,PT Acme,") || strings.Count(body, "\n") != 2 {
+		t.Errorf("withholding CSV: %d\n%s", res.StatusCode, body)
+	}
+	// The order page shows the withholding and, once received, the slip.
+	_, body = c.get("/console/orders/" + withheld.ID)
+	for _, want := range []string{"Rp1.090.000", "-Rp20.000", "slip not yet received", "DPP"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("order page lacks %q", want)
+		}
+	}
+	tb := taxbook.New(e.pool, e.clock, jakarta, taxbook.Seller{}, lunastest.Logger())
+	pdf := []byte("%PDF-1.4\n% bukti potong\n")
+	if _, err := tb.RecordSlip(ctx, withheld.ID, taxbook.SlipInput{File: pdf, Number: "BP-1", Date: "2026-11-20"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := c.get("/console/orders/" + withheld.ID); !strings.Contains(body, "/console/orders/"+withheld.ID+"/withholding-slip") {
+		t.Error("order page lacks the slip download")
+	}
+	if res, body := c.get("/console/orders/" + withheld.ID + "/withholding-slip"); res.StatusCode != 200 || body != string(pdf) ||
+		res.Header.Get("Content-Type") != "application/pdf" {
+		t.Errorf("slip download: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	res, body = c.get("/console/tax/efaktur.xml?period=" + period + "&part=1")
 	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "application/xml; charset=utf-8" ||
 		!strings.Contains(body, "<RefDesc>"+*withheld.InvoiceNumber+"</RefDesc>") || strings.Contains(body, *plain.InvoiceNumber) {
 		t.Errorf("e-Faktur download: %d %s\n%s", res.StatusCode, res.Header.Get("Content-Type"), tail(body, 2000))
 	}
 	res, body = c.get("/console/tax/withholding.csv")
-	if res.StatusCode != http.StatusOK || !strings.Contains(body, *withheld.InvoiceNumber+","+withheld.ID+",acme,PT Acme,") || strings.Count(body, "\n") != 2 {
-		t.Errorf("withholding CSV: %d\n%s", res.StatusCode, body)
+	if res.StatusCode != http.StatusOK || strings.Count(body, "\n") != 1 {
+		t.Errorf("withholding CSV after the slip: %d\n%s", res.StatusCode, body)
 	}
 }
