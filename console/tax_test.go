@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	acc "github.com/lunas-id/lunas/account"
-	"github.com/lunas-id/lunas/review"
 	"github.com/lunas-id/lunas/internal/lunastest"
+	"github.com/lunas-id/lunas/review"
 	"github.com/lunas-id/lunas/tax"
 	"github.com/lunas-id/lunas/taxbook"
 )
