@@ -237,9 +237,9 @@ const columns = `o.id, o.account_id, o.status, o.requester_name, o.requester_ema
 	o.payable, ws.status, ti.number, i.number, i.issued_at, i.expires_at, o.paid_at, o.paid_attempt_id, o.refunded_amount,
 	o.status_reason, o.review_since, o.created_at, o.updated_at, o.subscription_id, o.period, to_char(o.due_date, 'YYYY-MM-DD')`
 
-// joins are the tables columns reads besides orders: the invoice, and the
+// orderJoins are the tables columns reads besides orders: the invoice, and the
 // withholding slip and tax-invoice number package taxbook keeps.
-const joins = ` LEFT JOIN invoices i ON i.order_id = o.id LEFT JOIN withholding_slips ws ON ws.order_id = o.id
+const orderJoins = ` LEFT JOIN invoices i ON i.order_id = o.id LEFT JOIN withholding_slips ws ON ws.order_id = o.id
 	LEFT JOIN tax_invoices ti ON ti.order_id = o.id`
 
 func scan(row pgx.Row) (*Order, error) {
@@ -273,7 +273,7 @@ func notFound(id string, err error) (*Order, error) {
 // payment and review take it through Service.InTx, or with Lock when they
 // have claimed the order otherwise (SKIP LOCKED sweeps).
 func Lock(ctx context.Context, tx pgx.Tx, id string) (*Order, error) {
-	o, err := scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM orders o`+joins+` WHERE o.id = $1 FOR UPDATE OF o`, id))
+	o, err := scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM orders o`+orderJoins+` WHERE o.id = $1 FOR UPDATE OF o`, id))
 	if err != nil {
 		return notFound(id, err)
 	}
@@ -282,7 +282,7 @@ func Lock(ctx context.Context, tx pgx.Tx, id string) (*Order, error) {
 
 // Get reads an order with its items and payment attempts in q.
 func Get(ctx context.Context, q store.Querier, id string) (*Order, error) {
-	o, err := scan(q.QueryRow(ctx, `SELECT `+columns+` FROM orders o`+joins+` WHERE o.id = $1`, id))
+	o, err := scan(q.QueryRow(ctx, `SELECT `+columns+` FROM orders o`+orderJoins+` WHERE o.id = $1`, id))
 	if err != nil {
 		return notFound(id, err)
 	}
@@ -332,7 +332,7 @@ func (s *Service) ListOrders(ctx context.Context, f ListFilter) ([]*Order, *Curs
 	if after {
 		at, id = f.Cursor.CreatedAt, f.Cursor.ID
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM orders o`+joins+`
+	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM orders o`+orderJoins+`
 		WHERE ($1 = '' OR o.status = $1) AND ($2 = '' OR o.account_id = $2) AND (NOT $4 OR (o.created_at, o.id) < ($5, $6))
 		ORDER BY o.created_at DESC, o.id DESC LIMIT $3`, f.Status, f.AccountID, f.Limit+1, after, at, id)
 	if err != nil {
