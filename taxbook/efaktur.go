@@ -70,47 +70,68 @@ func (s *Service) EFaktur(ctx context.Context, period string) (*Export, error) {
 	}
 	ex := &Export{Period: period, Skipped: []Skipped{}}
 	var invoices []tax.FakturInvoice
+	// Two reads in one snapshot, whatever the month's size: the orders with
+	// their buyers, then all their items.
 	err = store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
-			SELECT o.id FROM orders o JOIN invoices i ON i.order_id = o.id
+			SELECT o.id, i.number, o.account_id, o.paid_at, o.tax_base, o.vat, a.tax
+			FROM orders o JOIN invoices i ON i.order_id = o.id JOIN accounts a ON a.id = o.account_id
 			WHERE o.status = $1 AND o.paid_at >= $2 AND o.paid_at < $3
 			ORDER BY o.paid_at, i.number`, order.StatusPaid, from, to)
 		if err != nil {
 			return err
 		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		type paid struct {
+			sk    Skipped
+			f     tax.FakturInvoice
+			buyer *tax.Identity
+		}
+		list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (paid, error) {
+			var p paid
+			err := r.Scan(&p.sk.OrderID, &p.sk.InvoiceNumber, &p.sk.AccountID, &p.f.PaidAt, &p.f.TaxBase, &p.f.VAT, &p.buyer)
+			p.f.InvoiceNumber = p.sk.InvoiceNumber
+			return p, err
+		})
 		if err != nil {
 			return err
 		}
-		for _, id := range ids {
-			o, err := order.Get(ctx, tx, id)
-			if err != nil {
-				return err
+		ids := make([]string, len(list))
+		at := make(map[string]int, len(list))
+		for i, p := range list {
+			ids[i], at[p.sk.OrderID] = p.sk.OrderID, i
+		}
+		rows, err = tx.Query(ctx, `SELECT order_id, product, quantity, amount, coalesce(description, '')
+			FROM order_items WHERE order_id = ANY($1) ORDER BY order_id, line`, ids)
+		if err != nil {
+			return err
+		}
+		var it order.Item
+		var id string
+		_, err = pgx.ForEachRow(rows, []any{&id, &it.Product, &it.Quantity, &it.Amount, &it.Description}, func() error {
+			unit := tax.UnitOther
+			if it.Product == order.ProductSubscription {
+				unit = tax.UnitMonth
 			}
-			var buyer *tax.Identity
-			if err := tx.QueryRow(ctx, `SELECT tax FROM accounts WHERE id = $1`, o.AccountID).Scan(&buyer); err != nil {
-				return err
-			}
-			sk := Skipped{OrderID: o.ID, InvoiceNumber: deref(o.InvoiceNumber), AccountID: o.AccountID}
-			if buyer == nil {
-				sk.Reason = "the account has no tax identity"
-				ex.Skipped = append(ex.Skipped, sk)
+			f := &list[at[id]].f
+			f.Items = append(f.Items, tax.FakturItem{Name: itemName(it), UnitPrice: it.Amount, Qty: 1, Amount: it.Amount, Unit: unit})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, p := range list {
+			if p.buyer == nil {
+				p.sk.Reason = "the account has no tax identity"
+				ex.Skipped = append(ex.Skipped, p.sk)
 				continue
 			}
-			f := tax.FakturInvoice{InvoiceNumber: sk.InvoiceNumber, PaidAt: *o.PaidAt, Buyer: *buyer, TaxBase: o.TaxBase, VAT: o.VAT}
-			for _, it := range o.Items {
-				unit := tax.UnitOther
-				if it.Product == order.ProductSubscription {
-					unit = tax.UnitMonth
-				}
-				f.Items = append(f.Items, tax.FakturItem{Name: itemName(it), UnitPrice: it.Amount, Qty: 1, Amount: it.Amount, Unit: unit})
-			}
-			if err := f.Validate(); err != nil {
-				sk.Reason = err.Error()
-				ex.Skipped = append(ex.Skipped, sk)
+			p.f.Buyer = *p.buyer
+			if err := p.f.Validate(); err != nil {
+				p.sk.Reason = err.Error()
+				ex.Skipped = append(ex.Skipped, p.sk)
 				continue
 			}
-			invoices = append(invoices, f)
+			invoices = append(invoices, p.f)
 		}
 		return nil
 	})
@@ -121,11 +142,4 @@ func (s *Service) EFaktur(ctx context.Context, period string) (*Export, error) {
 		return nil, err
 	}
 	return ex, nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
