@@ -107,33 +107,21 @@ type Item struct {
 
 // Order is a sales order with its invoice and payment attempts.
 type Order struct {
-	ID        string
-	AccountID string
-	Status    Status
-	Requester Requester
-	Locale    string
-	Currency  string
-	Items     []Item
-	Subtotal  int64
-	VAT       int64
-	Total     int64
-	// TaxBase and VATRate are the tax lines of tax.Rules.Compute: the DPP
-	// the VAT is on (11/12 of the subtotal under DPP nilai lain) and its
-	// rate.
-	TaxBase int64
-	VATRate decimal.Decimal
-	// Withholding is the PPh 23 the buyer withholds, fixed at confirm
-	// (nil: none); Payable is Total less it: what every attempt charges.
-	Withholding *Withholding
-	Payable     int64
-	// TaxInvoiceNumber is the number Coretax assigned to its tax invoice,
-	// recorded by finance (nil until then).
-	TaxInvoiceNumber *string
-	InvoiceNumber    *string
-	IssuedAt         *time.Time
-	ExpiresAt        *time.Time
-	PaidAt           *time.Time
-	PaidAttemptID    *string
+	ID            string
+	AccountID     string
+	Status        Status
+	Requester     Requester
+	Locale        string
+	Currency      string
+	Items         []Item
+	Subtotal      int64
+	VAT           int64
+	Total         int64
+	InvoiceNumber *string
+	IssuedAt      *time.Time
+	ExpiresAt     *time.Time
+	PaidAt        *time.Time
+	PaidAttemptID *string
 	// RefundedAmount is what the gateway took back of the paying attempt.
 	RefundedAmount int64
 	StatusReason   *string
@@ -146,6 +134,17 @@ type Order struct {
 	Payments       []Attempt
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	// The tax lines (issue 25). TaxBase and VATRate are tax.Rules.Compute's:
+	// the DPP the VAT is on (11/12 of the subtotal under DPP nilai lain)
+	// and its rate. Withholding is the PPh 23 the buyer withholds, fixed
+	// at confirm (nil: none); Payable is Total less it: what every attempt
+	// charges. TaxInvoiceNumber is the number Coretax assigned, recorded
+	// by finance (nil until then).
+	TaxBase          int64
+	VATRate          decimal.Decimal
+	Withholding      *Withholding
+	Payable          int64
+	TaxInvoiceNumber *string
 }
 
 // WithholdingStatus is where a withholding order's slip (bukti potong) is;
@@ -233,9 +232,9 @@ func (s *Service) GetOrder(ctx context.Context, id string) (*Order, error) {
 }
 
 const columns = `o.id, o.account_id, o.status, o.requester_name, o.requester_email, o.locale, o.currency,
-	o.subtotal, o.vat, o.total, o.tax_base, o.vat_rate, o.withholding_kind, o.withholding_rate, o.withholding_base, o.withholding_amount,
-	o.payable, ws.status, ti.number, i.number, i.issued_at, i.expires_at, o.paid_at, o.paid_attempt_id, o.refunded_amount,
-	o.status_reason, o.review_since, o.created_at, o.updated_at, o.subscription_id, o.period, to_char(o.due_date, 'YYYY-MM-DD')`
+	o.subtotal, o.vat, o.total, i.number, i.issued_at, i.expires_at, o.paid_at, o.paid_attempt_id, o.refunded_amount,
+	o.status_reason, o.review_since, o.created_at, o.updated_at, o.subscription_id, o.period, to_char(o.due_date, 'YYYY-MM-DD'),
+	o.tax_base, o.vat_rate, o.withholding_kind, o.withholding_rate, o.withholding_base, o.withholding_amount, o.payable, ws.status, ti.number`
 
 // orderJoins are the tables columns reads besides orders: the invoice, and the
 // withholding slip and tax-invoice number package taxbook keeps.
@@ -249,9 +248,9 @@ func scan(row pgx.Row) (*Order, error) {
 	var wBase, wAmount *int64
 	var wStatus *WithholdingStatus
 	err := row.Scan(&o.ID, &o.AccountID, &o.Status, &o.Requester.Name, &o.Requester.Email, &o.Locale, &o.Currency,
-		&o.Subtotal, &o.VAT, &o.Total, &o.TaxBase, &o.VATRate, &wKind, &wRate, &wBase, &wAmount,
-		&o.Payable, &wStatus, &o.TaxInvoiceNumber, &o.InvoiceNumber, &o.IssuedAt, &o.ExpiresAt, &o.PaidAt, &o.PaidAttemptID, &o.RefundedAmount,
-		&o.StatusReason, &o.ReviewSince, &o.CreatedAt, &o.UpdatedAt, &o.SubscriptionID, &o.Period, &o.DueDate)
+		&o.Subtotal, &o.VAT, &o.Total, &o.InvoiceNumber, &o.IssuedAt, &o.ExpiresAt, &o.PaidAt, &o.PaidAttemptID, &o.RefundedAmount,
+		&o.StatusReason, &o.ReviewSince, &o.CreatedAt, &o.UpdatedAt, &o.SubscriptionID, &o.Period, &o.DueDate,
+		&o.TaxBase, &o.VATRate, &wKind, &wRate, &wBase, &wAmount, &o.Payable, &wStatus, &o.TaxInvoiceNumber)
 	if err == nil && wKind != nil && wAmount != nil && wBase != nil {
 		o.Withholding = &Withholding{Kind: *wKind, Rate: wRate.Decimal, Base: *wBase, Amount: *wAmount, Status: WithholdingAwaitingSlip}
 		if wStatus != nil {

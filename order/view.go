@@ -9,30 +9,22 @@ import (
 // order.* events to the app carry it: one rendering for both (api and
 // webhook call NewView), times in the business zone.
 type View struct {
-	ID           string    `json:"id"`
-	AccountID    string    `json:"account_id"`
-	Status       Status    `json:"status"`
-	StatusReason *string   `json:"status_reason,omitempty"`
-	Requester    Requester `json:"requester"`
-	Locale       string    `json:"locale"`
-	Currency     string    `json:"currency"`
-	Items        []Item    `json:"items"`
-	Subtotal     int64     `json:"subtotal"`
-	VAT          int64     `json:"vat"`
-	Total        int64     `json:"total"`
-	// The tax lines (API.md "Tax"): the DPP and rate of the VAT, the PPh 23
-	// the buyer withholds (null: none), what the attempts charge, and the
-	// number Coretax gave its tax invoice.
-	TaxBase       int64            `json:"tax_base"`
-	VATRate       json.Number      `json:"vat_rate"`
-	Withholding   *WithholdingView `json:"withholding"`
-	Payable       int64            `json:"payable"`
-	TaxInvoice    TaxInvoiceView   `json:"tax_invoice"`
-	InvoiceNumber *string          `json:"invoice_number"`
-	IssuedAt      *string          `json:"issued_at"`
-	ExpiresAt     *string          `json:"expires_at"`
-	PaidAt        *string          `json:"paid_at"`
-	Refunded      int64            `json:"refunded_amount"`
+	ID            string    `json:"id"`
+	AccountID     string    `json:"account_id"`
+	Status        Status    `json:"status"`
+	StatusReason  *string   `json:"status_reason,omitempty"`
+	Requester     Requester `json:"requester"`
+	Locale        string    `json:"locale"`
+	Currency      string    `json:"currency"`
+	Items         []Item    `json:"items"`
+	Subtotal      int64     `json:"subtotal"`
+	VAT           int64     `json:"vat"`
+	Total         int64     `json:"total"`
+	InvoiceNumber *string   `json:"invoice_number"`
+	IssuedAt      *string   `json:"issued_at"`
+	ExpiresAt     *string   `json:"expires_at"`
+	PaidAt        *string   `json:"paid_at"`
+	Refunded      int64     `json:"refunded_amount"`
 	// A subscription invoice's subscription and due date (null otherwise).
 	SubscriptionID *string       `json:"subscription_id"`
 	DueDate        *string       `json:"due_date"`
@@ -40,6 +32,14 @@ type View struct {
 	Payments       []AttemptView `json:"payments"`
 	CreatedAt      string        `json:"created_at"`
 	UpdatedAt      string        `json:"updated_at"`
+	// The tax lines (API.md "Tax", issue 25): the DPP and rate of the
+	// VAT, the PPh 23 the buyer withholds (null: none), what the attempts
+	// charge, and the number Coretax gave its tax invoice.
+	TaxBase     int64            `json:"tax_base"`
+	VATRate     json.Number      `json:"vat_rate"`
+	Withholding *WithholdingView `json:"withholding"`
+	Payable     int64            `json:"payable"`
+	TaxInvoice  TaxInvoiceView   `json:"tax_invoice"`
 }
 
 // WithholdingView is an order's withholding as the API shows it: rates
