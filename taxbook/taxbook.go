@@ -204,7 +204,7 @@ func (s *Service) Missing(ctx context.Context, f MissingFilter) ([]MissingRow, e
 		FROM withholding_slips ws JOIN orders o ON o.id = ws.order_id JOIN invoices i ON i.order_id = o.id
 		JOIN accounts a ON a.id = o.account_id
 		WHERE ws.status = $1 AND o.status = ANY($2) AND o.paid_at <= $3
-		ORDER BY o.paid_at, o.id`, f.Status, order.PaidStatuses(), now.Add(-time.Duration(f.OlderThanDays)*24*time.Hour))
+		ORDER BY o.paid_at, o.id`, f.Status, waitingStatuses(), now.Add(-time.Duration(f.OlderThanDays)*24*time.Hour))
 	if err != nil {
 		return nil, store.Unavailable(err)
 	}
@@ -216,6 +216,11 @@ func (s *Service) Missing(ctx context.Context, f MissingFilter) ([]MissingRow, e
 	})
 	return out, store.Unavailable(err)
 }
+
+// waitingStatuses are the order statuses whose slip is still owed: paid.
+// A fully refunded order's buyer paid nothing in the end, so withheld
+// nothing either.
+func waitingStatuses() []order.Status { return []order.Status{order.StatusPaid} }
 
 // NotifyMissing sends withholding.slip_missing once for each paid order
 // whose slip is SlipLate overdue (the worker's sweep). Many processes may
@@ -230,7 +235,7 @@ func (s *Service) NotifyMissing(ctx context.Context) (int, error) {
 			FROM orders o
 			WHERE o.id = ws.order_id AND ws.status = $2 AND ws.missing_notified_at IS NULL
 				AND o.status = ANY($3) AND o.paid_at <= $4
-			RETURNING ws.order_id`, now, order.WithholdingAwaitingSlip, order.PaidStatuses(), now.Add(-SlipLate))
+			RETURNING ws.order_id`, now, order.WithholdingAwaitingSlip, waitingStatuses(), now.Add(-SlipLate))
 		if err != nil {
 			return err
 		}
