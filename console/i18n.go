@@ -271,6 +271,8 @@ var messages = map[string][2]string{
 	"tax.slip.awaiting_slip": {"bukti potong belum diterima", "slip not yet received"},
 	"tax.slip.received":      {"bukti potong diterima", "slip received"},
 	"tax.slip.download":      {"Unduh bukti potong", "Download slip"},
+	"tax.identity":           {"Identitas pajak", "Tax identity"},
+	"tax.withholds":          {"memotong PPh 23", "withholds PPh 23"},
 }
 
 // translate is the template function t: key in lang ("id" or "en").

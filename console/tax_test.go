@@ -55,6 +55,9 @@ func TestTaxPage(t *testing.T) {
 	if res.StatusCode != http.StatusOK || !strings.Contains(body, *withheld.InvoiceNumber+","+withheld.ID+",acme,PT Acme,") || strings.Count(body, "\n") != 2 {
 		t.Errorf("withholding CSV: %d\n%s", res.StatusCode, body)
 	}
+	if _, body := c.get("/console/accounts/acme"); !strings.Contains(body, "0012345678901234000000") || !strings.Contains(body, "PPh 23") {
+		t.Error("account page lacks the tax identity")
+	}
 	// The order page shows the withholding and, once received, the slip.
 	_, body = c.get("/console/orders/" + withheld.ID)
 	for _, want := range []string{"Rp1.090.000", "-Rp20.000", "slip not yet received", "DPP"} {
