@@ -1,7 +1,8 @@
 // Package account keeps the customer accounts lunas bills: who they are
-// (name, address, NPWP, the billing email of their alerts, the WhatsApp
-// price list and Meta phone-number ids that bill them — whatsapp.go) and
-// the finance adjustments made to their balances. It owns the accounts,
+// (name, address, NPWP, the billing email of their alerts, the tax
+// identity their tax invoices name, the WhatsApp price list and Meta
+// phone-number ids that bill them — whatsapp.go) and the finance
+// adjustments made to their balances. It owns the accounts,
 // wa_phone_numbers and adjustments tables; the balances themselves are the
 // ledger's (ledger.Open gives a new account its balances in the transaction
 // that creates it).
@@ -26,6 +27,7 @@ import (
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/ledger"
 	"github.com/lunas-id/lunas/store"
+	"github.com/lunas-id/lunas/tax"
 )
 
 const (
@@ -63,6 +65,10 @@ type Account struct {
 
 	WAPriceList            string   `json:"wa_price_list"`
 	WhatsAppPhoneNumberIDs []string `json:"whatsapp_phone_number_ids"`
+	// Tax is the buyer's tax identity (nil: none given): the tax invoices
+	// name it, and its withholds_pph23 decides an order's withholding at
+	// confirm.
+	Tax *tax.Identity `json:"tax"`
 }
 
 // Input is the body of PUT /v1/accounts/{id}.
@@ -80,6 +86,9 @@ type Input struct {
 	// WhatsAppPhoneNumberIDs, when given, replaces the Meta phone-number
 	// ids whose status webhooks bill this account.
 	WhatsAppPhoneNumberIDs *[]string `json:"whatsapp_phone_number_ids"`
+	// Tax: absent (or null) keeps it; otherwise it is validated field by
+	// field ("tax.id", "tax.nitku"…) and stored normalised.
+	Tax *tax.Identity `json:"tax"`
 }
 
 // Put creates or updates an account; created reports which. A new account
@@ -106,6 +115,12 @@ func (s *Service) Put(ctx context.Context, id string, in Input) (Account, bool, 
 		}
 	}
 	validWA(in, &ve)
+	var taxID *tax.Identity
+	if in.Tax != nil {
+		in.Tax.Check(&ve, "tax")
+		n := in.Tax.Normalize()
+		taxID = &n
+	}
 	if err := ve.Err(); err != nil {
 		return Account{}, false, err
 	}
@@ -113,12 +128,13 @@ func (s *Service) Put(ctx context.Context, id string, in Input) (Account, bool, 
 	var created bool
 	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `
-			INSERT INTO accounts (id, name, address, npwp, billing_email, created_at, updated_at)
-			VALUES ($1, $2, coalesce($3, ''), coalesce($4, ''), nullif($6, ''), $5, $5)
+			INSERT INTO accounts (id, name, address, npwp, billing_email, created_at, updated_at, tax)
+			VALUES ($1, $2, coalesce($3, ''), coalesce($4, ''), nullif($6, ''), $5, $5, $7)
 			ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,
 				address = coalesce($3, accounts.address), npwp = coalesce($4, accounts.npwp),
-				billing_email = CASE WHEN $6::text IS NULL THEN accounts.billing_email ELSE nullif($6, '') END, updated_at = $5
-			RETURNING (xmax = 0)`, id, in.Name, in.Address, in.NPWP, now, in.BillingEmail).Scan(&created); err != nil {
+				billing_email = CASE WHEN $6::text IS NULL THEN accounts.billing_email ELSE nullif($6, '') END, updated_at = $5,
+				tax = coalesce($7, accounts.tax)
+			RETURNING (xmax = 0)`, id, in.Name, in.Address, in.NPWP, now, in.BillingEmail, taxID).Scan(&created); err != nil {
 			return err
 		}
 		if err := putWA(ctx, tx, id, in, now); err != nil {
@@ -146,9 +162,9 @@ func Get(ctx context.Context, q store.Querier, id string) (Account, error) {
 	// The balances are the ledger's; an account was last updated when its
 	// identity or its balances last changed.
 	err := q.QueryRow(ctx, `
-		SELECT a.id, a.name, a.address, a.npwp, a.billing_email, b.wa_balance, b.muv, b.outstanding, a.created_at, greatest(a.updated_at, b.updated_at)
+		SELECT a.id, a.name, a.address, a.npwp, a.billing_email, b.wa_balance, b.muv, b.outstanding, a.created_at, greatest(a.updated_at, b.updated_at), a.tax
 		FROM accounts a JOIN balances b ON b.account_id = a.id WHERE a.id = $1`, id).
-		Scan(&a.ID, &a.Name, &a.Address, &a.NPWP, &a.BillingEmail, &a.Balances.WABalance, &a.Balances.MUV, &a.Balances.Outstanding, &a.CreatedAt, &a.UpdatedAt)
+		Scan(&a.ID, &a.Name, &a.Address, &a.NPWP, &a.BillingEmail, &a.Balances.WABalance, &a.Balances.MUV, &a.Balances.Outstanding, &a.CreatedAt, &a.UpdatedAt, &a.Tax)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, lunas.E(lunas.KindNotFound, "account %q not found", id)
 	}
@@ -168,6 +184,17 @@ func unavailable(err error) error {
 		return err
 	}
 	return store.Unavailable(err)
+}
+
+// TaxIdentity reads account id's tax identity in q (nil: none given);
+// invoice reads it at confirm, the e-Faktur export for each paid order.
+func TaxIdentity(ctx context.Context, q store.Querier, id string) (*tax.Identity, error) {
+	var t *tax.Identity
+	err := q.QueryRow(ctx, `SELECT tax FROM accounts WHERE id = $1`, id).Scan(&t)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, lunas.E(lunas.KindNotFound, "account %q not found", id)
+	}
+	return t, store.Unavailable(err)
 }
 
 // Exists reports whether account id exists.

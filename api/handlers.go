@@ -36,9 +36,11 @@ func (s *Server) putAccount(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) accountView(a account.Account) map[string]any {
-	return map[string]any{"id": a.ID, "name": a.Name, "address": a.Address, "npwp": a.NPWP, "balances": a.Balances,
+	v := map[string]any{"id": a.ID, "name": a.Name, "address": a.Address, "npwp": a.NPWP, "balances": a.Balances,
 		"billing_email": a.BillingEmail,
 		"wa_price_list": a.WAPriceList, "whatsapp_phone_number_ids": a.WhatsAppPhoneNumberIDs, "created_at": s.ts(a.CreatedAt), "updated_at": s.ts(a.UpdatedAt)}
+	v["tax"] = a.Tax // the buyer's tax identity (issue 25); null when none
+	return v
 }
 
 func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {

@@ -23,6 +23,7 @@ import (
 	"github.com/lunas-id/lunas/report"
 	"github.com/lunas-id/lunas/sending"
 	"github.com/lunas-id/lunas/subscription"
+	"github.com/lunas-id/lunas/taxbook"
 	"github.com/lunas-id/lunas/usage"
 	"github.com/lunas-id/lunas/webhook"
 )
@@ -44,6 +45,7 @@ func fullServer() *api.Server {
 		Webhooks:      webhook.NewService(nil, nil, nil, webhook.Policy{}, lunastest.Logger()),
 		Subscriptions: subscription.New(nil, invoices, stubClock{}, jkt, lunastest.Logger()), Reports: report.New(nil, nil, jkt),
 		Sendings: sending.New(sending.Options{Orders: orders}),
+		Tax:      taxbook.New(nil, stubClock{}, jkt, taxbook.Seller{}, lunastest.Logger()),
 		Database: pinger{}, Redis: pinger{}, WAAppSecret: "meta-app-secret"})
 }
 

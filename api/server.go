@@ -34,6 +34,7 @@ import (
 	"github.com/lunas-id/lunas/sending"
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/subscription"
+	"github.com/lunas-id/lunas/taxbook"
 	"github.com/lunas-id/lunas/token"
 	"github.com/lunas-id/lunas/usage"
 	"github.com/lunas-id/lunas/webhook"
@@ -91,6 +92,8 @@ type Options struct {
 	Subscriptions *subscription.Service
 	Reports       *report.Service
 	Sendings      *sending.Service
+	// Tax paperwork (issue 25); nil: its routes answer 404.
+	Tax *taxbook.Service
 }
 
 // Server serves the API.
@@ -212,6 +215,13 @@ func (s *Server) routes() {
 		s.handle("DELETE /v1/webhook-endpoints/{id}", fin, s.deleteWebhookEndpoint)
 		s.handle("GET /v1/webhook-endpoints/{id}/deliveries", fin, s.listWebhookDeliveries)
 		s.handle("POST /v1/webhook-deliveries/{id}/retry", fin, s.retryWebhookDelivery)
+	}
+	if s.Tax != nil { // issue 25: PPh 23 slips, Coretax e-Faktur
+		s.handle("POST /v1/orders/{id}/withholding-slip", app, s.postWithholdingSlip)
+		s.handle("GET /v1/orders/{id}/withholding-slip", fin, s.getWithholdingSlip)
+		s.handle("PUT /v1/orders/{id}/tax-invoice", fin, s.putTaxInvoice)
+		s.handle("GET /v1/reports/withholding", fin, s.withholdingReport)
+		s.handle("GET /v1/tax/efaktur.xml", fin, s.efaktur)
 	}
 	// Bearer token (app) or a signed link from a mail.
 	s.mux.HandleFunc("GET /v1/orders/{id}/proforma.pdf", s.withDeadline(s.dbDeadline(), s.proformaPDF))

@@ -103,16 +103,16 @@ var rules = []rule{
 			ORDER BY b.id`,
 	},
 	{
-		name: "paid_by_one_attempt", text: "each paid order names one succeeded attempt of its own that paid its total",
+		name: "paid_by_one_attempt", text: "each paid order names one succeeded attempt of its own that paid its payable (the total less what the buyer withheld: PPh 23 is the buyer's tax payment for the seller, not a loss)",
 		total: `SELECT count(*) FROM orders WHERE status = ANY(@paid)`,
 		bad: `SELECT o.account_id, o.id, coalesce(o.paid_attempt_id, ''), 0::bigint, CASE
 				WHEN a.id IS NULL THEN 'no paying attempt recorded'
 				WHEN a.order_id <> o.id THEN 'paying attempt belongs to another order'
 				WHEN a.status <> @succeeded THEN format('paying attempt is %s', a.status)
-				ELSE format('paying attempt of %s (fee %s) for a total of %s', a.amount, a.fee, o.total) END
+				ELSE format('paying attempt of %s (fee %s) for a payable of %s (total %s)', a.amount, a.fee, o.payable, o.total) END
 			FROM orders o LEFT JOIN payment_attempts a ON a.id = o.paid_attempt_id
 			WHERE o.status = ANY(@paid)
-				AND (a.id IS NULL OR a.order_id <> o.id OR a.status <> @succeeded OR a.amount - a.fee <> o.total)
+				AND (a.id IS NULL OR a.order_id <> o.id OR a.status <> @succeeded OR a.amount - a.fee <> o.payable)
 			ORDER BY o.id`,
 	},
 	{

@@ -42,6 +42,7 @@ import (
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/review"
 	"github.com/lunas-id/lunas/store"
+	"github.com/lunas-id/lunas/taxbook"
 	"github.com/lunas-id/lunas/token"
 	"github.com/lunas-id/lunas/usage"
 )
@@ -75,6 +76,9 @@ type Options struct {
 	Subscriptions Subscriptions
 	Overdue       OverdueReports
 	Sendings      Sendings
+	// Tax is the tax paperwork (issue 25); nil renders its page as "not
+	// configured".
+	Tax *taxbook.Service
 }
 
 // Server serves /console/.
@@ -157,6 +161,10 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /console/sendings", s.page(s.sendings))
 	s.mux.HandleFunc("POST /console/sendings", s.action(s.startSending))
 	s.mux.HandleFunc("GET /console/sendings/{id}/progress", s.page(s.sendingProgress))
+	s.mux.HandleFunc("GET /console/tax", s.page(s.taxPage))
+	s.mux.HandleFunc("GET /console/tax/efaktur.xml", s.page(s.taxEFaktur))
+	s.mux.HandleFunc("GET /console/tax/withholding.csv", s.page(s.taxWithholdingCSV))
+	s.mux.HandleFunc("GET /console/orders/{id}/withholding-slip", s.page(s.taxSlip))
 	s.mux.HandleFunc("/console/", s.page(func(w http.ResponseWriter, r *http.Request, v *view) {
 		s.fail(w, r, v, http.StatusNotFound, v.T("error.not_found"))
 	}))

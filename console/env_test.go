@@ -39,6 +39,7 @@ import (
 	"github.com/lunas-id/lunas/review"
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/tariff"
+	"github.com/lunas-id/lunas/taxbook"
 	"github.com/lunas-id/lunas/templates"
 	"github.com/lunas-id/lunas/usage"
 	"github.com/lunas-id/lunas/worker"
@@ -99,6 +100,7 @@ type envOptions struct {
 	worker    bool // run the relay and a worker
 	publicURL string
 	reports   bool              // wire test implementations of console.OverdueReports, Subscriptions and Sendings
+	tax       bool              // wire the tax paperwork (taxbook)
 	tokens    map[string]string // default: appToken and financeToken
 }
 
@@ -182,6 +184,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 		copts.Subscriptions = fakeSubscriptions{}
 		e.sendings = &fakeSendings{}
 		copts.Sendings = e.sendings
+	}
+	if o.tax {
+		copts.Tax = taxbook.New(e.pool, e.clock, jakarta, taxbook.Seller{NPWP: "01.234.567.8-901.000"}, log)
 	}
 	con, err := console.New(copts)
 	if err != nil {

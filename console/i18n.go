@@ -267,6 +267,26 @@ var messages = map[string][2]string{
 	"done.adjust":        {"Penyesuaian dibukukan.", "Adjustment posted."},
 	"done.reconcile":     {"Rekonsiliasi dibukukan.", "Reconciliation posted."},
 	"done.sending":       {"Pengiriman dimulai.", "Sending started."},
+	// Tax (issue 25): the tax page and the order page's tax lines.
+	"nav.tax":                {"Pajak: e-Faktur dan bukti potong", "Tax: e-Faktur and withholding slips"},
+	"menu.tax":               {"Pajak", "Tax"},
+	"tax.period":             {"Masa pajak", "Tax period"},
+	"tax.efaktur":            {"e-Faktur Coretax (XML impor massal)", "Coretax e-Faktur (bulk-import XML)"},
+	"tax.invoices":           {"faktur pajak", "tax invoices"},
+	"tax.part":               {"Unduh bagian", "Download part"},
+	"tax.skipped":            {"Pesanan lunas yang dilewati", "Paid orders skipped"},
+	"tax.reason":             {"Alasan", "Reason"},
+	"tax.missing":            {"Bukti potong PPh 23 yang belum diterima", "PPh 23 withholding slips not yet received"},
+	"tax.withheld":           {"PPh 23 dipotong", "PPh 23 withheld"},
+	"tax.days_waiting":       {"Hari menunggu", "Days waiting"},
+	"tax.base":               {"DPP Nilai Lain", "Other tax base (DPP)"},
+	"tax.payable":            {"Jumlah yang harus dibayar", "Amount to pay"},
+	"tax.invoice_number":     {"Nomor faktur pajak (Coretax)", "Tax invoice number (Coretax)"},
+	"tax.slip.awaiting_slip": {"bukti potong belum diterima", "slip not yet received"},
+	"tax.slip.received":      {"bukti potong diterima", "slip received"},
+	"tax.slip.download":      {"Unduh bukti potong", "Download slip"},
+	"tax.identity":           {"Identitas pajak", "Tax identity"},
+	"tax.withholds":          {"memotong PPh 23", "withholds PPh 23"},
 }
 
 // translate is the template function t: key in lang ("id" or "en").

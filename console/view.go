@@ -53,7 +53,7 @@ func (s *Server) newView(w http.ResponseWriter, r *http.Request, sess *session) 
 
 // pageNames are the templates under templates/, each rendered inside
 // layout.html.
-var pageNames = []string{"signin", "error", "overview", "orders", "order", "reviews", "events", "accounts", "account",
+var pageNames = []string{"tax", "signin", "error", "overview", "orders", "order", "reviews", "events", "accounts", "account",
 	"subscriptions", "overdue", "sendings"}
 
 func parsePages(funcs template.FuncMap) (map[string]*template.Template, error) {

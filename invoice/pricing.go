@@ -8,6 +8,7 @@ import (
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/order"
+	"github.com/lunas-id/lunas/tax"
 )
 
 // Catalog holds the configurable pricing rules of DESIGN.md.
@@ -16,8 +17,26 @@ type Catalog struct {
 	WATopUpStep  int64           // when > 0, WhatsApp top-ups are rounded up to a multiple of it (LUNAS_WA_TOPUP_STEP)
 	MUVPackSize  int64           // visitors per pack
 	MUVPackPrice int64           // IDR per pack
-	VATRate      decimal.Decimal // on the subtotal
-	CardFeeRate  decimal.Decimal // on subtotal + VAT, card payments only
+	VATRate      decimal.Decimal // on the subtotal, in simple tax mode
+	CardFeeRate  decimal.Decimal // on what an attempt charges (subtotal + VAT, less any withholding), card payments only
+	// TaxMode is LUNAS_TAX_INVOICE_MODE (zero: DPP nilai lain, the default).
+	TaxMode tax.Mode
+	// PPh23Rate is what a withholding buyer deducts from the subtotal
+	// (LUNAS_PPH23_RATE; zero: tax.DefaultRules' 2 %).
+	PPh23Rate decimal.Decimal
+}
+
+// TaxRules are the tax rules the catalog prices with.
+func (c Catalog) TaxRules() tax.Rules {
+	r := tax.DefaultRules()
+	if c.TaxMode != "" {
+		r.Mode = c.TaxMode
+	}
+	r.VATRate = c.VATRate
+	if !c.PPh23Rate.IsZero() {
+		r.PPh23Rate = c.PPh23Rate
+	}
+	return r
 }
 
 // DefaultCatalog is DESIGN.md's default catalog.
@@ -33,6 +52,14 @@ type Totals struct {
 	Subtotal int64
 	VAT      int64
 	Total    int64
+}
+
+// Tax gives the tax lines of a subtotal by the catalog's tax rules (no
+// withholding: that is the buyer's, fixed at confirm). Under DPP nilai lain
+// the VAT is 12 % of round(11/12 × subtotal): 11 % of the subtotal but for
+// at most 1 rupiah on some subtotals (tax.Rules.Compute).
+func (c Catalog) Tax(subtotal int64) tax.Lines {
+	return c.TaxRules().Compute(subtotal, false)
 }
 
 // maxQuantity keeps every product of quantity and price far inside int64.
@@ -98,11 +125,12 @@ func (c Catalog) Price(reqs []order.ItemRequest) ([]order.Item, Totals, error) {
 	if err := ve.Err(); err != nil {
 		return nil, Totals{}, err
 	}
-	vat := RoundRupiah(decimal.NewFromInt(subtotal).Mul(c.VATRate))
-	return items, Totals{Subtotal: subtotal, VAT: vat, Total: subtotal + vat}, nil
+	l := c.Tax(subtotal)
+	return items, Totals{Subtotal: subtotal, VAT: l.VAT, Total: l.Total}, nil
 }
 
-// CardFee is the card surcharge on an invoice total (subtotal + VAT).
+// CardFee is the card surcharge on what a card attempt charges: the
+// invoice total (subtotal + VAT), less what the buyer withholds.
 func (c Catalog) CardFee(total int64) int64 {
 	return RoundRupiah(decimal.NewFromInt(total).Mul(c.CardFeeRate))
 }

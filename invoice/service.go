@@ -20,6 +20,7 @@ import (
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/task"
+	"github.com/lunas-id/lunas/taxbook"
 )
 
 const maxNameLength = 200
@@ -117,6 +118,8 @@ func (s *Service) CreateOrder(ctx context.Context, in CreateInput) (*order.Order
 	now := s.clock.Now()
 	d := order.Draft{ID: store.NewID("ord"), AccountID: in.AccountID, Requester: in.Requester, Locale: locale, Items: items,
 		Subtotal: tot.Subtotal, VAT: tot.VAT, Total: tot.Total}
+	l := s.catalog.Tax(tot.Subtotal)
+	d.TaxBase, d.VATRate = l.TaxBase, l.VATRate
 	err = store.InTx(ctx, s.pool, func(tx pgx.Tx) error { return order.Create(ctx, tx, d, now) })
 	if err != nil {
 		return nil, err
@@ -176,7 +179,19 @@ func (s *Service) PatchOrder(ctx context.Context, id string, reqs []order.ItemRe
 		default:
 			return order.Conflict("change items", o)
 		}
-		return order.Reprice(ctx, tx, id, items, tot.Subtotal, tot.VAT, tot.Total, now)
+		l := s.catalog.Tax(tot.Subtotal)
+		// A buyer that withholds still does on the corrected price: the
+		// amount follows the subtotal, at the rate fixed at confirm.
+		var w *order.Withholding
+		if o.Withholding != nil {
+			r := s.catalog.TaxRules()
+			r.PPh23Rate = o.Withholding.Rate
+			if x := r.Compute(tot.Subtotal, true).Withholding; x != nil {
+				w = &order.Withholding{Kind: string(x.Kind), Rate: x.Rate, Base: x.Base, Amount: x.Amount}
+			}
+		}
+		return order.Reprice(ctx, tx, id, order.Draft{Items: items, Subtotal: tot.Subtotal, VAT: tot.VAT, Total: tot.Total,
+			TaxBase: l.TaxBase, VATRate: l.VATRate}, w, now)
 	})
 	if err != nil {
 		return nil, err
@@ -203,6 +218,9 @@ func (s *Service) Confirm(ctx context.Context, id string) (*order.Order, error) 
 		if err := order.Confirm(ctx, tx, id, now); err != nil {
 			return err
 		}
+		if err := s.withhold(ctx, tx, o.ID, o.AccountID, o.Subtotal, now); err != nil {
+			return err
+		}
 		o.Status = order.StatusAwaitingPayment
 		if err := mail.Queue(ctx, tx, o, mail.KindBilling, "", now); err != nil {
 			return err
@@ -214,6 +232,25 @@ func (s *Service) Confirm(ctx context.Context, id string) (*order.Order, error) 
 	}
 	s.log.Info("order confirmed", "order_id", id, "to", order.StatusAwaitingPayment)
 	return s.orders.GetOrder(ctx, id)
+}
+
+// withhold fixes the PPh 23 the buyer of order id withholds, when its
+// account's tax identity says it does at the moment of issue: the amount
+// is the catalog's rate on the subtotal (half-up), the order's payable is
+// its total less it, and the slip is awaited from then on (taxbook).
+func (s *Service) withhold(ctx context.Context, tx pgx.Tx, id, accountID string, subtotal int64, now time.Time) error {
+	t, err := account.TaxIdentity(ctx, tx, accountID)
+	if err != nil || t == nil || !t.WithholdsPPh23 {
+		return err
+	}
+	w := s.catalog.TaxRules().Compute(subtotal, true).Withholding
+	if w == nil {
+		return nil // rounds to nothing: no slip to wait for
+	}
+	if err := order.SetWithholding(ctx, tx, id, order.Withholding{Kind: string(w.Kind), Rate: w.Rate, Base: w.Base, Amount: w.Amount}, now); err != nil {
+		return err
+	}
+	return taxbook.AwaitSlip(ctx, tx, id, now)
 }
 
 // number issues order id's invoice, issued now and payable until expires

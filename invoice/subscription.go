@@ -13,6 +13,7 @@ import (
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/task"
+	"github.com/lunas-id/lunas/tax"
 )
 
 // SubscriptionInvoice is what the subscription issuer asks for: one
@@ -38,19 +39,22 @@ type SubscriptionInvoice struct {
 // period) makes a second issue of the same period a no-op: issued is false
 // and nothing else is written. Called by package subscription.
 func (s *Service) IssueSubscriptionInvoice(ctx context.Context, tx pgx.Tx, in SubscriptionInvoice, now time.Time) (orderID string, issued bool, err error) {
-	vat := int64(0)
+	tot := tax.Lines{Subtotal: in.Amount, Total: in.Amount, TaxBase: in.Amount, VATRate: decimal.Zero}
 	if in.VAT {
-		vat = RoundRupiah(decimal.NewFromInt(in.Amount).Mul(s.catalog.VATRate))
+		tot = s.catalog.Tax(in.Amount)
 	}
 	d := order.Draft{ID: store.NewID("ord"), AccountID: in.AccountID, Requester: in.Customer, Locale: in.Locale,
 		Items: []order.Item{{Product: order.ProductSubscription, Unit: "month", RequestedQuantity: 1, Quantity: 1, Amount: in.Amount,
 			PlanID: &in.PlanID, Period: &in.Period, Description: in.PlanName}},
-		Subtotal: in.Amount, VAT: vat, Total: in.Amount + vat}
+		Subtotal: tot.Subtotal, VAT: tot.VAT, Total: tot.Total, TaxBase: tot.TaxBase, VATRate: tot.VATRate}
 	created, err := order.CreateIssued(ctx, tx, d, order.Period{SubscriptionID: in.SubscriptionID, Period: in.Period, DueDate: in.DueDate}, now)
 	if err != nil || !created {
 		return "", false, err // !created: this period was issued before
 	}
 	if err := s.number(ctx, tx, d.ID, now, nil); err != nil {
+		return "", false, err
+	}
+	if err := s.withhold(ctx, tx, d.ID, in.AccountID, d.Subtotal, now); err != nil {
 		return "", false, err
 	}
 	o := &order.Order{ID: d.ID, AccountID: in.AccountID, Status: order.StatusAwaitingPayment, Requester: in.Customer, Locale: in.Locale}

@@ -485,6 +485,10 @@ func (s *Service) data(o *order.Order, accountName string, r row) templates.Data
 		Subtotal: proforma.Rupiah(o.Subtotal), VAT: proforma.Rupiah(o.VAT), Total: proforma.Rupiah(o.Total),
 		Instructions: proforma.Instructions(o), Reason: derefEmpty(r.reason),
 	}
+	if o.Withholding != nil {
+		// The buyer withholds PPh 23: the mail asks for what it pays.
+		d.Total = proforma.Rupiah(o.Payable)
+	}
 	if o.ExpiresAt != nil {
 		d.ExpiresAt = proforma.ValidUntil(*o.ExpiresAt, s.loc)
 	}

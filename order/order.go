@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/clock"
@@ -134,6 +135,54 @@ type Order struct {
 	Payments       []Attempt
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	// The tax lines (issue 25). TaxBase and VATRate are tax.Rules.Compute's:
+	// the DPP the VAT is on (11/12 of the subtotal under DPP nilai lain)
+	// and its rate. Withholding is the PPh 23 the buyer withholds, fixed
+	// at confirm (nil: none); Payable is Total less it: what every attempt
+	// charges. TaxInvoiceNumber is the number Coretax assigned, recorded
+	// by finance (nil until then).
+	TaxBase          int64
+	VATRate          decimal.Decimal
+	Withholding      *Withholding
+	Payable          int64
+	TaxInvoiceNumber *string
+}
+
+// WithholdingStatus is where a withholding order's slip (bukti potong) is;
+// its valid set is WithholdingStatuses.
+type WithholdingStatus string
+
+const (
+	// WithholdingAwaitingSlip: the buyer has not sent its slip yet.
+	WithholdingAwaitingSlip WithholdingStatus = "awaiting_slip"
+	// WithholdingReceived: the slip is recorded; its number proves the
+	// tax credit.
+	WithholdingReceived WithholdingStatus = "received"
+)
+
+// WithholdingStatuses lists every WithholdingStatus.
+func WithholdingStatuses() []WithholdingStatus {
+	return []WithholdingStatus{WithholdingAwaitingSlip, WithholdingReceived}
+}
+
+// Valid reports whether s is one of WithholdingStatuses.
+func (s WithholdingStatus) Valid() bool {
+	for _, v := range WithholdingStatuses() {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Withholding is income tax the buyer deducts from what it pays and pays
+// to the state for the seller (tax.Withholding, as the order stores it).
+type Withholding struct {
+	Kind   string            `json:"kind"`
+	Rate   decimal.Decimal   `json:"rate"`
+	Base   int64             `json:"base"`
+	Amount int64             `json:"amount"`
+	Status WithholdingStatus `json:"status"`
 }
 
 // Paid reports whether the order was paid: paid, or refunded since (its
@@ -185,13 +234,30 @@ func (s *Service) GetOrder(ctx context.Context, id string) (*Order, error) {
 
 const columns = `o.id, o.account_id, o.status, o.requester_name, o.requester_email, o.locale, o.currency,
 	o.subtotal, o.vat, o.total, i.number, i.issued_at, i.expires_at, o.paid_at, o.paid_attempt_id, o.refunded_amount,
-	o.status_reason, o.review_since, o.created_at, o.updated_at, o.subscription_id, o.period, to_char(o.due_date, 'YYYY-MM-DD')`
+	o.status_reason, o.review_since, o.created_at, o.updated_at, o.subscription_id, o.period, to_char(o.due_date, 'YYYY-MM-DD'),
+	o.tax_base, o.vat_rate, o.withholding_kind, o.withholding_rate, o.withholding_base, o.withholding_amount, o.payable, ws.status, ti.number`
+
+// orderJoins are the tables columns reads besides orders: the invoice, and the
+// withholding slip and tax-invoice number package taxbook keeps.
+const orderJoins = ` LEFT JOIN invoices i ON i.order_id = o.id LEFT JOIN withholding_slips ws ON ws.order_id = o.id
+	LEFT JOIN tax_invoices ti ON ti.order_id = o.id`
 
 func scan(row pgx.Row) (*Order, error) {
 	var o Order
+	var wKind *string
+	var wRate decimal.NullDecimal
+	var wBase, wAmount *int64
+	var wStatus *WithholdingStatus
 	err := row.Scan(&o.ID, &o.AccountID, &o.Status, &o.Requester.Name, &o.Requester.Email, &o.Locale, &o.Currency,
 		&o.Subtotal, &o.VAT, &o.Total, &o.InvoiceNumber, &o.IssuedAt, &o.ExpiresAt, &o.PaidAt, &o.PaidAttemptID, &o.RefundedAmount,
-		&o.StatusReason, &o.ReviewSince, &o.CreatedAt, &o.UpdatedAt, &o.SubscriptionID, &o.Period, &o.DueDate)
+		&o.StatusReason, &o.ReviewSince, &o.CreatedAt, &o.UpdatedAt, &o.SubscriptionID, &o.Period, &o.DueDate,
+		&o.TaxBase, &o.VATRate, &wKind, &wRate, &wBase, &wAmount, &o.Payable, &wStatus, &o.TaxInvoiceNumber)
+	if err == nil && wKind != nil && wAmount != nil && wBase != nil {
+		o.Withholding = &Withholding{Kind: *wKind, Rate: wRate.Decimal, Base: *wBase, Amount: *wAmount, Status: WithholdingAwaitingSlip}
+		if wStatus != nil {
+			o.Withholding.Status = *wStatus
+		}
+	}
 	return &o, err
 }
 
@@ -207,7 +273,7 @@ func notFound(id string, err error) (*Order, error) {
 // payment and review take it through Service.InTx, or with Lock when they
 // have claimed the order otherwise (SKIP LOCKED sweeps).
 func Lock(ctx context.Context, tx pgx.Tx, id string) (*Order, error) {
-	o, err := scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM orders o LEFT JOIN invoices i ON i.order_id = o.id WHERE o.id = $1 FOR UPDATE OF o`, id))
+	o, err := scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM orders o`+orderJoins+` WHERE o.id = $1 FOR UPDATE OF o`, id))
 	if err != nil {
 		return notFound(id, err)
 	}
@@ -216,7 +282,7 @@ func Lock(ctx context.Context, tx pgx.Tx, id string) (*Order, error) {
 
 // Get reads an order with its items and payment attempts in q.
 func Get(ctx context.Context, q store.Querier, id string) (*Order, error) {
-	o, err := scan(q.QueryRow(ctx, `SELECT `+columns+` FROM orders o LEFT JOIN invoices i ON i.order_id = o.id WHERE o.id = $1`, id))
+	o, err := scan(q.QueryRow(ctx, `SELECT `+columns+` FROM orders o`+orderJoins+` WHERE o.id = $1`, id))
 	if err != nil {
 		return notFound(id, err)
 	}
@@ -298,7 +364,7 @@ func (s *Service) ListOrders(ctx context.Context, f ListFilter) ([]*Order, *Curs
 	if after {
 		at, id = f.Cursor.CreatedAt, f.Cursor.ID
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM orders o LEFT JOIN invoices i ON i.order_id = o.id
+	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM orders o`+orderJoins+`
 		WHERE ($1 = '' OR o.status = $1) AND ($2 = '' OR o.account_id = $2) AND (NOT $4 OR (o.created_at, o.id) < ($5, $6))
 			AND ($7 = '' OR i.number ILIKE $7 || '%' OR o.requester_email ILIKE '%' || $7 || '%' OR o.requester_name ILIKE '%' || $7 || '%')
 			AND ($8::timestamptz IS NULL OR coalesce(i.issued_at, o.created_at) >= $8)

@@ -1,6 +1,7 @@
 package order
 
 import (
+	"encoding/json"
 	"time"
 )
 
@@ -31,6 +32,29 @@ type View struct {
 	Payments       []AttemptView `json:"payments"`
 	CreatedAt      string        `json:"created_at"`
 	UpdatedAt      string        `json:"updated_at"`
+	// The tax lines (API.md "Tax", issue 25): the DPP and rate of the
+	// VAT, the PPh 23 the buyer withholds (null: none), what the attempts
+	// charge, and the number Coretax gave its tax invoice.
+	TaxBase     int64            `json:"tax_base"`
+	VATRate     json.Number      `json:"vat_rate"`
+	Withholding *WithholdingView `json:"withholding"`
+	Payable     int64            `json:"payable"`
+	TaxInvoice  TaxInvoiceView   `json:"tax_invoice"`
+}
+
+// WithholdingView is an order's withholding as the API shows it: rates
+// are JSON numbers (0.02), as API.md writes them.
+type WithholdingView struct {
+	Kind   string            `json:"kind"`
+	Rate   json.Number       `json:"rate"`
+	Base   int64             `json:"base"`
+	Amount int64             `json:"amount"`
+	Status WithholdingStatus `json:"status"`
+}
+
+// TaxInvoiceView is what is known of an order's tax invoice in Coretax.
+type TaxInvoiceView struct {
+	Number *string `json:"number"`
 }
 
 // AttemptView is a payment attempt as the API shows it.
@@ -78,6 +102,11 @@ func NewView(o *Order, loc *time.Location, publicURL string) View {
 		PaidAt: timestampPtr(o.PaidAt, loc), Refunded: o.RefundedAmount,
 		SubscriptionID: o.SubscriptionID, DueDate: o.DueDate,
 		Payments: []AttemptView{}, CreatedAt: Timestamp(o.CreatedAt, loc), UpdatedAt: Timestamp(o.UpdatedAt, loc),
+		TaxBase: o.TaxBase, VATRate: json.Number(o.VATRate.String()), Payable: o.Payable,
+		TaxInvoice: TaxInvoiceView{Number: o.TaxInvoiceNumber},
+	}
+	if w := o.Withholding; w != nil {
+		v.Withholding = &WithholdingView{Kind: w.Kind, Rate: json.Number(w.Rate.String()), Base: w.Base, Amount: w.Amount, Status: w.Status}
 	}
 	if v.Items == nil {
 		v.Items = []Item{}

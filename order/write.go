@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/store"
@@ -24,15 +25,19 @@ type Draft struct {
 	Subtotal  int64
 	VAT       int64
 	Total     int64
+	// TaxBase and VATRate are the tax lines the VAT was computed with.
+	TaxBase int64
+	VATRate decimal.Decimal
 }
 
 // Create stores draft d with its items in tx (invoice.CreateOrder's
 // transaction), created now.
 func Create(ctx context.Context, tx pgx.Tx, d Draft, now time.Time) error {
 	_, err := tx.Exec(ctx, `
-		INSERT INTO orders (id, account_id, status, requester_name, requester_email, locale, subtotal, vat, total, created_at, updated_at)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$10)`,
-		d.ID, d.AccountID, StatusDraft, d.Requester.Name, d.Requester.Email, d.Locale, d.Subtotal, d.VAT, d.Total, now)
+		INSERT INTO orders (id, account_id, status, requester_name, requester_email, locale, subtotal, vat, total, created_at, updated_at,
+			tax_base, vat_rate)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$10,$11,$12)`,
+		d.ID, d.AccountID, StatusDraft, d.Requester.Name, d.Requester.Email, d.Locale, d.Subtotal, d.VAT, d.Total, now, d.TaxBase, d.VATRate)
 	if err != nil {
 		return err
 	}
@@ -54,11 +59,11 @@ type Period struct {
 func CreateIssued(ctx context.Context, tx pgx.Tx, d Draft, p Period, now time.Time) (created bool, err error) {
 	tag, err := tx.Exec(ctx, `
 		INSERT INTO orders (id, account_id, status, requester_name, requester_email, locale, subtotal, vat, total, created_at, updated_at,
-			subscription_id, period, due_date)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$10,$11,$12,$13)
+			subscription_id, period, due_date, tax_base, vat_rate)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$10,$11,$12,$13,$14,$15)
 		ON CONFLICT (subscription_id, period) WHERE subscription_id IS NOT NULL DO NOTHING`,
 		d.ID, d.AccountID, StatusAwaitingPayment, d.Requester.Name, d.Requester.Email, d.Locale, d.Subtotal, d.VAT, d.Total, now,
-		p.SubscriptionID, p.Period, p.DueDate.Format(time.DateOnly))
+		p.SubscriptionID, p.Period, p.DueDate.Format(time.DateOnly), d.TaxBase, d.VATRate)
 	if err != nil {
 		return false, fmt.Errorf("order: subscription order: %w", err)
 	}
@@ -71,12 +76,41 @@ func CreateIssued(ctx context.Context, tx pgx.Tx, d Draft, p Period, now time.Ti
 // Reprice replaces order id's items and totals in tx. The caller holds the
 // order's row lock and has checked that its status allows a new price
 // (invoice.PatchOrder: draft, or rejected on its way back to review).
-func Reprice(ctx context.Context, tx pgx.Tx, id string, items []Item, subtotal, vat, total int64, now time.Time) error {
-	if _, err := tx.Exec(ctx, `UPDATE orders SET subtotal = $2, vat = $3, total = $4, updated_at = $5 WHERE id = $1`,
-		id, subtotal, vat, total, now); err != nil {
+//
+// A withholding fixed at confirm follows the new price (w: its amount on
+// the new subtotal, at the rate of confirm); nil keeps none.
+func Reprice(ctx context.Context, tx pgx.Tx, id string, d Draft, w *Withholding, now time.Time) error {
+	var kind *string
+	var rate decimal.NullDecimal
+	var base, amount *int64
+	if w != nil {
+		kind, rate, base, amount = &w.Kind, decimal.NewNullDecimal(w.Rate), &w.Base, &w.Amount
+	}
+	if _, err := tx.Exec(ctx, `UPDATE orders SET subtotal = $2, vat = $3, total = $4, updated_at = $5, tax_base = $6, vat_rate = $7,
+			withholding_kind = $8, withholding_rate = $9, withholding_base = $10, withholding_amount = $11 WHERE id = $1`,
+		id, d.Subtotal, d.VAT, d.Total, now, d.TaxBase, d.VATRate, kind, rate, base, amount); err != nil {
 		return err
 	}
-	return putItems(ctx, tx, id, items)
+	return putItems(ctx, tx, id, d.Items)
+}
+
+// SetWithholding fixes the PPh 23 the buyer of order id withholds
+// (invoice, at confirm or at a subscription invoice's issue, in the same
+// transaction): from then on the order's payable is its total less w's
+// amount. Only an order nobody can have paid yet (a draft being
+// confirmed, an invoice being issued) takes one: a conflict otherwise.
+func SetWithholding(ctx context.Context, tx pgx.Tx, id string, w Withholding, now time.Time) error {
+	tag, err := tx.Exec(ctx, `
+		UPDATE orders SET withholding_kind = $2, withholding_rate = $3, withholding_base = $4, withholding_amount = $5, updated_at = $6
+		WHERE id = $1 AND status = ANY($7) AND paid_attempt_id IS NULL`,
+		id, w.Kind, w.Rate, w.Base, w.Amount, now, []Status{StatusDraft, StatusAwaitingPayment})
+	if err != nil {
+		return fmt.Errorf("order: withholding: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return lunas.E(lunas.KindConflict, "order %s can no longer take a withholding", id)
+	}
+	return nil
 }
 
 func putItems(ctx context.Context, tx pgx.Tx, orderID string, items []Item) error {

@@ -297,13 +297,13 @@ func (s *Service) paid(ctx context.Context, tx pgx.Tx, o *order.Order, a order.A
 		return v, nil
 	}
 	money := []order.AttemptStatus{order.AttemptPending, order.AttemptCancelled, order.AttemptExpired, order.AttemptFailed}
-	if a.Amount-a.Fee != o.Total {
+	if a.Amount-a.Fee != o.Payable {
 		// The order was re-priced after this attempt opened: its money is
 		// not what is owed now. Record it, credit nothing, let finance refund.
 		if err := attemptTransition(ctx, tx, a.ID, money, order.AttemptSucceeded, now, ""); err != nil {
 			return v, err
 		}
-		v.outcome = fmt.Sprintf("paid %d on an attempt for an old price (the order's total is now %d): nothing credited", a.Amount, o.Total)
+		v.outcome = fmt.Sprintf("paid %d on an attempt for an old price (the order's payable is now %d): nothing credited", a.Amount, o.Payable)
 		v.flag = FlagSuperseded
 		return v, nil
 	}

@@ -185,7 +185,7 @@ func (s *Service) SettleTransfer(ctx context.Context, tx pgx.Tx, o *order.Order,
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return err
 	}
-	if err == nil && amount != o.Total {
+	if err == nil && amount != o.Payable {
 		ok, err := supersede(ctx, tx, attemptID, now)
 		if err != nil {
 			return err
@@ -198,7 +198,7 @@ func (s *Service) SettleTransfer(ctx context.Context, tx pgx.Tx, o *order.Order,
 	if attemptID == "" {
 		attemptID = store.NewID("pay")
 		a := order.Attempt{ID: attemptID, OrderID: o.ID, Method: gateway.MethodManualTransfer, Provider: gateway.ProviderManual,
-			Amount: o.Total, Details: map[string]any{"bank_account": s.bank, "reference": deref(o.InvoiceNumber)}, ExpiresAt: o.ExpiresAt, CreatedAt: now}
+			Amount: o.Payable, Details: map[string]any{"bank_account": s.bank, "reference": deref(o.InvoiceNumber)}, ExpiresAt: o.ExpiresAt, CreatedAt: now}
 		if err := insertAttempt(ctx, tx, a, nil); err != nil {
 			return err
 		}

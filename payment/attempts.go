@@ -96,10 +96,12 @@ func (s *Service) CreatePayment(ctx context.Context, orderID string, in PaymentI
 		// 23:59 of the due date, or of the next day once it is overdue.
 		deadline = invoice.AttemptDeadline(o, now, s.loc)
 		a = order.Attempt{ID: store.NewID("pay"), OrderID: o.ID, Method: in.Method, Provider: provider, Status: order.AttemptPending,
-			Amount: o.Total, ExpiresAt: deadline, CreatedAt: now, UpdatedAt: now, Details: map[string]any{}}
+			Amount: o.Payable, ExpiresAt: deadline, CreatedAt: now, UpdatedAt: now, Details: map[string]any{}}
+		// Every attempt charges payable: the total less what the buyer
+		// withholds (its tax payment for the seller, not a shortfall).
 		if in.Method == gateway.MethodCreditCard {
-			a.Fee = s.catalog.CardFee(o.Total)
-			a.Amount = o.Total + a.Fee
+			a.Fee = s.catalog.CardFee(o.Payable)
+			a.Amount = o.Payable + a.Fee
 		}
 		if in.Method == gateway.MethodOVO && (a.Amount < ovoMinAmount || a.Amount > ovoMaxAmount) {
 			return &lunas.ValidationError{Fields: []lunas.FieldError{{Field: "method", Message: fmt.Sprintf("OVO takes %d to %d rupiah; this invoice is %d", ovoMinAmount, ovoMaxAmount, a.Amount)}}}

@@ -115,6 +115,15 @@ func (d *Documents) DataFor(ctx context.Context, o *order.Order, kind string) (D
 		AccountName: acct.Name, AccountID: acct.ID, AccountAddress: acct.Address, AccountNPWP: acct.NPWP,
 		Requester: o.Requester.Name, RequesterMail: o.Requester.Email,
 		Subtotal: o.Subtotal, VAT: o.VAT, VATRate: d.vat, CardFeeRate: d.cardFee, Total: o.Total,
+		TaxBase: o.TaxBase,
+	}
+	// The order's own rate: 12 % under DPP nilai lain, the configured one
+	// in simple mode (and on orders priced before the tax lines existed).
+	if !o.VATRate.IsZero() {
+		data.VATRate = o.VATRate
+	}
+	if w := o.Withholding; w != nil {
+		data.Withheld, data.WithholdingRate = w.Amount, w.Rate
 	}
 	if o.ExpiresAt != nil {
 		data.ExpiresAt = *o.ExpiresAt
@@ -136,7 +145,7 @@ func (d *Documents) DataFor(ctx context.Context, o *order.Order, kind string) (D
 					data.PaidReference = *a.GatewayRef
 				}
 				data.CardFee = a.Fee
-				data.Total = a.Amount
+				data.Total = a.Amount + data.Withheld // the attempt paid the total less the withholding
 			}
 		}
 		return data, nil

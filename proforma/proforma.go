@@ -57,12 +57,20 @@ type Data struct {
 	VATRate        decimal.Decimal // 0.11
 	CardFee        int64           // 0 unless paid by card
 	CardFeeRate    decimal.Decimal
-	Total          int64 // what was or is to be paid
-	Paid           bool
-	PaidAt         time.Time // also the PDF's modification date
-	PaidMethod     string
-	PaidReference  string
-	Instructions   []string // how to pay: VA number, bill key, bank account
+	Total          int64 // the invoice's total: subtotal + VAT (+ the card fee)
+	// TaxBase is the DPP the VAT is on: printed as "DPP Nilai Lain" when it
+	// is not the subtotal (PMK 131/2024: 11/12 of it); 0 prints nothing.
+	TaxBase int64
+	// Withheld is the PPh 23 the buyer deducts at WithholdingRate (0:
+	// none): printed as a deduction, then the amount to pay, Total less it,
+	// which the words spell out.
+	Withheld        int64
+	WithholdingRate decimal.Decimal
+	Paid            bool
+	PaidAt          time.Time // also the PDF's modification date
+	PaidMethod      string
+	PaidReference   string
+	Instructions    []string // how to pay: VA number, bill key, bank account
 	// A subscription invoice: the plan's name, the period (YYYY-MM) and the
 	// due date, printed instead of a deadline (ExpiresAt is zero).
 	Plan, Period string
@@ -72,6 +80,13 @@ type Data struct {
 type words struct {
 	title, npwp, number, issued, validUntil, billTo, account, address, requester, desc, qty, unit, amount,
 	subtotal, vat, cardFee, total, inWords, status, unpaid, paid, paidAt, method, reference, howToPay, footer, lang string
+}
+
+// Tax labels (API.md "Tax"): the other tax base, PPh 23 withheld by the
+// buyer, and what the buyer pays after it.
+var taxWords = map[string][3]string{
+	"id": {"DPP Nilai Lain (11/12 × subtotal)", "PPh 23 (%s) dipotong pembeli", "Jumlah yang harus dibayar"},
+	"en": {"Other tax base (DPP nilai lain, 11/12 of subtotal)", "PPh 23 (%s) withheld by the buyer", "Amount to pay"},
 }
 
 // Subscription labels: plan, period, due date.
@@ -376,16 +391,31 @@ func render(d Data, lg *logo, fonts func(*fpdf.Fpdf) (func(string) string, strin
 		cell(140, 6, k, "", 0, "R", false)
 		cell(40, 6, v, "", 1, "R", false)
 	}
+	tw, ok := taxWords[d.Locale]
+	if !ok {
+		tw = taxWords["id"]
+	}
 	sum(w.subtotal, Rupiah(d.Subtotal), false)
+	if d.TaxBase > 0 && d.TaxBase != d.Subtotal {
+		sum(tw[0], Rupiah(d.TaxBase), false)
+	}
 	sum(w.vat+" "+Percent(d.VATRate, d.Locale), Rupiah(d.VAT), false)
 	if d.CardFee > 0 {
 		sum(w.cardFee+" "+Percent(d.CardFeeRate, d.Locale), Rupiah(d.CardFee), false)
 	}
-	sum(w.total, Rupiah(d.Total), true)
+	toPay := d.Total
+	if d.Withheld > 0 {
+		sum(w.total, Rupiah(d.Total), false)
+		sum(fmt.Sprintf(tw[1], Percent(d.WithholdingRate, d.Locale)), "-"+Rupiah(d.Withheld), false)
+		toPay = d.Total - d.Withheld
+		sum(tw[2], Rupiah(toPay), true)
+	} else {
+		sum(w.total, Rupiah(d.Total), true)
+	}
 	pdf.Ln(2)
 	font("", 9)
 	pdf.SetFillColor(245, 245, 245)
-	pdf.MultiCell(contentW, 6, tr(w.inWords+": "+capitalize(terbilang.Rupiah(d.Total, d.Locale))), "", "L", true)
+	pdf.MultiCell(contentW, 6, tr(w.inWords+": "+capitalize(terbilang.Rupiah(toPay, d.Locale))), "", "L", true)
 	pdf.Ln(4)
 
 	// The status on the left, its stamp on the right where a hand stamp

@@ -7,11 +7,13 @@
 //     Normalize and Validate on PUT /v1/accounts/{id}.
 //   - Rules.Compute: an order's tax lines, PPN 12 % on "DPP nilai lain"
 //     (11/12 of the subtotal, PMK 131/2024) or a flat rate in simple
-//     mode, and the PPh 23 the buyer withholds. The order package calls
-//     it at confirm and stores the result; the proforma prints it.
+//     mode, and the PPh 23 the buyer withholds. invoice calls it when it
+//     prices an order (the VAT) and at confirm (the withholding); the
+//     order package stores the result; the proforma prints it.
 //   - EFaktur: DJP's Coretax bulk-import XML (TaxInvoiceBulk) for a
-//     month's paid orders, at most 1,000 invoices a file. The API's
-//     GET /v1/tax/efaktur.xml and the console build it from stored orders.
+//     month's paid orders, at most 1,000 invoices a file. Package taxbook
+//     builds it from stored orders for GET /v1/tax/efaktur.xml and the
+//     console.
 //
 // The rules, sources and the Coretax template version followed are in
 // docs/tax.md. There is no XSD from DJP to validate against (it is named

@@ -41,11 +41,15 @@ const (
 	SubscriptionInvoiceIssued = "subscription.invoice_issued"
 	InvoiceOverdue            = "invoice.overdue"
 	GatewayEventFlagged       = "gateway_event.flagged"
+	// Wave 3, issue 25: a withholding order's slip (bukti potong).
+	WithholdingSlipMissing  = "withholding.slip_missing" // 30 days after payment
+	WithholdingSlipReceived = "withholding.slip_received"
 )
 
 // Types lists every event type an endpoint may ask for ("*" is all of them).
 var Types = []string{OrderConfirmed, OrderPaid, OrderExpired, OrderCancelled, OrderClosed, OrderInReview, OrderRejected,
-	OrderRefunded, PaymentFailed, BalanceLow, SubscriptionInvoiceIssued, InvoiceOverdue, GatewayEventFlagged}
+	OrderRefunded, PaymentFailed, BalanceLow, SubscriptionInvoiceIssued, InvoiceOverdue, GatewayEventFlagged,
+	WithholdingSlipMissing, WithholdingSlipReceived}
 
 // Snapshot kinds: how the sender turns an event's snapshot into its data.
 const (

@@ -29,6 +29,7 @@ import (
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/subscription"
 	"github.com/lunas-id/lunas/task"
+	"github.com/lunas-id/lunas/taxbook"
 	"github.com/lunas-id/lunas/usage"
 )
 
@@ -56,6 +57,9 @@ type Worker struct {
 	// Usage rates WhatsApp status webhooks (wa:rate); set by cmd/lunas
 	// after New (nil: the task type is not routed).
 	Usage *usage.Service
+	// Tax is set by cmd/lunas (nil: none): each sweep tells the app of
+	// withholding slips 30 days late (worker/tax.go).
+	Tax *taxbook.Service
 }
 
 // New returns a worker.
@@ -267,6 +271,7 @@ func (w *Worker) SweepOnce(ctx context.Context) {
 		w.log.Warn("sweep: reviews", "err", err)
 	}
 	w.sweepSubscriptions(ctx)
+	w.sweepTax(ctx)
 	if res.Expired+res.Asked+closed+rejected > 0 {
 		w.log.Info("sweep", "expired", res.Expired, "asked_gateway", res.Asked, "closed", closed, "rejected", rejected)
 	}

@@ -47,6 +47,8 @@ import (
 	"github.com/lunas-id/lunas/sending"
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/subscription"
+	"github.com/lunas-id/lunas/tax"
+	"github.com/lunas-id/lunas/taxbook"
 	"github.com/lunas-id/lunas/templates"
 	billing "github.com/lunas-id/lunas/usage" // main already has a usage text
 	"github.com/lunas-id/lunas/webhook"
@@ -193,10 +195,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		log.Warn("XENDIT_SECRET_KEY is unset: OVO payments are refused")
 	}
 	cat := invoice.Catalog{WAMinTopUp: cfg.WAMinTopUp, WATopUpStep: cfg.WATopUpStep, MUVPackSize: cfg.MUVPackSize, MUVPackPrice: cfg.MUVPackPrice,
-		VATRate: cfg.VATRate, CardFeeRate: cfg.CardFeeRate}
+		VATRate: cfg.VATRate, CardFeeRate: cfg.CardFeeRate, TaxMode: tax.Mode(cfg.TaxInvoiceMode), PPh23Rate: cfg.PPh23Rate}
 	orders := ord.New(pool, clk, cfg.Timezone, log)
 	accounts := acct.New(pool, clk, log)
 	invoices := invoice.New(pool, orders, cat, log)
+	taxes := taxbook.New(pool, clk, cfg.Timezone, taxbook.Seller{NPWP: cfg.SellerNPWP, NITKU: cfg.SellerNITKU}, log)
 	payments := payment.New(payment.Options{
 		Pool: pool, Orders: orders, Invoices: invoices, Logger: log, Gateways: gateways,
 		Decoders:       map[string]payment.Decoder{gateway.ProviderMidtrans: midtrans.DecodeCallback, gateway.ProviderOVO: ovo.Decode},
@@ -310,6 +313,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		w := worker.New(pool, orders, payments, reviews, docs, mailer, log, m)
 		w.Subscriptions, w.Sendings = subs, sendings
 		w.Usage = spend
+		w.Tax = taxes
 		servers := make([]*asynq.Server, 0, len(pools))
 		// Shut the pools down together: each waits for its in-flight tasks
 		// (ShutdownTimeout), and one after another would add up.
@@ -352,7 +356,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		reports := report.New(pool, clk, cfg.Timezone)
 		finance, err := console.New(console.Options{Pool: pool, Accounts: accounts, Orders: orders, Payments: payments, Reviews: reviews, Documents: docs,
 			Usage: spend, Tokens: cfg.APITokens, Clock: clk, Location: cfg.Timezone, Logger: log, PublicURL: cfg.PublicURL,
-			Subscriptions: consoleSubscriptions{subs}, Overdue: consoleReports{reports}, Sendings: consoleSendings{sendings}})
+			Subscriptions: consoleSubscriptions{subs}, Overdue: consoleReports{reports}, Sendings: consoleSendings{sendings},
+			Tax: taxes})
 		if err != nil {
 			return err
 		}
@@ -364,6 +369,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			WAAppSecret: cfg.WAAppSecret, WAVerifyToken: cfg.WAVerifyToken,
 			Usage: spend, Webhooks: hooks, Console: finance,
 			Subscriptions: subs, Reports: reports, Sendings: sendings,
+			Tax:        taxes,
 			DBDeadline: cfg.DBDeadline, GatewayTimeout: gatewayTimeout, Liveness: store.LivenessOf(pool),
 		})
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
