@@ -100,4 +100,7 @@ fuzz:
 	  $(GO) test -run "^$$" -fuzz "^FuzzVerify$$" -fuzztime $(FUZZTIME) ./gateway/midtrans && \
 	  $(GO) test -run "^$$" -fuzz "^FuzzVerify$$" -fuzztime $(FUZZTIME) ./gateway/ovo && \
 	  $(GO) test -run "^$$" -fuzz "^FuzzOrderRequest$$" -fuzztime $(FUZZTIME) ./api && \
-	  $(GO) test -run "^$$" -fuzz "^FuzzProofUpload$$" -fuzztime $(FUZZTIME) ./api'
+	  $(GO) test -run "^$$" -fuzz "^FuzzProofUpload$$" -fuzztime $(FUZZTIME) ./api && \
+	  $(GO) test -run "^$$" -fuzz "^FuzzBodyView$$" -fuzztime $(FUZZTIME) ./payment && \
+	  $(GO) test -run "^$$" -fuzz "^FuzzInternal$$" -fuzztime $(FUZZTIME) ./webhook && \
+	  $(GO) test -run "^$$" -fuzz "^FuzzParse$$" -fuzztime $(FUZZTIME) ./whatsapp'

@@ -49,6 +49,7 @@ func TestSQLOnlyWithParameters(t *testing.T) {
 		"prefixed": true,                                                                      // janitor: the const attempt columns with an alias
 		"matching": true, "matchingE": true, "endpointColumns": true, "deliveryColumns": true, // webhook: const conditions and column lists
 		"columns": true, "dueColumns": true, // order, subscription: const column lists
+		"cardColumns": true, "msgCols": true, // usage: const column lists of rate cards and message events
 		"ru.total": true, "ru.bad": true, // audit: the rules, string literals in one reviewed table
 		"pgx.Identifier{name}.Sanitize()": true, // quoted identifier for CREATE/DROP DATABASE
 	}

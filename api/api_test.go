@@ -44,13 +44,19 @@ func (pinger) Ping(context.Context) error { return nil }
 
 func newServer(t *testing.T, pool *store.DB) *httptest.Server {
 	t.Helper()
+	return newServerLogging(t, pool, lunastest.Logger())
+}
+
+// newServerLogging is newServer whose handlers log to log.
+func newServerLogging(t *testing.T, pool *store.DB, log *slog.Logger) *httptest.Server {
+	t.Helper()
 	jkt, _ := time.LoadLocation("Asia/Jakarta")
 	orders := order.New(pool, clock.Wall{}, jkt, lunastest.Logger())
 	svc := invoice.New(pool, orders, invoice.DefaultCatalog(), lunastest.Logger())
 	pay := payment.New(payment.Options{Pool: pool, Orders: orders, Invoices: svc, Logger: lunastest.Logger(),
 		Decoders: map[string]payment.Decoder{gateway.ProviderMidtrans: midtrans.DecodeCallback}})
 	h := api.New(api.Options{Pool: pool, Accounts: account.New(pool, clock.Wall{}, lunastest.Logger()), Orders: orders, Invoices: svc, Payments: pay, Reviews: review.New(pool, orders, pay, lunastest.Logger()), Documents: proforma.NewDocuments(proforma.Options{Pool: pool, Clock: clock.Wall{}, Location: jkt}), Signer: proforma.NewSigner("k", clock.Wall{}),
-		Tokens: map[string]string{appTok: "app", finTok: "finance"}, Location: jkt, Logger: lunastest.Logger(),
+		Tokens: map[string]string{appTok: "app", finTok: "finance"}, Location: jkt, Logger: log,
 		Database: pinger{}, Redis: pinger{}, MidtransKey: key, OVOCallbackToken: "ovo-token", PublicURL: "http://lunas.test"})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

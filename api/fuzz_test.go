@@ -5,7 +5,9 @@ import (
 	"errors"
 	"mime/multipart"
 	"net/http"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/invoice"
@@ -22,6 +24,7 @@ func FuzzOrderRequest(f *testing.F) {
 	f.Add([]byte(`{"items":[{"product":"wa_balance","quantity":-1}],"x":1}`))
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`{"items":[{"product":"muv","quantity":1e3}]}`))
+	f.Add([]byte("{\"account_id\":\"a\\u0000\",\"requester\":{\"name\":\"S\xffari\"}}"))
 	cat := invoice.DefaultCatalog()
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var in invoice.CreateInput
@@ -31,6 +34,12 @@ func FuzzOrderRequest(f *testing.F) {
 				t.Fatalf("decode error is not a validation error naming a field: %v", err)
 			}
 			return
+		}
+		// What is accepted is text PostgreSQL stores.
+		for _, v := range []string{in.AccountID, in.Requester.Name, in.Requester.Email} {
+			if strings.IndexByte(v, 0) >= 0 || !utf8.ValidString(v) {
+				t.Fatalf("accepted %q", v)
+			}
 		}
 		items, tot, err := cat.Price(in.Items)
 		if err != nil {
@@ -77,6 +86,11 @@ func FuzzProofUpload(f *testing.F) {
 		}
 		if len(in.File) == 0 || len(in.File) > review.MaxProofSize || in.Amount <= 0 || in.TransferredAt.IsZero() || in.SenderBank == "" || in.SenderName == "" {
 			t.Fatalf("accepted an incomplete proof: %+v", in)
+		}
+		for _, v := range []string{in.SenderBank, in.SenderName} {
+			if strings.IndexByte(v, 0) >= 0 || !utf8.ValidString(v) {
+				t.Fatalf("accepted a sender field PostgreSQL cannot store: %q", v)
+			}
 		}
 	})
 }

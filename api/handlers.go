@@ -194,15 +194,13 @@ func (s *Server) orderResult(w http.ResponseWriter, r *http.Request, status int)
 }
 
 func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	f := order.ListFilter{Status: order.Status(q.Get("status")), AccountID: q.Get("account_id")}
-	var ve lunas.ValidationError
-	if f.Status != "" && !f.Status.Valid() {
-		ve.Add("status", "unknown status %q", f.Status)
-	}
-	f.Limit, f.Cursor = timePage(r, &ve)
-	if err := ve.Err(); err != nil {
+	f, err := s.orderFilter(r, true)
+	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if strings.Contains(r.Header.Get("Accept"), "text/csv") {
+		s.exportOrders(w, r, f, "csv")
 		return
 	}
 	orders, next, err := s.Orders.ListOrders(r.Context(), f)

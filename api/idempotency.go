@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,7 +35,9 @@ func (r *recorder) Write(b []byte) (int, error) {
 // idempotent makes a creating POST safe to retry with an Idempotency-Key:
 // the same key and body get the first answer again; the same key with
 // another body gets 409. Keys are scoped to the caller's token. A 5xx answer
-// is not kept, so the retry really retries.
+// is not kept, so the retry really retries; nor is a 400 (the request was
+// refused by validation and did nothing), so the corrected body may reuse
+// the key — as Stripe does.
 //
 // The request that takes a key holds it under a lease (idempotencyLease):
 // while it runs, the same key gets 409 "in progress"; when it ends the key
@@ -48,8 +51,8 @@ func (s *Server) idempotent(h http.HandlerFunc) http.HandlerFunc {
 			h(w, r)
 			return
 		}
-		if len(key) > 255 {
-			writeProblem(w, http.StatusBadRequest, "the request has invalid fields", fieldErr("Idempotency-Key", "must be at most 255 characters"))
+		if len(key) > 255 || strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
+			writeProblem(w, http.StatusBadRequest, "the request has invalid fields", fieldErr("Idempotency-Key", "must be at most 255 printable ASCII characters"))
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
@@ -132,7 +135,7 @@ func (s *Server) idempotent(h http.HandlerFunc) http.HandlerFunc {
 		}()
 		h(rec, r)
 		completed = true
-		if rec.status >= 500 || rec.status == 0 {
+		if rec.status >= 500 || rec.status == 0 || rec.status == http.StatusBadRequest {
 			release()
 			return
 		}

@@ -39,7 +39,7 @@ func fullServer() *api.Server {
 	jkt, _ := time.LoadLocation("Asia/Jakarta")
 	orders := order.New(nil, stubClock{}, jkt, lunastest.Logger())
 	invoices := invoice.New(nil, orders, invoice.DefaultCatalog(), lunastest.Logger())
-	return api.New(api.Options{Location: jkt, Logger: lunastest.Logger(), Registry: prometheus.NewRegistry(),
+	return api.New(api.Options{Location: jkt, Logger: lunastest.Logger(), Registry: prometheus.NewRegistry(), PublicMetrics: true,
 		TestClock: stubClock{}, Usage: usage.New(usage.Options{Location: jkt, Logger: lunastest.Logger()}),
 		Webhooks:      webhook.NewService(nil, nil, nil, webhook.Policy{}, lunastest.Logger()),
 		Subscriptions: subscription.New(nil, invoices, stubClock{}, jkt, lunastest.Logger()), Reports: report.New(nil, nil, jkt),

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/review"
@@ -103,17 +104,19 @@ func parseProof(r *http.Request) (review.ProofInput, error) {
 		ve.Add("transferred_at", "is required")
 	}
 	in.SenderBank, in.SenderName = values["sender_bank"], values["sender_name"]
-	if in.SenderBank == "" {
-		ve.Add("sender_bank", "is required")
-	}
-	if in.SenderName == "" {
-		ve.Add("sender_name", "is required")
+	for _, f := range []struct{ name, v string }{{"sender_bank", in.SenderBank}, {"sender_name", in.SenderName}} {
+		switch {
+		case f.v == "":
+			ve.Add(f.name, "is required")
+		case strings.IndexByte(f.v, 0) >= 0 || !utf8.ValidString(f.v):
+			ve.Add(f.name, textMessage) // as decode does for JSON bodies
+		}
 	}
 	if !sawFile {
 		ve.Add("file", "is required")
-	} else if review.SniffProof(in.File) == "" && len(ve.Fields) > 0 {
+	} else if _, problem := review.CheckProof(in.File); problem != "" && len(ve.Fields) > 0 {
 		// Report the content check with the other fields, all at once.
-		ve.Add("file", "must be a PNG, JPEG or PDF (checked by content)")
+		ve.Add("file", "%s", problem)
 	}
 	return in, ve.Err()
 }

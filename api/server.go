@@ -12,13 +12,17 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/invoice"
@@ -48,18 +52,23 @@ type TestClock interface {
 
 // Options configures a Server.
 type Options struct {
-	Pool             *store.DB // the Idempotency-Key records
-	Accounts         *account.Service
-	Orders           *order.Service
-	Invoices         *invoice.Service
-	Payments         *payment.Service
-	Reviews          *review.Service
-	Documents        *proforma.Documents
-	Signer           proforma.Signer
-	Tokens           map[string]string // token → role
-	Location         *time.Location
-	Logger           *slog.Logger
-	Registry         *prometheus.Registry
+	Pool      *store.DB // the Idempotency-Key records
+	Accounts  *account.Service
+	Orders    *order.Service
+	Invoices  *invoice.Service
+	Payments  *payment.Service
+	Reviews   *review.Service
+	Documents *proforma.Documents
+	Signer    proforma.Signer
+	Tokens    map[string]string // token → role
+	Location  *time.Location
+	Logger    *slog.Logger
+	Registry  *prometheus.Registry
+	// PublicMetrics serves GET /metrics (Registry) on this handler, the
+	// public listener: only outside production and without
+	// LUNAS_METRICS_ADDR (cmd/lunas decides); otherwise an operator listener
+	// of its own serves it (MetricsHandler).
+	PublicMetrics    bool
 	Database, Redis  Pinger
 	TestClock        TestClock // nil outside LUNAS_ENV=test
 	MidtransKey      string
@@ -91,7 +100,7 @@ type Server struct {
 	tokens  *token.Set
 	metrics *metrics
 	mux     *routeMux
-	refused *limiter // log lines for refused webhook signatures
+	refused *limiter // log lines for refused webhook signatures and malformed bodies
 }
 
 // New returns a Server with its routes.
@@ -102,9 +111,51 @@ func New(o Options) *Server {
 	return s
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. Every API answer holds data of
+// someone's (orders, names, balances), so none is cached and none is
+// content-sniffed; a handler may relax caching (the OpenAPI document). The
+// console sets its own headers.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !strings.HasPrefix(r.URL.Path, "/console/") {
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+	}
+	// A path or query parameter reaches SQL as a parameter: one that is
+	// not text PostgreSQL stores (a NUL, bytes that are not UTF-8) is
+	// refused here, for every route and the console, naming where it was.
+	// No id holds such bytes, so a path with them names nothing: 404.
+	if p := r.URL.Path; strings.IndexByte(p, 0) >= 0 || !utf8.ValidString(p) {
+		writeProblem(w, http.StatusNotFound, "no resource: the path "+textMessage, nil)
+		return
+	}
+	if fields := urlTextErrors(r); fields != nil {
+		writeProblem(w, http.StatusBadRequest, "the request has invalid fields", fields)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+func urlTextErrors(r *http.Request) []lunas.FieldError {
+	bad := func(v string) bool { return strings.IndexByte(v, 0) >= 0 || !utf8.ValidString(v) }
+	var fe []lunas.FieldError
+	q := r.URL.Query()
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if bad(k) {
+			fe = append(fe, lunas.FieldError{Field: "query", Message: textMessage})
+			continue
+		}
+		if slices.ContainsFunc(q[k], bad) {
+			fe = append(fe, lunas.FieldError{Field: k, Message: textMessage})
+		}
+	}
+	return fe
+}
+
+// MetricsHandler serves reg's metrics for Prometheus, on the operator
+// listener (LUNAS_METRICS_ADDR) or, outside production, the public one.
+func MetricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
 const (
@@ -150,6 +201,7 @@ func (s *Server) routes() {
 	// Finance staff.
 	s.handle("POST /v1/accounts/{account_id}/adjustments", fin, s.idempotent(s.adjust))
 	s.handle("GET /v1/orders", fin, s.listOrders)
+	s.handle("GET /v1/orders.xlsx", fin, s.exportOrdersXLSX)
 	s.handle("GET /v1/orders/{id}/proof", fin, s.getProof)
 	s.handle("POST /v1/orders/{id}/review", fin, s.review)
 	s.handle("GET /v1/gateway-events", fin, s.listEvents)
@@ -181,8 +233,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /openapi.json", s.openAPI())
-	if s.Registry != nil {
-		s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+	if s.Registry != nil && s.PublicMetrics {
+		s.mux.Handle("GET /metrics", MetricsHandler(s.Registry))
 	}
 	// Test clock: registered only with LUNAS_ENV=test, so 404 elsewhere.
 	if s.TestClock != nil {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/gateway"
 	"github.com/lunas-id/lunas/gateway/midtrans"
 	"github.com/lunas-id/lunas/gateway/ovo"
@@ -45,8 +46,21 @@ func (s *Server) record(w http.ResponseWriter, r *http.Request, ev gateway.Event
 		return
 	case err != nil:
 		s.metrics.webhook(ev.Provider, "malformed", start)
-		s.log.Warn("webhook malformed", "provider", ev.Provider, "err", err.Error())
-		writeProblem(w, http.StatusBadRequest, err.Error(), nil)
+		// Rate-limited like forgeries: anyone can post 600 bad bodies.
+		if n, ok := s.refused.allow(ev.Provider+" malformed", time.Now()); ok {
+			s.log.Warn("webhook malformed", "provider", ev.Provider, "remote", r.RemoteAddr, "err", err.Error(),
+				"malformed_since_last_line", n)
+		}
+		// The parsers' own words (gateway.MalformedError) name the fields;
+		// anything else is answered without its text.
+		var fields []lunas.FieldError
+		var me *gateway.MalformedError
+		if errors.As(err, &me) {
+			for _, f := range me.Fields {
+				fields = append(fields, lunas.FieldError{Field: f, Message: me.Message})
+			}
+		}
+		writeProblem(w, http.StatusBadRequest, "the notification is malformed", fields)
 		return
 	}
 	id, err := s.Payments.RecordEvent(r.Context(), ev)

@@ -26,10 +26,15 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/order"
@@ -191,8 +196,28 @@ func (s *Server) action(h func(http.ResponseWriter, *http.Request, *view)) http.
 			s.fail(w, r, v, http.StatusForbidden, v.T("error.csrf"))
 			return
 		}
+		if err := formText(r.PostForm); err != nil {
+			s.failErr(w, r, v, err)
+			return
+		}
 		h(w, r, v)
 	}
+}
+
+// formText refuses a form with a value that is not text PostgreSQL stores
+// (a NUL, which it refuses with a 500, or bytes that are not UTF-8), naming
+// each such field: checked once here for every action's form.
+func formText(f url.Values) error {
+	var ve lunas.ValidationError
+	for _, k := range slices.Sorted(maps.Keys(f)) {
+		for _, val := range f[k] {
+			if strings.IndexByte(val, 0) >= 0 || !utf8.ValidString(val) || !utf8.ValidString(k) {
+				ve.Add(strings.ToValidUTF8(strings.ReplaceAll(k, "\x00", ""), "?"), "must be UTF-8 text without NUL characters")
+				break
+			}
+		}
+	}
+	return ve.Err()
 }
 
 func (s *Server) toSignIn(w http.ResponseWriter, r *http.Request) {

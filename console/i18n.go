@@ -159,6 +159,7 @@ var messages = map[string][2]string{
 	"proof.transferred": {"Waktu transfer", "Transferred at"},
 	"proof.uploaded":    {"Diunggah", "Uploaded"},
 	"proof.open":        {"Buka bukti di tab baru", "Open the proof in a new tab"},
+	"proof.download":    {"Unduh bukti", "Download the proof"},
 	"proof.none":        {"Belum ada bukti.", "No proof yet."},
 
 	"review.accept": {"Terima dan tandai lunas", "Accept and mark paid"},

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -88,15 +89,16 @@ type eventView struct {
 	Raw string
 }
 
+// viewEvents indents each event's payload — payment.BodyView, already
+// bounded in depth and size, so the indented text is bounded too (at most
+// two spaces per level per line).
 func viewEvents(evs []payment.Event) []eventView {
 	out := make([]eventView, len(evs))
 	for i, e := range evs {
 		raw := string(e.Payload)
-		var pretty any
-		if json.Unmarshal(e.Payload, &pretty) == nil {
-			if b, err := json.MarshalIndent(pretty, "", "  "); err == nil {
-				raw = string(b)
-			}
+		var b bytes.Buffer
+		if json.Indent(&b, e.Payload, "", "  ") == nil {
+			raw = b.String()
 		}
 		out[i] = eventView{Event: e, Raw: raw}
 	}
@@ -159,6 +161,9 @@ func (s *Server) order(w http.ResponseWriter, r *http.Request, v *view) {
 
 // proof serves an order's latest proof for display inside the console
 // (its content type was checked by content at upload; nosniff keeps it so).
+// The customer made the file: whatever it is, it is served in a CSP
+// sandbox, so a PDF's scripts or forms run in no origin of ours (a browser
+// that will not show a sandboxed PDF inline gets ?download=1, an attachment).
 func (s *Server) proof(w http.ResponseWriter, r *http.Request, v *view) {
 	p, err := s.Reviews.LatestProof(r.Context(), r.PathValue("id"))
 	if err != nil {
@@ -166,7 +171,11 @@ func (s *Server) proof(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	ext := map[string]string{"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}[p.ContentType]
-	s.inline(w, p.ContentType, "proof-"+p.OrderID+"."+ext, p.Data)
+	s.inline(w, p.ContentType, "proof-"+p.OrderID+"."+ext, p.Data, true)
+	if r.URL.Query().Get("download") == "1" {
+		w.Header().Set("Content-Disposition", `attachment; filename="proof-`+p.OrderID+`.`+ext+`"`)
+	}
+	_, _ = w.Write(p.Data)
 }
 
 // proformaPDF serves the order's current proforma (PAID once paid).
@@ -177,22 +186,26 @@ func (s *Server) proformaPDF(w http.ResponseWriter, r *http.Request, v *view) {
 		s.failErr(w, r, v, err)
 		return
 	}
-	s.inline(w, "application/pdf", "proforma-"+id+".pdf", pdf)
+	s.inline(w, "application/pdf", "proforma-"+id+".pdf", pdf, false)
+	_, _ = w.Write(pdf)
 }
 
-// inline answers a file the console itself may frame.
-func (s *Server) inline(w http.ResponseWriter, contentType, name string, b []byte) {
+// inline sets the headers of a file the console itself may frame; the
+// caller writes it. An untrusted file (the customer's) is sandboxed
+// whatever its type; lunas's own PDF is not (Chromium will not show a PDF
+// in a sandbox).
+func (s *Server) inline(w http.ResponseWriter, contentType, name string, b []byte, untrusted bool) {
 	h := w.Header()
 	h.Set("Content-Type", contentType)
 	h.Set("Content-Disposition", `inline; filename="`+name+`"`)
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	h.Set("X-Frame-Options", "SAMEORIGIN")
 	csp := "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'self'"
-	if contentType != "application/pdf" {
-		csp += "; sandbox" // an image opened on its own runs nothing (Chromium will not show a PDF in a sandbox)
+	if untrusted || contentType != "application/pdf" {
+		csp += "; sandbox" // opened on its own, it runs nothing
 	}
 	h.Set("Content-Security-Policy", csp)
-	_, _ = w.Write(b)
+	h.Set("X-Content-Type-Options", "nosniff")
 }
 
 // reviews: every order in review, oldest first, with its proof inline and

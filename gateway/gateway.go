@@ -5,7 +5,10 @@
 package gateway
 
 import (
+	"cmp"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -175,6 +178,70 @@ var (
 	ErrAuth      = errors.New("gateway: authenticity check failed")
 	ErrMalformed = errors.New("gateway: malformed callback")
 )
+
+// MalformedError is a callback body that is not what its gateway sends:
+// which fields are at fault and what is wrong with them, in words fit to
+// answer the sender with (never a Go type or a decoder's message). It is
+// ErrMalformed.
+type MalformedError struct {
+	Fields  []string // JSON paths: order_id, data.status; "body" when it is not JSON
+	Message string   // what is wrong with each: "is required", "must be a string"
+}
+
+func (e *MalformedError) Error() string {
+	return "gateway: malformed callback: " + strings.Join(e.Fields, ", ") + " " + e.Message
+}
+
+// Is makes errors.Is(err, ErrMalformed) hold.
+func (e *MalformedError) Is(target error) bool { return target == ErrMalformed }
+
+// Required is the MalformedError naming the required fields that are empty,
+// or nil when none is. pairs is name, value, name, value, …
+func Required(pairs ...string) error {
+	var missing []string
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] == "" {
+			missing = append(missing, pairs[i])
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return &MalformedError{Fields: missing, Message: "is required"}
+}
+
+// Undecodable is the MalformedError for a JSON decoding error of the body
+// (or of the part of it under prefix, e.g. "data"): the field whose value
+// has the wrong type, or the body when it is not JSON.
+func Undecodable(err error, prefix string) error {
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &ute) {
+		field := ute.Field
+		if prefix != "" {
+			field = strings.TrimSuffix(prefix+"."+field, ".")
+		}
+		if field == "" {
+			field = "body"
+		}
+		return &MalformedError{Fields: []string{field}, Message: "must be " + jsonKind(ute.Type.Kind())}
+	}
+	return &MalformedError{Fields: []string{cmp.Or(prefix, "body")}, Message: "must be a JSON object"}
+}
+
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16,
+		reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "an object"
+}
 
 // RefusedError is a gateway's refusal of a call (HTTP 4xx/5xx, an error
 // status in the body, a timeout). Message is the gateway's own words, shown

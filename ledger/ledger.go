@@ -46,6 +46,9 @@ type Posting struct {
 	ReconciliationID *string   `json:"reconciliation_id"`
 	Memo             string    `json:"memo"`
 	CreatedAt        time.Time `json:"created_at"`
+	// BalanceAfter is the posting's balance right after it: the running
+	// balance finance reads down a statement. List fills it.
+	BalanceAfter int64 `json:"balance_after"`
 }
 
 // Balances of an account.
@@ -213,20 +216,35 @@ func adjust(ctx context.Context, tx pgx.Tx, now time.Time, accountID, adjustment
 }
 
 // List returns an account's postings, newest first, after the cursor id
-// (0 for the first page).
+// (0 for the first page), each with its balance right after it. The
+// running balance is the cached balance less what the newer postings of
+// that balance moved: one statement (one snapshot), summing only the
+// postings newer than the page, so the first page costs its own rows.
 func List(ctx context.Context, q store.Querier, accountID string, before int64, limit int) ([]Posting, error) {
 	if before <= 0 {
 		before = 1<<63 - 1
 	}
 	rows, err := q.Query(ctx, `
-		SELECT id, account_id, balance, amount, kind, order_id, adjustment_id, reversal_id, usage_event_id, reconciliation_id, memo, created_at
-		FROM ledger_postings WHERE account_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`, accountID, before, limit)
+		WITH page AS (
+			SELECT id, account_id, balance, amount, kind, order_id, adjustment_id, reversal_id, usage_event_id, reconciliation_id, memo, created_at
+			FROM ledger_postings WHERE account_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3),
+		newer AS (
+			SELECT balance, sum(amount) AS moved FROM ledger_postings
+			WHERE account_id = $1 AND id > (SELECT coalesce(max(id), 0) FROM page) GROUP BY balance)
+		SELECT p.id, p.account_id, p.balance, p.amount, p.kind, p.order_id, p.adjustment_id, p.reversal_id, p.usage_event_id,
+			p.reconciliation_id, p.memo, p.created_at,
+			CASE p.balance WHEN $4 THEN b.wa_balance WHEN $5 THEN b.muv ELSE b.outstanding END
+				- coalesce(n.moved, 0)
+				- coalesce(sum(p.amount) OVER (PARTITION BY p.balance ORDER BY p.id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+		FROM page p JOIN balances b ON b.account_id = p.account_id LEFT JOIN newer n ON n.balance = p.balance
+		ORDER BY p.id DESC`, accountID, before, limit, BalanceWA, BalanceMUV)
 	if err != nil {
 		return nil, store.Unavailable(err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Posting, error) {
 		var p Posting
-		err := r.Scan(&p.ID, &p.AccountID, &p.Balance, &p.Amount, &p.Kind, &p.OrderID, &p.AdjustmentID, &p.ReversalID, &p.UsageEventID, &p.ReconciliationID, &p.Memo, &p.CreatedAt)
+		err := r.Scan(&p.ID, &p.AccountID, &p.Balance, &p.Amount, &p.Kind, &p.OrderID, &p.AdjustmentID, &p.ReversalID, &p.UsageEventID, &p.ReconciliationID, &p.Memo, &p.CreatedAt,
+			&p.BalanceAfter)
 		return p, err
 	})
 }

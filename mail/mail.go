@@ -240,6 +240,19 @@ type row struct {
 	reason                                   *string
 }
 
+// billingLead bounds how long a payment-instruction mail waits for the
+// billing mail it follows.
+const billingLead = 10 * time.Minute
+
+// billingQueued reports whether the order's billing mail is still queued
+// and younger than billingLead (on the service clock).
+func (s *Service) billingQueued(ctx context.Context, orderID string) (bool, error) {
+	var queued bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM mails WHERE order_id = $1 AND kind = $2 AND status = $3 AND created_at > $4)`,
+		orderID, KindBilling, StatusQueued, s.clock.Now().Add(-billingLead)).Scan(&queued)
+	return queued, err
+}
+
 // Send sends one queued mail and records the outcome. A mail already sent
 // is not sent again.
 func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
@@ -257,6 +270,20 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 	}
 	if r.status != StatusQueued {
 		return outbox.MarkDone(ctx, s.pool, outboxID)
+	}
+	if r.kind == KindInstructions {
+		// How to pay follows the bill it pays: the billing mail waits for
+		// its UNPAID PDF, so an attempt opened right after the confirm
+		// would otherwise overtake it. Wait (a retry) while the billing
+		// mail is queued, for at most billingLead; a billing mail that
+		// failed for good does not hold the instructions back.
+		waiting, err := s.billingQueued(ctx, r.orderID)
+		if err != nil {
+			return store.Unavailable(err)
+		}
+		if waiting {
+			return fmt.Errorf("mail %s waits for the order's billing mail, which it follows; retrying later", r.id)
+		}
 	}
 	// Take the sending lease; it outlasts the SMTP timeout by far.
 	// The lease runs on the database's clock: it is about real time (an
@@ -461,9 +488,13 @@ func (s *Service) data(o *order.Order, accountName string, r row) templates.Data
 	if o.ExpiresAt != nil {
 		d.ExpiresAt = proforma.ValidUntil(*o.ExpiresAt, s.loc)
 	}
-	d.SellerName = "lunas"
-	if a, err := gomailAddrName(s.from); err == nil && a != "" {
-		d.SellerName = a
+	// Signed by the seller the invoice is issued in (LUNAS_SELLER_NAME),
+	// not by the product: the customer buys from the seller.
+	d.SellerName = s.docs.SellerName()
+	if d.SellerName == "" {
+		if a, err := gomailAddrName(s.from); err == nil && a != "" {
+			d.SellerName = a
+		}
 	}
 	for _, it := range o.Items {
 		d.Lines = append(d.Lines, templates.Line{Description: proforma.LineName(it, o.Locale), Quantity: proforma.Number(it.Quantity), Unit: proforma.UnitName(it.Unit, o.Locale), Amount: proforma.Rupiah(it.Amount)})

@@ -52,15 +52,37 @@ type Attempt struct {
 
 // loadAttempts reads an order's attempts for the order object, oldest first.
 func loadAttempts(ctx context.Context, q store.Querier, orderID string) ([]Attempt, error) {
-	rows, err := q.Query(ctx, `SELECT id, order_id, method, provider, status, amount, fee, refunded_amount, gateway_ref, details,
-		failure_code, expires_at, created_at, updated_at FROM payment_attempts WHERE order_id = $1 ORDER BY created_at, id`, orderID)
-	if err != nil {
-		return nil, err
+	o := &Order{ID: orderID}
+	err := loadAttemptsOf(ctx, q, []*Order{o})
+	return o.Payments, err
+}
+
+// loadAttemptsOf reads the attempts of every order in one query, each
+// order's oldest first.
+func loadAttemptsOf(ctx context.Context, q store.Querier, orders []*Order) error {
+	byID := make(map[string]*Order, len(orders))
+	ids := make([]string, len(orders))
+	for i, o := range orders {
+		byID[o.ID], ids[i] = o, o.ID
+		o.Payments = []Attempt{}
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Attempt, error) {
+	rows, err := q.Query(ctx, `SELECT id, order_id, method, provider, status, amount, fee, refunded_amount, gateway_ref, details,
+		failure_code, expires_at, created_at, updated_at FROM payment_attempts WHERE order_id = ANY($1) ORDER BY order_id, created_at, id`, ids)
+	if err != nil {
+		return err
+	}
+	as, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Attempt, error) {
 		var a Attempt
 		err := r.Scan(&a.ID, &a.OrderID, &a.Method, &a.Provider, &a.Status, &a.Amount, &a.Fee, &a.Refunded, &a.GatewayRef, &a.Details,
 			&a.FailureCode, &a.ExpiresAt, &a.CreatedAt, &a.UpdatedAt)
 		return a, err
 	})
+	if err != nil {
+		return err
+	}
+	for _, a := range as {
+		o := byID[a.OrderID]
+		o.Payments = append(o.Payments, a)
+	}
+	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -230,15 +231,29 @@ func Get(ctx context.Context, q store.Querier, id string) (*Order, error) {
 
 // LoadItems reads an order's items into o (a locked order has none yet).
 func LoadItems(ctx context.Context, q store.Querier, o *Order) error {
-	rows, err := q.Query(ctx, `SELECT product, unit, requested_quantity, quantity, amount, adjustment, plan_id, period, coalesce(description, '')
-		FROM order_items WHERE order_id = $1 ORDER BY line`, o.ID)
+	return loadItemsOf(ctx, q, []*Order{o})
+}
+
+// loadItemsOf reads the items of every order in one query (a list of 500
+// orders is one round trip, not 500).
+func loadItemsOf(ctx context.Context, q store.Querier, orders []*Order) error {
+	byID := make(map[string]*Order, len(orders))
+	ids := make([]string, len(orders))
+	for i, o := range orders {
+		byID[o.ID], ids[i] = o, o.ID
+		o.Items = []Item{}
+	}
+	rows, err := q.Query(ctx, `SELECT order_id, product, unit, requested_quantity, quantity, amount, adjustment, plan_id, period, coalesce(description, '')
+		FROM order_items WHERE order_id = ANY($1) ORDER BY order_id, line`, ids)
 	if err != nil {
 		return err
 	}
-	o.Items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Item, error) {
-		var it Item
-		err := r.Scan(&it.Product, &it.Unit, &it.RequestedQuantity, &it.Quantity, &it.Amount, &it.Adjustment, &it.PlanID, &it.Period, &it.Description)
-		return it, err
+	var orderID string
+	var it Item
+	_, err = pgx.ForEachRow(rows, []any{&orderID, &it.Product, &it.Unit, &it.RequestedQuantity, &it.Quantity, &it.Amount, &it.Adjustment, &it.PlanID, &it.Period, &it.Description}, func() error {
+		o := byID[orderID]
+		o.Items = append(o.Items, it)
+		return nil
 	})
 	return err
 }
@@ -247,14 +262,32 @@ func LoadItems(ctx context.Context, q store.Querier, o *Order) error {
 type ListFilter struct {
 	Status    Status // "": every status
 	AccountID string
-	Limit     int
-	Cursor    *Cursor
+	// Search matches the start of the invoice number (INV-2026-0001…) or a
+	// part of the requester's name or e-mail, case-insensitively.
+	Search string
+	// From and To bound the invoice date (the creation for a draft):
+	// From <= date < To; zero means unbounded.
+	From, To time.Time
+	Limit    int
+	Cursor   *Cursor
 }
 
 // Cursor is a position in a newest-first list (orders, subscriptions).
 type Cursor struct {
 	CreatedAt time.Time
 	ID        string
+}
+
+// likeEscape makes s a literal inside a LIKE pattern.
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.TrimSpace(s))
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 // ListOrders lists orders newest first; next is the cursor of the next page.
@@ -267,7 +300,11 @@ func (s *Service) ListOrders(ctx context.Context, f ListFilter) ([]*Order, *Curs
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM orders o LEFT JOIN invoices i ON i.order_id = o.id
 		WHERE ($1 = '' OR o.status = $1) AND ($2 = '' OR o.account_id = $2) AND (NOT $4 OR (o.created_at, o.id) < ($5, $6))
-		ORDER BY o.created_at DESC, o.id DESC LIMIT $3`, f.Status, f.AccountID, f.Limit+1, after, at, id)
+			AND ($7 = '' OR i.number ILIKE $7 || '%' OR o.requester_email ILIKE '%' || $7 || '%' OR o.requester_name ILIKE '%' || $7 || '%')
+			AND ($8::timestamptz IS NULL OR coalesce(i.issued_at, o.created_at) >= $8)
+			AND ($9::timestamptz IS NULL OR coalesce(i.issued_at, o.created_at) < $9)
+		ORDER BY o.created_at DESC, o.id DESC LIMIT $3`, f.Status, f.AccountID, f.Limit+1, after, at, id,
+		likeEscape(f.Search), nullTime(f.From), nullTime(f.To))
 	if err != nil {
 		return nil, nil, store.Unavailable(err)
 	}
@@ -281,13 +318,12 @@ func (s *Service) ListOrders(ctx context.Context, f ListFilter) ([]*Order, *Curs
 		last := orders[len(orders)-1]
 		next = &Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
 	}
-	for _, o := range orders {
-		if err := LoadItems(ctx, s.pool, o); err != nil {
-			return nil, nil, store.Unavailable(err)
-		}
-		if o.Payments, err = loadAttempts(ctx, s.pool, o.ID); err != nil {
-			return nil, nil, store.Unavailable(err)
-		}
+	// Items and attempts of the whole page in two queries.
+	if err := loadItemsOf(ctx, s.pool, orders); err != nil {
+		return nil, nil, store.Unavailable(err)
+	}
+	if err := loadAttemptsOf(ctx, s.pool, orders); err != nil {
+		return nil, nil, store.Unavailable(err)
 	}
 	return orders, next, nil
 }

@@ -1,14 +1,12 @@
 package payment
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -98,7 +96,7 @@ type Event struct {
 	ResolvedAt      *time.Time      `json:"resolved_at"`
 	ResolvedBy      *string         `json:"resolved_by"`
 	ResolutionNote  *string         `json:"resolution_note"`
-	Payload         json.RawMessage `json:"payload"`
+	Payload         json.RawMessage `json:"payload"` // BodyView of the stored body
 }
 
 const eventColumns = `id, provider, dedupe_key, received_at, processed_at, outcome, flag, order_id, attempt_id,
@@ -109,23 +107,8 @@ func scanEvent(r pgx.Row) (Event, error) {
 	var payload []byte
 	err := r.Scan(&e.ID, &e.Provider, &e.DedupeKey, &e.ReceivedAt, &e.ProcessedAt, &e.Outcome, &e.Flag, &e.OrderID, &e.AttemptID,
 		&e.ConfirmedStatus, &e.ConfirmedAmount, &e.ResolvedAt, &e.ResolvedBy, &e.ResolutionNote, &payload)
-	e.Payload = rawJSON(payload)
+	e.Payload = BodyView(payload) // the body as signed, shown within bounds (view.go)
 	return e, err
-}
-
-// rawJSON is a stored body as JSON in UTF-8. The inbox keeps the body byte
-// for byte, as signed; json.Valid does not check UTF-8 inside strings, so
-// bytes that are not UTF-8 become U+FFFD first, and a body that is not JSON
-// at all is shown as one string.
-func rawJSON(b []byte) json.RawMessage {
-	if !utf8.Valid(b) {
-		b = bytes.ToValidUTF8(b, []byte("\uFFFD"))
-	}
-	if json.Valid(b) {
-		return b
-	}
-	out, _ := json.Marshal(string(b))
-	return out
 }
 
 // EventFilter selects inbox events.

@@ -11,6 +11,7 @@ import (
 	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/gateway"
 	"github.com/lunas-id/lunas/gateway/midtrans"
+	"github.com/lunas-id/lunas/internal/lunastest"
 	"github.com/lunas-id/lunas/internal/paytest"
 	"github.com/lunas-id/lunas/ledger"
 	"github.com/lunas-id/lunas/order"
@@ -286,7 +287,7 @@ func TestAPriceNeverChangesUnderAnOpenPayment(t *testing.T) {
 	o := e.Confirmed("acme", paytest.WA(1_000_000))
 	va := e.Pay(o.ID, gateway.MethodBNIVA)
 	e.Pay(o.ID, gateway.MethodManualTransfer)
-	png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+	png := lunastest.ProofPNG(t)
 	if _, err := e.Reviews.SubmitProof(e.Ctx, o.ID, review.ProofInput{File: png, Amount: 1_110_000,
 		TransferredAt: e.Clock.Now().Add(-time.Minute), SenderBank: "BCA", SenderName: "Sari"}); err != nil {
 		t.Fatal(err)

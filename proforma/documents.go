@@ -21,6 +21,14 @@ import (
 	"github.com/lunas-id/lunas/store"
 )
 
+// SellerName is the name the documents are issued in; mail signs with it.
+func (d *Documents) SellerName() string {
+	if d == nil {
+		return ""
+	}
+	return d.seller.Name
+}
+
 // Seller is the seller block printed on every invoice.
 type Seller struct {
 	Name, Address, NPWP string

@@ -180,17 +180,13 @@ func Number(n int64) string { return strings.TrimPrefix(Rupiah(n), "Rp") }
 // prepares the fonts, SetLogo the logo) and share it: Render is safe for
 // concurrent use.
 type Renderer struct {
-	fast *fastFonts
 	logo *logo
 }
 
-// NewRenderer prepares the fonts.
+// NewRenderer returns a renderer without a logo. It cannot fail today; the
+// error stays for the fonts or assets a renderer may prepare.
 func NewRenderer() (*Renderer, error) {
-	ff, err := makeFastFonts()
-	if err != nil {
-		return nil, err
-	}
-	return &Renderer{fast: ff}, nil
+	return &Renderer{}, nil
 }
 
 // texts lists every variable string printed on the document.
@@ -208,16 +204,16 @@ func (d Data) texts() []string {
 // the Go fonts in fpdf's pre-built single-byte form; anything else takes
 // the general path, the same Go fonts embedded as UTF-8 TrueType.
 func (r *Renderer) Render(d Data) ([]byte, error) {
-	if r == nil || r.fast == nil || !encodable(d.texts()...) {
+	if r == nil || !encodable(d.texts()...) {
 		return r.RenderUTF8(d)
 	}
-	return render(d, r.logo, func(pdf *fpdf.Fpdf) func(string) string {
-		pdf.AddFontFromBytes("go", "", r.fast.regularJSON, r.fast.regularZ)
-		pdf.AddFontFromBytes("go", "B", r.fast.boldJSON, r.fast.boldZ)
-		// Page content uncompressed: a zlib writer costs about 1 MB of
-		// allocation per document; the PDF grows by a few kilobytes.
-		pdf.SetCompression(false)
-		return r.fast.translate
+	return render(d, r.logo, func(pdf *fpdf.Fpdf) (func(string) string, string) {
+		// The PDF core font Helvetica in WinAnsiEncoding (cp1252): every
+		// reader has it, so nothing is embedded and a proforma is a few
+		// kilobytes instead of ~150 KB of embedded Go fonts in every mail
+		// and every stored document (the performance issue's target is
+		// 40 KB). Page content is compressed once per document.
+		return toCP1252, "helvetica"
 	})
 }
 
@@ -229,10 +225,10 @@ func (r *Renderer) RenderUTF8(d Data) ([]byte, error) {
 	if r != nil {
 		lg = r.logo
 	}
-	return render(d, lg, func(pdf *fpdf.Fpdf) func(string) string {
+	return render(d, lg, func(pdf *fpdf.Fpdf) (func(string) string, string) {
 		pdf.AddUTF8FontFromBytes("go", "", goregular.TTF)
 		pdf.AddUTF8FontFromBytes("go", "B", gobold.TTF)
-		return func(s string) string { return s }
+		return func(s string) string { return s }, "go"
 	})
 }
 
@@ -246,7 +242,7 @@ const (
 	metaX    = 115.0 // the right-hand block: title, number, dates
 )
 
-func render(d Data, lg *logo, fonts func(*fpdf.Fpdf) func(string) string) ([]byte, error) {
+func render(d Data, lg *logo, fonts func(*fpdf.Fpdf) (func(string) string, string)) ([]byte, error) {
 	w := wordsFor(d.Locale)
 	loc := d.Location
 	if loc == nil {
@@ -271,7 +267,8 @@ func render(d Data, lg *logo, fonts func(*fpdf.Fpdf) func(string) string) ([]byt
 	pdf.SetAuthor(d.SellerName, true)
 	pdf.SetTitle(w.title+" "+d.InvoiceNumber, true)
 	pdf.SetLang(w.lang)
-	tr := fonts(pdf)
+	tr, family := fonts(pdf)
+	font := func(style string, size float64) { pdf.SetFont(family, style, size) }
 	cell := func(wd, h float64, txt, border string, ln int, align string, fill bool) {
 		pdf.CellFormat(wd, h, tr(txt), border, ln, align, fill, 0, "")
 	}
@@ -292,9 +289,9 @@ func render(d Data, lg *logo, fonts func(*fpdf.Fpdf) func(string) string) ([]byt
 	}
 	sellerW := metaX - 5 - sellerX
 	pdf.SetXY(sellerX, margin)
-	pdf.SetFont("go", "B", 11)
+	font("B", 11)
 	cell(sellerW, 6, d.SellerName, "", 2, "L", false)
-	pdf.SetFont("go", "", 9)
+	font("", 9)
 	pdf.SetX(sellerX)
 	multi(sellerW, 4.5, d.SellerAddress)
 	pdf.SetX(sellerX)
@@ -303,13 +300,13 @@ func render(d Data, lg *logo, fonts func(*fpdf.Fpdf) func(string) string) ([]byt
 
 	// Right: the title, the invoice number and its dates.
 	pdf.SetXY(metaX, margin)
-	pdf.SetFont("go", "B", 15)
+	font("B", 15)
 	cell(pageW-margin-metaX, 8, w.title, "", 2, "R", false)
 	meta := func(k, v string) {
 		pdf.SetX(metaX)
-		pdf.SetFont("go", "", 9)
+		font("", 9)
 		cell(30, 5, k, "", 0, "L", false)
-		pdf.SetFont("go", "B", 9)
+		font("B", 9)
 		cell(pageW-margin-metaX-30, 5, v, "", 2, "R", false)
 	}
 	meta(w.number, d.InvoiceNumber)
@@ -335,12 +332,12 @@ func render(d Data, lg *logo, fonts func(*fpdf.Fpdf) func(string) string) ([]byt
 
 	kvWidth := contentW
 	kv := func(k, v string) {
-		pdf.SetFont("go", "", 9)
+		font("", 9)
 		cell(35, 5, k, "", 0, "L", false)
-		pdf.SetFont("go", "B", 9)
+		font("B", 9)
 		multi(kvWidth-35, 5, v)
 	}
-	pdf.SetFont("go", "B", 10)
+	font("B", 10)
 	cell(0, 6, w.billTo, "", 1, "L", false)
 	kv(w.account, d.AccountName+" ("+d.AccountID+")")
 	if d.AccountAddress != "" {
@@ -352,7 +349,7 @@ func render(d Data, lg *logo, fonts func(*fpdf.Fpdf) func(string) string) ([]byt
 	kv(w.requester, d.Requester+" <"+d.RequesterMail+">")
 	pdf.Ln(4)
 
-	pdf.SetFont("go", "B", 9)
+	font("B", 9)
 	pdf.SetFillColor(235, 235, 235)
 	cols := []float64{80, 30, 30, 40}
 	for i, h := range []string{w.desc, w.qty, w.unit, w.amount} {
@@ -363,7 +360,7 @@ func render(d Data, lg *logo, fonts func(*fpdf.Fpdf) func(string) string) ([]byt
 		cell(cols[i], 7, h, "1", 0, align, true)
 	}
 	pdf.Ln(-1)
-	pdf.SetFont("go", "", 9)
+	font("", 9)
 	for _, l := range d.Lines {
 		cell(cols[0], 7, l.Description, "1", 0, "L", false)
 		cell(cols[1], 7, Number(l.Quantity), "1", 0, "R", false)
@@ -375,7 +372,7 @@ func render(d Data, lg *logo, fonts func(*fpdf.Fpdf) func(string) string) ([]byt
 		if bold {
 			style = "B"
 		}
-		pdf.SetFont("go", style, 9)
+		font(style, 9)
 		cell(140, 6, k, "", 0, "R", false)
 		cell(40, 6, v, "", 1, "R", false)
 	}
@@ -386,7 +383,7 @@ func render(d Data, lg *logo, fonts func(*fpdf.Fpdf) func(string) string) ([]byt
 	}
 	sum(w.total, Rupiah(d.Total), true)
 	pdf.Ln(2)
-	pdf.SetFont("go", "", 9)
+	font("", 9)
 	pdf.SetFillColor(245, 245, 245)
 	pdf.MultiCell(contentW, 6, tr(w.inWords+": "+capitalize(terbilang.Rupiah(d.Total, d.Locale))), "", "L", true)
 	pdf.Ln(4)
@@ -399,7 +396,7 @@ func render(d Data, lg *logo, fonts func(*fpdf.Fpdf) func(string) string) ([]byt
 	}
 	statusTop, statusPage := pdf.GetY(), pdf.PageNo()
 	kvWidth = stampLeft - margin - 5
-	pdf.SetFont("go", "B", 10)
+	font("B", 10)
 	cell(kvWidth, 6, w.status+": "+status, "", 1, "L", false)
 	if d.Paid {
 		kv(w.paidAt, when(d.PaidAt))
@@ -408,9 +405,9 @@ func render(d Data, lg *logo, fonts func(*fpdf.Fpdf) func(string) string) ([]byt
 			kv(w.reference, d.PaidReference)
 		}
 	} else if len(d.Instructions) > 0 {
-		pdf.SetFont("go", "B", 9)
+		font("B", 9)
 		cell(kvWidth, 6, w.howToPay, "", 1, "L", false)
-		pdf.SetFont("go", "", 9)
+		font("", 9)
 		for _, in := range d.Instructions {
 			multi(kvWidth, 5, "• "+in)
 		}
@@ -423,9 +420,9 @@ func render(d Data, lg *logo, fonts func(*fpdf.Fpdf) func(string) string) ([]byt
 	if pdf.PageNo() != statusPage { // the status block broke across a page
 		top = margin
 	}
-	stampBottom := stamp(pdf, tr, status, date, d.Paid, top)
+	stampBottom := stamp(pdf, font, tr, status, date, d.Paid, top)
 	pdf.SetY(max(pdf.GetY(), stampBottom) + 6)
-	pdf.SetFont("go", "", 8)
+	font("", 8)
 	multi(0, 4, w.footer)
 
 	var buf bytes.Buffer
@@ -444,12 +441,12 @@ const (
 // stamp draws status (and a date under it) in a double-ruled box, tilted
 // as a hand stamp lands, in the right-hand column from top down: green for
 // paid, red for unpaid. It returns the y where the tilted box ends.
-func stamp(pdf *fpdf.Fpdf, tr func(string) string, status, date string, paid bool, top float64) float64 {
+func stamp(pdf *fpdf.Fpdf, font func(string, float64), tr func(string) string, status, date string, paid bool, top float64) float64 {
 	r, g, b := 190, 30, 30
 	if paid {
 		r, g, b = 20, 125, 60
 	}
-	pdf.SetFont("go", "B", 20)
+	font("B", 20)
 	w := pdf.GetStringWidth(tr(status)) + 10
 	h := 13.0
 	if date != "" {
@@ -472,7 +469,7 @@ func stamp(pdf *fpdf.Fpdf, tr func(string) string, status, date string, paid boo
 	pdf.SetXY(x, y+2)
 	pdf.CellFormat(w, 9, tr(status), "", 2, "C", false, 0, "")
 	if date != "" {
-		pdf.SetFont("go", "B", 9)
+		font("B", 9)
 		pdf.CellFormat(w, 4, tr(date), "", 0, "C", false, 0, "")
 	}
 	pdf.SetAlpha(1, "Normal")

@@ -10,8 +10,8 @@ import (
 	"github.com/xuri/excelize/v2"
 )
 
-// Columns of the overdue report in CSV and XLSX, in order.
-var Columns = []string{"invoice_number", "order_id", "subscription_id", "account_id", "customer", "customer_email", "customer_phone",
+// columns of the overdue report in CSV and XLSX, in order.
+var columns = []string{"invoice_number", "order_id", "subscription_id", "account_id", "customer", "customer_email", "customer_phone",
 	"plan_id", "period", "due_date", "amount", "days_overdue"}
 
 func (x Row) strings() []string {
@@ -28,7 +28,7 @@ func (x Row) strings() []string {
 // through NewCSV, so a customer named "=HYPERLINK(…)" stays text.
 func (r Overdue) WriteCSV(w io.Writer) error {
 	cw := NewCSV(w)
-	if err := cw.Write(Columns); err != nil {
+	if err := cw.Write(columns); err != nil {
 		return err
 	}
 	for _, x := range r.Rows {
@@ -100,7 +100,7 @@ const Sheet = "Overdue"
 // millions), which the cell API holds easily.
 func (r Overdue) WriteXLSX(w io.Writer) error {
 	f := excelize.NewFile()
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	if err := f.SetSheetName("Sheet1", Sheet); err != nil {
 		return err
 	}
@@ -129,8 +129,8 @@ func (r Overdue) WriteXLSX(w io.Writer) error {
 			return err
 		}
 	}
-	header := make([]any, len(Columns))
-	for i, c := range Columns {
+	header := make([]any, len(columns))
+	for i, c := range columns {
 		header[i] = c
 	}
 	if err := f.SetSheetRow(Sheet, "A1", &header); err != nil {
@@ -150,7 +150,7 @@ func (r Overdue) WriteXLSX(w io.Writer) error {
 		}
 	}
 	last := len(r.Rows) + 1
-	totals := make([]any, len(Columns))
+	totals := make([]any, len(columns))
 	totals[0] = "Total"
 	totals[1] = fmt.Sprintf("%d invoices", r.Total.Count)
 	totals[10] = r.Total.Amount

@@ -96,14 +96,17 @@ func SniffProof(b []byte) string {
 // is checked here.
 func (s *Service) SubmitProof(ctx context.Context, orderID string, in ProofInput) (*order.Order, error) {
 	var ve lunas.ValidationError
-	ct := SniffProof(in.File)
+	var ct string
 	switch {
 	case len(in.File) == 0:
 		ve.Add("file", "is required")
 	case len(in.File) > MaxProofSize:
 		return nil, lunas.E(lunas.KindTooLarge, "file is larger than 5 MiB")
-	case ct == "":
-		ve.Add("file", "must be a PNG, JPEG or PDF (checked by content)")
+	default:
+		var problem string
+		if ct, problem = CheckProof(in.File); problem != "" {
+			ve.Add("file", "%s", problem)
+		}
 	}
 	if in.Amount <= 0 {
 		ve.Add("amount", "must be a positive whole number of rupiah")

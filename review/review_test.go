@@ -7,16 +7,15 @@ import (
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/gateway"
+	"github.com/lunas-id/lunas/internal/lunastest"
 	"github.com/lunas-id/lunas/internal/paytest"
 	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/review"
 )
 
-var pngBytes = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89")
-
 func proof(e *paytest.Env, orderID string, amount int64) (*order.Order, error) {
-	return e.Reviews.SubmitProof(e.Ctx, orderID, review.ProofInput{File: pngBytes, Amount: amount,
+	return e.Reviews.SubmitProof(e.Ctx, orderID, review.ProofInput{File: lunastest.ProofPNG(e.T), Amount: amount,
 		TransferredAt: e.Clock.Now().Add(-time.Minute), SenderBank: "BCA", SenderName: "Sari Dewi"})
 }
 
@@ -170,7 +169,7 @@ func TestProofRefusals(t *testing.T) {
 		kind lunas.Kind
 	}{
 		{"HTML renamed .png", []byte("<html><script>alert(1)</script></html>"), lunas.KindInvalid},
-		{"6 MiB", append(append([]byte{}, pngBytes...), make([]byte, 6<<20)...), lunas.KindTooLarge},
+		{"6 MiB", append(lunastest.ProofPNG(t), make([]byte, 6<<20)...), lunas.KindTooLarge},
 		{"empty", nil, lunas.KindInvalid},
 	}
 	for _, tc := range cases {

@@ -30,6 +30,9 @@ export OVO_CALLBACK_TOKEN=${OVO_CALLBACK_TOKEN:-fake-ovo-callback-token}
 export LUNAS_SMTP_URL=${LUNAS_SMTP_URL:-smtp://$FAKEGW_SMTP_ADDR}
 export LUNAS_WHATSAPP_URL=${LUNAS_WHATSAPP_URL:-http://$FAKEGW_ADDR/whatsapp/send}
 export LUNAS_WHATSAPP_TOKEN=${LUNAS_WHATSAPP_TOKEN:-fake-whatsapp-token}
+# A local walk moves the test clock and waits for what follows (expiry,
+# subscription issuing): sweep every 2 s, not every minute.
+export LUNAS_SWEEP_INTERVAL=${LUNAS_SWEEP_INTERVAL:-2s}
 export FAKEGW_NOTIFY_MIDTRANS=${FAKEGW_NOTIFY_MIDTRANS:-$lunas_url/webhooks/midtrans}
 export LUNAS_WA_APP_SECRET=${LUNAS_WA_APP_SECRET:-dev-meta-app-secret}   # Meta's status webhooks (README "WhatsApp billing by message")
 export LUNAS_WA_VERIFY_TOKEN=${LUNAS_WA_VERIFY_TOKEN:-dev-meta-verify-token}

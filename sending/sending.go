@@ -240,49 +240,78 @@ func (s *Service) Submit(ctx context.Context, actor string, in Input) (*Progress
 // Get reads a sending's progress. An email counts as sent once the mail
 // service has sent it; a sending is done when every item is.
 func (s *Service) Get(ctx context.Context, id string) (*Progress, error) {
-	p := Progress{ID: id, Channels: map[string]Counts{}}
-	var channels []string
-	var day time.Time
-	err := s.pool.QueryRow(ctx, `SELECT message, total, channels, business_day, created_at FROM sendings WHERE id = $1`, id).
-		Scan(&p.Message, &p.Total, &channels, &day, &p.Created)
-	if errors.Is(err, pgx.ErrNoRows) {
+	ps, err := s.progress(ctx, id, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(ps) == 0 {
 		return nil, lunas.E(lunas.KindNotFound, "sending %q not found", id)
 	}
+	return ps[0], nil
+}
+
+// Recent lists the newest sendings with their progress, newest first; the
+// finance console shows them. Two queries whatever the limit.
+func (s *Service) Recent(ctx context.Context, limit int) ([]*Progress, error) {
+	return s.progress(ctx, "", limit)
+}
+
+// progress reads sending id (or, with "", the newest limit sendings,
+// newest first) and counts their items in one grouped query.
+func (s *Service) progress(ctx context.Context, id string, limit int) ([]*Progress, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, message, total, channels, business_day, created_at FROM sendings
+		WHERE ($1 = '' OR id = $1) ORDER BY created_at DESC, id DESC LIMIT $2`, id, limit)
 	if err != nil {
 		return nil, store.Unavailable(err)
 	}
-	p.Day = day.Format(time.DateOnly)
-	for _, c := range channels {
-		p.Channels[c] = Counts{}
+	var out []*Progress
+	byID := map[string]*Progress{}
+	var ids []string
+	var channels []string
+	var day time.Time
+	p := &Progress{}
+	_, err = pgx.ForEachRow(rows, []any{&p.ID, &p.Message, &p.Total, &channels, &day, &p.Created}, func() error {
+		q := &Progress{ID: p.ID, Message: p.Message, Total: p.Total, Created: p.Created, Day: day.Format(time.DateOnly), Channels: map[string]Counts{}}
+		for _, c := range channels {
+			q.Channels[c] = Counts{}
+		}
+		out, byID[q.ID], ids = append(out, q), q, append(ids, q.ID)
+		return nil
+	})
+	if err != nil {
+		return nil, store.Unavailable(err)
 	}
-	rows, err := s.pool.Query(ctx, `
-		SELECT si.channel,
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err = s.pool.Query(ctx, `
+		SELECT si.sending_id, si.channel,
 			count(*) FILTER (WHERE si.status = $2 AND (si.channel <> 'email' OR m.status = $5)),
 			count(*) FILTER (WHERE si.status = $3 OR (si.channel = 'email' AND si.status = $2 AND m.status = $6)),
 			count(*) FILTER (WHERE si.status = $4)
 		FROM sending_items si LEFT JOIN mails m ON m.id = si.mail_id
-		WHERE si.sending_id = $1 GROUP BY si.channel`, id, ItemSent, ItemFailed, ItemSkipped, mail.StatusSent, mail.StatusFailed)
+		WHERE si.sending_id = ANY($1) GROUP BY si.sending_id, si.channel`, ids, ItemSent, ItemFailed, ItemSkipped, mail.StatusSent, mail.StatusFailed)
 	if err != nil {
 		return nil, store.Unavailable(err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var c string
-		var n Counts
-		if err := rows.Scan(&c, &n.Sent, &n.Failed, &n.Skipped); err != nil {
-			return nil, store.Unavailable(err)
-		}
-		p.Channels[c] = n
-		p.Sent, p.Failed, p.Skipped = p.Sent+n.Sent, p.Failed+n.Failed, p.Skipped+n.Skipped
-	}
-	if err := rows.Err(); err != nil {
+	var sid, c string
+	var n Counts
+	_, err = pgx.ForEachRow(rows, []any{&sid, &c, &n.Sent, &n.Failed, &n.Skipped}, func() error {
+		q := byID[sid]
+		q.Channels[c] = n
+		q.Sent, q.Failed, q.Skipped = q.Sent+n.Sent, q.Failed+n.Failed, q.Skipped+n.Skipped
+		return nil
+	})
+	if err != nil {
 		return nil, store.Unavailable(err)
 	}
-	p.Status = "running"
-	if p.Sent+p.Failed+p.Skipped == p.Total {
-		p.Status = "done"
+	for _, q := range out {
+		q.Status = "running"
+		if q.Sent+q.Failed+q.Skipped == q.Total {
+			q.Status = "done"
+		}
 	}
-	return &p, nil
+	return out, nil
 }
 
 // item is one (invoice, channel) of a sending, with what its message says.
@@ -304,28 +333,6 @@ const maxAttempts = 5
 // outbox job done. Several runs of one sending share the work (items are
 // leased); a run that finds only items leased by another waits for them,
 // so the sending is done when its last run returns. Called by the worker
-// Recent lists the newest sendings with their progress, newest first; the
-// finance console shows them.
-func (s *Service) Recent(ctx context.Context, limit int) ([]*Progress, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id FROM sendings ORDER BY created_at DESC, id DESC LIMIT $1`, limit)
-	if err != nil {
-		return nil, store.Unavailable(err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, store.Unavailable(err)
-	}
-	out := make([]*Progress, 0, len(ids))
-	for _, id := range ids {
-		p, err := s.Get(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
-
 // (sending:run).
 func (s *Service) Run(ctx context.Context, sendingID, outboxID string) error {
 	holder := store.NewID("run")

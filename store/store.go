@@ -104,7 +104,7 @@ func Migrate(ctx context.Context, dsn string, log *slog.Logger) error {
 		return fmt.Errorf("store: parse database URL: %w", err)
 	}
 	db := stdlib.OpenDB(*cfg)
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return err

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -307,7 +309,7 @@ func (s *Sender) body(ctx context.Context, a attempt) ([]byte, error) {
 type result struct {
 	status   int    // 0: no answer
 	err      string // transport failure
-	response string // the start of the answer's body
+	response string // a short summary of the answer's body (summarize)
 }
 
 // post sends one attempt: webhook-timestamp is the wall clock of this
@@ -341,8 +343,56 @@ func (s *Sender) post(ctx context.Context, a attempt, secret string) result {
 	}
 	defer res.Body.Close()
 	head, _ := io.ReadAll(io.LimitReader(res.Body, 1024))
-	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10)) // lets the connection be reused
-	return result{status: res.StatusCode, response: strings.ToValidUTF8(string(head), string(utf8.RuneError))}
+	rest, _ := io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10)) // lets the connection be reused
+	return result{status: res.StatusCode, response: summarize(res.Header.Get("Content-Type"), head, int64(len(head))+rest)}
+}
+
+// maxSnippet is how much of a receiver's answer finance is shown.
+const maxSnippet = 64
+
+// summarize is what last_response keeps of a receiver's answer: the
+// endpoint is a URL finance typed, and outside production it may be any
+// service on the network (an internal admin page, a metadata service's
+// credentials), so lunas never echoes a foreign answer whole. A short plain
+// text or JSON answer ("ok", {"received":true}) is kept, its first 64
+// characters with control characters and runs of white space made one
+// space; anything else is named by its type and size only.
+func summarize(contentType string, head []byte, size int64) string {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	if size == 0 {
+		return "" // stored as null
+	}
+	textual := mt == "" || mt == "text/plain" || mt == "application/json" || strings.HasSuffix(mt, "+json")
+	if !textual {
+		n := strconv.FormatInt(size, 10) + " bytes"
+		if size > 64<<10 {
+			n = "more than 64 KiB"
+		}
+		return "(" + mt + ", " + n + ")"
+	}
+	var b strings.Builder
+	n, space := 0, false
+	for _, r := range strings.ToValidUTF8(string(head), string(utf8.RuneError)) {
+		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			space = b.Len() > 0
+			continue
+		}
+		if n == maxSnippet {
+			b.WriteString("…")
+			return b.String()
+		}
+		if space {
+			b.WriteByte(' ')
+			n++
+			space = false
+		}
+		b.WriteRune(r)
+		n++
+	}
+	if size > int64(len(head)) {
+		b.WriteString("…")
+	}
+	return b.String()
 }
 
 // record stores an attempt's outcome: delivered, retried on the schedule,

@@ -99,12 +99,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer pg.Stop()
+	defer func() { _ = pg.Stop() }()
 	rd, err := harness.StartRedis(dir)
 	if err != nil {
 		return err
 	}
-	defer rd.Stop()
+	defer func() { _ = rd.Stop() }()
 	st, err := harness.New(ctx, harness.Config{Bin: *bin, DatabaseURL: pg.URL("lunas"), RedisURL: rd.URL(), Dir: dir,
 		Extra: map[string]string{"LUNAS_ENV": "test", "LUNAS_OUTBOX_REQUEUE_AFTER": "10s", "LUNAS_SWEEP_INTERVAL": "1s", "LUNAS_LOG_LEVEL": "INFO"}})
 	if err != nil {
@@ -316,7 +316,7 @@ func run() error {
 	// them work-1 was running shows after the run: asynq recovers exactly
 	// those, with "task lease expired".
 	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: fmt.Sprintf("127.0.0.1:%d", rd.Port)})
-	defer insp.Close()
+	defer func() { _ = insp.Close() }()
 	inFlight := map[string]string{} // task id → queue, in flight at the kill
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && len(inFlight) == 0; time.Sleep(5 * time.Millisecond) {
 		for _, q := range task.Queues() {
@@ -901,7 +901,7 @@ func check(ctx context.Context, st *harness.Stack, rd *harness.Redis, orders []o
 	r.undoneEvents = r.count(st, `SELECT count(*) FROM gateway_events WHERE processed_at IS NULL`)
 	r.unsentMails = r.count(st, `SELECT count(*) FROM mails WHERE status <> 'sent'`)
 	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: fmt.Sprintf("127.0.0.1:%d", rd.Port)})
-	defer insp.Close()
+	defer func() { _ = insp.Close() }()
 	for _, q := range task.Queues() {
 		info, err := insp.GetQueueInfo(q)
 		if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {

@@ -155,8 +155,19 @@ func TestMidtransVAPaymentEndToEnd(t *testing.T) {
 		t.Fatalf("%d mails, want 3 (billing, how to pay the VA, confirmation)", len(msgs))
 	}
 	confirmed, instructions := 0, 0
+	billingAt, instructionsAt := -1, -1
 	for i, m := range msgs {
 		p := parse(t, m)
+		// Signed by the seller the customer buys from, not by the product.
+		if body := mailText(t, m); !strings.Contains(body, "PT Lunas Contoh Indonesia") {
+			t.Errorf("mail %d (%s) is not signed by the seller (LUNAS_SELLER_NAME):\n%s", i, p.subject, body)
+		}
+		switch {
+		case strings.HasPrefix(p.subject, "Tagihan "+o.InvoiceNumber):
+			billingAt = i
+		case strings.HasPrefix(p.subject, "Cara membayar invoice "+o.InvoiceNumber):
+			instructionsAt = i
+		}
 		if strings.Join(p.rcpt, ",") != "sari@acme.example" || strings.Join(p.to, ",") != "sari@acme.example" || len(p.cc)+len(p.bcc) != 0 {
 			t.Errorf("mail %d: RCPT TO %v, To %v, Cc %v, Bcc %v: want only the requester", i, p.rcpt, p.to, p.cc, p.bcc)
 		}
@@ -178,6 +189,11 @@ func TestMidtransVAPaymentEndToEnd(t *testing.T) {
 	}
 	if confirmed != 1 || instructions != 1 {
 		t.Errorf("%d confirmation and %d instruction mails, want 1 and 1", confirmed, instructions)
+	}
+	// The attempt opened right after the confirm: its instructions follow
+	// the bill, never overtake it (the finish issue).
+	if billingAt < 0 || instructionsAt < billingAt {
+		t.Errorf("the billing mail is mail %d and the instructions mail %d: the instructions must follow the bill", billingAt, instructionsAt)
 	}
 	if n := s.count(`SELECT count(*) FROM outbox WHERE done_at IS NULL AND task_type <> 'invoice:expire'`); n != 0 {
 		t.Errorf("%d outbox rows left undone", n)

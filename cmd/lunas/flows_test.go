@@ -102,7 +102,8 @@ type problemBody struct {
 	Status int    `json:"status"`
 	Detail string `json:"detail"`
 	Errors []struct {
-		Field string `json:"field"`
+		Field   string `json:"field"`
+		Message string `json:"message"`
 	} `json:"errors"`
 }
 
@@ -185,7 +186,7 @@ func TestManualTransferEndToEnd(t *testing.T) {
 	if code := s.call("POST", "/v1/orders/"+o.ID+"/payments", appToken, map[string]string{"method": "manual_transfer"}, &a); code != 201 || a.BankAccount["number"] == "" || a.Reference != o.InvoiceNumber {
 		t.Fatalf("manual attempt: %d %+v", code, a)
 	}
-	png := []byte("\x89PNG\r\n\x1a\n" + strings.Repeat("\x00", 64))
+	png := lunastest.ProofPNG(t)
 	upload := func(file []byte, fields map[string]string) (int, problemBody) {
 		var buf bytes.Buffer
 		mw := multipart.NewWriter(&buf)
@@ -213,6 +214,12 @@ func TestManualTransferEndToEnd(t *testing.T) {
 	good := map[string]string{"amount": "1110000", "transferred_at": "2026-11-22T09:00:00+07:00", "sender_bank": "BCA", "sender_name": "Sari Dewi"}
 	if code, p := upload([]byte("<html>not an image</html>"), good); code != 400 || p.Errors[0].Field != "file" {
 		t.Errorf("HTML as .png: %d %+v", code, p)
+	}
+	// A header is not a document (the finish issue's 17-byte "PDF").
+	for name, file := range map[string][]byte{"a 17-byte PDF": []byte("%PDF-1.4\n%garbage"), "a PNG signature and zeros": []byte("\x89PNG\r\n\x1a\n" + strings.Repeat("\x00", 64))} {
+		if code, p := upload(file, good); code != 400 || len(p.Errors) != 1 || p.Errors[0].Field != "file" || !strings.Contains(p.Errors[0].Message, "not a readable") {
+			t.Errorf("%s: %d %+v", name, code, p)
+		}
 	}
 	if code, _ := upload(append(png, make([]byte, 6<<20)...), good); code != 413 {
 		t.Errorf("6 MiB: %d", code)

@@ -104,7 +104,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// go-redis (under asynq) logs dial failures through a package logger of
 	// its own; route it into ours so an outage is logged once per line, as JSON.
 	redisLoggerOnce.Do(func() { redis.SetLogger(redisLogger{log}) })
-	fmt.Fprintf(stderr, "lunas %s %s — effective configuration:\n", version, cmd)
+	fmt.Fprintf(stderr, "%s\nlunas %s with LUNAS_ENV=%s — effective configuration:\n", versionLine(debug.ReadBuildInfo), cmd, cfg.Env)
 	cfg.Print(stderr)
 
 	if cmd == "migrate" || cfg.AutoMigrate {
@@ -279,6 +279,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer pp.Close()
 		log.Info("pprof listening", "addr", addr)
 	}
+	if addr := cfg.MetricsAddr; addr != "" {
+		// /metrics for the scraper on an operator address, never on the
+		// public listener (which serves it only outside production, and
+		// only without this address).
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", api.MetricsHandler(reg))
+		ms := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("LUNAS_METRICS_ADDR %s: %w", addr, err)
+		}
+		go func() { _ = ms.Serve(ln) }()
+		defer ms.Close()
+		log.Info("metrics listening", "addr", addr)
+	}
 	if cmd == "all" || cmd == "work" {
 		tpl, err := templates.Parse()
 		if err != nil {
@@ -344,7 +359,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		handler := api.New(api.Options{
 			Pool: pool, Accounts: accounts, Orders: orders, Invoices: invoices, Payments: payments, Reviews: reviews, Documents: docs, Signer: signer, Tokens: cfg.APITokens, Location: cfg.Timezone, Logger: log,
 			Registry: reg, Database: pool, Redis: redisPinger{client}, TestClock: tc,
-			MidtransKey: cfg.MidtransServerKey, OVOCallbackToken: cfg.OVOCallbackToken, PublicURL: cfg.PublicURL,
+			PublicMetrics: publicMetrics(cfg),
+			MidtransKey:   cfg.MidtransServerKey, OVOCallbackToken: cfg.OVOCallbackToken, PublicURL: cfg.PublicURL,
 			WAAppSecret: cfg.WAAppSecret, WAVerifyToken: cfg.WAVerifyToken,
 			Usage: spend, Webhooks: hooks, Console: finance,
 			Subscriptions: subs, Reports: reports, Sendings: sendings,
@@ -416,6 +432,14 @@ type redisLogger struct{ l *slog.Logger }
 
 func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	r.l.Debug(fmt.Sprintf(format, v...), "component", "go-redis")
+}
+
+// publicMetrics says whether the public listener serves /metrics: never in
+// production (anyone could read the traffic's shape), nor when an operator
+// address serves it (LUNAS_METRICS_ADDR); a development stack without one
+// keeps it where its tools look.
+func publicMetrics(cfg *config.Config) bool {
+	return cfg.MetricsAddr == "" && cfg.Env != config.EnvProduction
 }
 
 func pprofMux() *http.ServeMux {

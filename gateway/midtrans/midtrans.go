@@ -379,18 +379,19 @@ func Signature(orderID, statusCode, grossAmount, serverKey string) string {
 func Verify(body []byte, serverKey string) (gateway.Event, error) {
 	var n Notification
 	if err := json.Unmarshal(body, &n); err != nil {
-		return gateway.Event{}, fmt.Errorf("%w: %v", gateway.ErrMalformed, err)
+		return gateway.Event{}, gateway.Undecodable(err, "")
 	}
-	if n.OrderID == "" || n.StatusCode == "" || n.GrossAmount == "" || n.SignatureKey == "" {
-		return gateway.Event{}, fmt.Errorf("%w: order_id, status_code, gross_amount and signature_key are required", gateway.ErrMalformed)
+	if err := gateway.Required("order_id", n.OrderID, "status_code", n.StatusCode, "gross_amount", n.GrossAmount,
+		"signature_key", n.SignatureKey); err != nil {
+		return gateway.Event{}, err
 	}
 	want := Signature(n.OrderID, n.StatusCode, n.GrossAmount, serverKey)
 	got := strings.ToLower(n.SignatureKey)
 	if serverKey == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
 		return gateway.Event{}, gateway.ErrAuth
 	}
-	if n.TransactionID == "" || n.TransactionStatus == "" {
-		return gateway.Event{}, fmt.Errorf("%w: transaction_id and transaction_status are required", gateway.ErrMalformed)
+	if err := gateway.Required("transaction_id", n.TransactionID, "transaction_status", n.TransactionStatus); err != nil {
+		return gateway.Event{}, err
 	}
 	return callback(n, body), nil
 }
@@ -443,10 +444,10 @@ func Decode(body []byte) (gateway.Event, error) {
 func parse(body []byte) (Notification, error) {
 	var n Notification
 	if err := json.Unmarshal(body, &n); err != nil {
-		return n, fmt.Errorf("%w: %v", gateway.ErrMalformed, err)
+		return n, gateway.Undecodable(err, "")
 	}
-	if n.OrderID == "" || n.TransactionStatus == "" {
-		return n, fmt.Errorf("%w: order_id and transaction_status are required", gateway.ErrMalformed)
+	if err := gateway.Required("order_id", n.OrderID, "transaction_status", n.TransactionStatus); err != nil {
+		return n, err
 	}
 	return n, nil
 }

@@ -189,29 +189,29 @@ func Verify(token, expected string, body []byte) (gateway.Event, error) {
 func Decode(body []byte) (gateway.Event, error) {
 	var cb Callback
 	if err := json.Unmarshal(body, &cb); err != nil {
-		return gateway.Event{}, fmt.Errorf("%w: %v", gateway.ErrMalformed, err)
+		return gateway.Event{}, gateway.Undecodable(err, "")
 	}
-	if cb.Event == "" || len(cb.Data) == 0 {
-		return gateway.Event{}, fmt.Errorf("%w: event and data are required", gateway.ErrMalformed)
+	if err := gateway.Required("event", cb.Event, "data", string(cb.Data)); err != nil {
+		return gateway.Event{}, err
 	}
 	switch cb.Event {
 	case "ewallet.capture", "ewallet.void":
 		var ch Charge
 		if err := json.Unmarshal(cb.Data, &ch); err != nil {
-			return gateway.Event{}, fmt.Errorf("%w: data: %v", gateway.ErrMalformed, err)
+			return gateway.Event{}, gateway.Undecodable(err, "data")
 		}
-		if ch.ID == "" || ch.ReferenceID == "" || ch.Status == "" {
-			return gateway.Event{}, fmt.Errorf("%w: data.id, data.reference_id and data.status are required", gateway.ErrMalformed)
+		if err := gateway.Required("data.id", ch.ID, "data.reference_id", ch.ReferenceID, "data.status", ch.Status); err != nil {
+			return gateway.Event{}, err
 		}
 		ev := chargeEvent(cb.Event, ch, body)
 		return ev, nil
 	case "ewallet.refund":
 		var rf Refund
 		if err := json.Unmarshal(cb.Data, &rf); err != nil {
-			return gateway.Event{}, fmt.Errorf("%w: data: %v", gateway.ErrMalformed, err)
+			return gateway.Event{}, gateway.Undecodable(err, "data")
 		}
-		if rf.ID == "" || rf.ChargeID == "" || rf.Status == "" {
-			return gateway.Event{}, fmt.Errorf("%w: data.id, data.charge_id and data.status are required", gateway.ErrMalformed)
+		if err := gateway.Required("data.id", rf.ID, "data.charge_id", rf.ChargeID, "data.status", rf.Status); err != nil {
+			return gateway.Event{}, err
 		}
 		ev := gateway.Event{Provider: gateway.ProviderOVO, TxID: rf.ChargeID, Type: cb.Event, RawStatus: "REFUND_" + rf.Status,
 			Currency: rf.Currency, Payload: body, DedupeKey: "ovo:" + cb.Event + ":" + rf.ID + ":" + rf.Status, Status: gateway.StatusIgnored}

@@ -113,7 +113,7 @@ func RedisURL(t testing.TB) string {
 		for n := 1; n <= redisTestDatabases; n++ {
 			ok, err := c.SetNX(ctx, claimKey(n), token, claimTTL).Result()
 			if err != nil {
-				c.Close()
+				_ = c.Close()
 				t.Fatalf("redis: %v (is Redis up? run tests with `make test`)", err)
 			}
 			if ok {
@@ -123,7 +123,7 @@ func RedisURL(t testing.TB) string {
 		}
 		if db == 0 {
 			if time.Now().After(deadline) {
-				c.Close()
+				_ = c.Close()
 				t.Fatalf("redis: all %d test databases stayed claimed for 10 min", redisTestDatabases)
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -151,11 +151,11 @@ func RedisURL(t testing.TB) string {
 		close(stop)
 		<-stopped
 		_ = releaseClaim.Run(ctx, c, []string{claimKey(db)}, token).Err()
-		c.Close()
+		_ = c.Close()
 	})
 	opt.DB = db
 	c2 := redis.NewClient(opt)
-	defer c2.Close()
+	defer func() { _ = c2.Close() }()
 	if err := c2.FlushDB(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func (r *RedisServer) Start() {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if c, err := net.Dial("tcp", r.Addr); err == nil {
-			c.Close()
+			_ = c.Close()
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
