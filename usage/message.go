@@ -77,8 +77,8 @@ func (e *engine) tierKey(t time.Time, category, market string) string {
 // loadTiers reads the account's billed-message counts of the months from
 // lo to hi.
 func (e *engine) loadTiers(ctx context.Context, tx pgx.Tx, accountID string, lo, hi time.Time) error {
-	if lo.IsZero() {
-		return nil
+	if lo.IsZero() || !e.cards.hasMessage() {
+		return nil // tiers are a message card's: a conversation-only list costs no round trip
 	}
 	m0, _ := e.month(lo)
 	_, m1 := e.month(hi)
