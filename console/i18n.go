@@ -132,9 +132,15 @@ var messages = map[string][2]string{
 	"mail.confirmation": {"konfirmasi pembayaran", "payment confirmation"},
 	"mail.rejection":    {"penolakan", "rejection"},
 	"mail.refund":       {"pengembalian dana", "refund"},
-	"mailstatus.queued": {"antre", "queued"},
-	"mailstatus.sent":   {"terkirim", "sent"},
-	"mailstatus.failed": {"gagal", "failed"},
+	// Every mail kind has its name here (console/mailkinds_test.go checks
+	// templates.Kinds): a missing one showed as ⟦mail.instructions⟧.
+	"mail.instructions":   {"cara membayar", "how to pay"},
+	"mail.reminder":       {"pengingat", "reminder"},
+	"mail.low_balance":    {"saldo menipis", "low balance"},
+	"mail.proof_received": {"bukti transfer diterima", "proof received"},
+	"mailstatus.queued":   {"antre", "queued"},
+	"mailstatus.sent":     {"terkirim", "sent"},
+	"mailstatus.failed":   {"gagal", "failed"},
 
 	"order.title":     {"Pesanan", "Order"},
 	"order.summary":   {"Ringkasan pesanan", "Order summary"},
