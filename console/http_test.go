@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lunas-id/lunas/clock"
+	"github.com/lunas-id/lunas/internal/langcheck"
 )
 
 // client is a browser without a browser: a cookie jar, no redirects
@@ -326,6 +327,12 @@ func TestEveryPageInBothLanguages(t *testing.T) {
 			}
 			if m := regexp.MustCompile(`⟦[^⟧]*⟧`).FindAllString(body, -1); m != nil {
 				t.Errorf("%s %s: untranslated %v", lang, p, m)
+			}
+			// What a finance person reads, in their language (the finish
+			// issue: "refund: 888000 of 1776000 taken back" on an
+			// Indonesian page).
+			for _, problem := range langcheck.Problems(lang, langcheck.Text(body)) {
+				t.Errorf("%s %s: %s", lang, p, problem)
 			}
 			if !strings.Contains(body, `<html lang="`+lang+`">`) {
 				t.Errorf("%s %s: not in %s", lang, p, lang)
