@@ -581,7 +581,7 @@ func (t Table) Card() Card {
 	}
 	slices.SortFunc(markets, compareMarkets)
 	for _, cc := range markets {
-		for _, cat := range Categories {
+		for _, cat := range categories {
 			c.Rates = append(c.Rates, Rate{Market: cc, Category: Category(cat), Price: t.rows[cc][cat]})
 		}
 	}

@@ -322,7 +322,7 @@ func TestTableCardIsTheConversationFallback(t *testing.T) {
 		t.Errorf("the table's card is not valid: %v", err)
 	}
 	for _, rcpt := range []string{"+6281234567890", "+12025550123", "+18765550123", "+447911123456"} {
-		for _, cat := range Categories {
+		for _, cat := range categories {
 			wp, wc, wok := tb.Price(rcpt, cat)
 			gp, gc, gok := c.Price(Category(cat), rcpt, 12345)
 			if wp != gp || wc != gc || wok != gok {

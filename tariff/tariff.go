@@ -30,8 +30,12 @@ const (
 	Service        = "service"
 )
 
-// Categories lists every category a row must price.
-var Categories = []string{Marketing, Utility, Authentication, Service}
+// categories lists every category a row must price.
+var categories = []string{Marketing, Utility, Authentication, Service}
+
+// ConversationCategories returns every category a conversation card's row
+// prices, in order (a fresh slice: callers may keep it).
+func ConversationCategories() []string { return append([]string(nil), categories...) }
 
 // Default is API.md's default LUNAS_WA_PRICES: Meta's Indonesian prices.
 const Default = "62:marketing=600,utility=300,authentication=440,service=275"
@@ -74,7 +78,7 @@ func Parse(s string) (Table, error) {
 			}
 			k = strings.TrimSpace(k)
 			if !known(k) {
-				return Table{}, fmt.Errorf("country %s: unknown category %q (want %s)", cc, k, strings.Join(Categories, ", "))
+				return Table{}, fmt.Errorf("country %s: unknown category %q (want %s)", cc, k, strings.Join(categories, ", "))
 			}
 			if _, dup := prices[k]; dup {
 				return Table{}, fmt.Errorf("country %s: category %s appears twice", cc, k)
@@ -85,7 +89,7 @@ func Parse(s string) (Table, error) {
 			}
 			prices[k] = n
 		}
-		for _, c := range Categories {
+		for _, c := range categories {
 			if _, ok := prices[c]; !ok {
 				return Table{}, fmt.Errorf("country %s: no price for %s", cc, c)
 			}
@@ -142,8 +146,8 @@ func (t Table) String() string {
 	}
 	rows := make([]string, len(ccs))
 	for i, cc := range ccs {
-		parts := make([]string, len(Categories))
-		for j, c := range Categories {
+		parts := make([]string, len(categories))
+		for j, c := range categories {
 			parts[j] = fmt.Sprintf("%s=%d", c, t.rows[cc][c])
 		}
 		rows[i] = cc + ":" + strings.Join(parts, ",")
@@ -152,7 +156,7 @@ func (t Table) String() string {
 }
 
 func known(c string) bool {
-	for _, k := range Categories {
+	for _, k := range categories {
 		if k == c {
 			return true
 		}

@@ -171,7 +171,7 @@ func (s *Service) load(ctx context.Context, tx pgx.Tx, accountID string, evs []e
 		return e, nil
 	}
 	res := tx.SendBatch(ctx, b)
-	defer res.Close()
+	defer func() { _ = res.Close() }() // the error is read by the explicit Close below
 	for i := 0; i < b.Len(); i++ {
 		rows, err := res.Query()
 		if err != nil {
@@ -191,7 +191,7 @@ func (s *Service) load(ctx context.Context, tx pgx.Tx, accountID string, evs []e
 // runBatch sends the replay (and failed-original) queries.
 func (e *engine) runBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch, scan func(pgx.Rows) ([]*msg, error), originals bool) error {
 	res := tx.SendBatch(ctx, b)
-	defer res.Close()
+	defer func() { _ = res.Close() }() // the error is read by the explicit Close below
 	rows, err := res.Query()
 	if err != nil {
 		return err

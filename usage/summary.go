@@ -83,7 +83,7 @@ func (s *Service) DefaultPeriod() (from, to time.Time) {
 // Summary sums an account's usage for events whose time is in [from, to).
 func (s *Service) Summary(ctx context.Context, accountID string, from, to time.Time) (Summary, error) {
 	sum := Summary{From: from, To: to, Categories: map[string]CategorySummary{}}
-	for _, c := range tariff.Categories {
+	for _, c := range tariff.ConversationCategories() {
 		sum.Categories[c] = CategorySummary{}
 	}
 	var exists bool

@@ -22,10 +22,10 @@ import (
 	"github.com/lunas-id/lunas/store"
 )
 
-// Schedule is the wait after each failed attempt (API.md): after the
+// schedule is the wait after each failed attempt (API.md): after the
 // eighth try fails the delivery is failed. Waits run on the service clock,
 // like every deadline in lunas, so a test that moves the clock moves them.
-var Schedule = []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour}
+var schedule = []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour}
 
 // Outcomes of one attempt, for metrics.
 const (
@@ -409,8 +409,8 @@ func (s *Sender) record(ctx context.Context, id int64, a attempt, r result) {
 	case r.status == http.StatusGone:
 		outcome, status = OutcomeGone, DeliveryFailed
 	default:
-		if n := a.attempts + 1 - a.base; n <= len(Schedule) {
-			t := now.Add(Schedule[n-1])
+		if n := a.attempts + 1 - a.base; n <= len(schedule) {
+			t := now.Add(schedule[n-1])
 			next = &t
 		} else {
 			outcome, status = OutcomeFailed, DeliveryFailed

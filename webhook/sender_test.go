@@ -151,7 +151,7 @@ func TestScheduleEndsFailedAnd410DisablesTheEndpoint(t *testing.T) {
 	e.emit(BalanceLow, "acme", map[string]any{"account_id": "acme"})
 	e.run()
 	// 1 + 7 retries, each due after its wait on the service clock.
-	for i, wait := range append([]time.Duration{0}, Schedule...) {
+	for i, wait := range append([]time.Duration{0}, schedule...) {
 		e.clock.Set(e.clock.Now().Add(wait))
 		lunastest.Eventually(t, 10*time.Second, fmt.Sprintf("attempt %d", i+1), func() bool {
 			return e.deliveries(epDown.ID)[0].Attempts == i+1

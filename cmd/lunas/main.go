@@ -162,14 +162,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("LUNAS_REDIS_URL: %w", err)
 	}
 	client := asynq.NewClient(redisOpt)
-	defer client.Close()
+	defer func() { _ = client.Close() }()
 	deployment, err := store.DeploymentID(ctx, pool)
 	if err != nil {
 		return err
 	}
 	rc, _ := redisOpt.MakeRedisClient().(redis.UniversalClient)
 	if rc != nil {
-		defer rc.Close()
+		defer func() { _ = rc.Close() }()
 		if err := redisconn.Claim(ctx, rc, deployment, databaseIdentity(cfg.DatabaseURL)); err != nil {
 			return err
 		}
@@ -244,7 +244,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	relay.Relayed = m.relayed
 	relay.Stale = cfg.OutboxRequeueAfter
 	relay.Inspector = asynq.NewInspector(redisOpt)
-	defer relay.Inspector.Close()
+	defer func() { _ = relay.Inspector.Close() }()
 	m.watchQueues(reg, relay.Inspector)
 	relay.Redriven = m.redriven
 	// Every transaction that writes outbox rows kicks this process's relay
@@ -431,8 +431,9 @@ func runAudit(ctx context.Context, getenv func(string) string, asJSON bool, stdo
 }
 
 // redisLoggerOnce guards go-redis's package logger, which is global to the
-// process (tests run several lunas "processes" in one).
-var redisLoggerOnce sync.Once
+// process (tests run several lunas "processes" in one): the one global here
+// mirrors the library's own.
+var redisLoggerOnce sync.Once //nolint:gochecknoglobals // go-redis's logger is process-wide
 
 type redisLogger struct{ l *slog.Logger }
 

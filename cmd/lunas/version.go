@@ -12,8 +12,8 @@ import (
 // .git directory (the Docker build context leaves it out), where the Go
 // toolchain cannot stamp the VCS revision itself.
 var (
-	version  = "dev"
-	revision = ""
+	version  = "dev" //nolint:gochecknoglobals // set by the linker (-X main.version)
+	revision = ""    //nolint:gochecknoglobals // set by the linker (-X main.revision)
 )
 
 // versionLine is what `lunas version` prints: the version, the VCS revision

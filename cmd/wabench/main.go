@@ -330,7 +330,7 @@ func flushRedis(ctx context.Context, raw string) error {
 		return err
 	}
 	c := redis.NewClient(opt)
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	return c.FlushDB(ctx).Err()
 }
 
