@@ -1,5 +1,5 @@
 // Command lunas runs the payment-gateway webhook and invoice orchestration
-// service: `lunas all | serve | work | migrate | version`. All wiring lives
+// service: `lunas all | serve | work | migrate | users | audit | version`. All wiring lives
 // here, in run.
 package main
 
@@ -63,6 +63,7 @@ commands:
   serve     HTTP API + webhooks + outbox relay (stateless; run many)
   work      asynq worker + sweeper + outbox relay (run many)
   migrate   apply database migrations (creating the database if needed) and exit
+  users     add|list|disable|reset finance people (lunas users for flags)
   audit     check the books (balances, credits, confirmations, postings); exit 1 on any discrepancy; --json
   version   print the version, VCS revision and commit time
 `
@@ -77,6 +78,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "users" {
+		return runUsers(ctx, args[1:], getenv, stdout, stderr)
+	}
 	if len(args) == 0 || (len(args) > 1 && !(args[0] == "audit" && len(args) == 2 && args[1] == "--json")) {
 		fmt.Fprint(stderr, usage)
 		return errors.New("expected one command")
