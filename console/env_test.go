@@ -30,11 +30,13 @@ import (
 	"github.com/lunas-id/lunas/internal/lunastest"
 	"github.com/lunas-id/lunas/internal/mailtest"
 	"github.com/lunas-id/lunas/internal/midtranstest"
+	"github.com/lunas-id/lunas/internal/peopletest"
 	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/mail"
 	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/outbox"
 	"github.com/lunas-id/lunas/payment"
+	"github.com/lunas-id/lunas/people"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/review"
 	"github.com/lunas-id/lunas/store"
@@ -91,6 +93,9 @@ type env struct {
 	reports  *fakeReports
 	sendings *fakeSendings
 	worker   bool
+	people   *people.Users
+	auditLog *people.AuditLog
+	real     *peopletest.RealClock // the authenticators' time
 }
 
 type envOptions struct {
@@ -174,8 +179,11 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if o.tokens == nil {
 		o.tokens = map[string]string{appToken: "app", financeToken: "finance"}
 	}
+	e.real = &peopletest.RealClock{}
+	e.people = people.NewUsers(e.pool, people.Options{Clock: e.clock, RealNow: e.real.Now})
+	e.auditLog = people.NewAuditLog(e.pool, e.clock)
 	copts := console.Options{Pool: e.pool, Accounts: e.accounts, Orders: e.orders, Payments: e.payments, Reviews: e.reviews, Documents: e.docs, Usage: e.usage,
-		Tokens: o.tokens, Clock: e.clock, Location: jakarta, Logger: log, PublicURL: o.publicURL}
+		People: e.people, Audit: e.auditLog, Clock: e.clock, Location: jakarta, Logger: log, PublicURL: o.publicURL}
 	if o.reports {
 		e.reports = &fakeReports{}
 		copts.Overdue = e.reports
@@ -407,11 +415,6 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	lunastest.Eventually(t, d, what, cond)
 }
 
-// newEnvTokens starts another serve process on a's database with tokens
-// and returns its base URL.
-func newEnvTokens(t *testing.T, a *env, tokens map[string]string) string {
-	return newEnv(t, envOptions{dsn: a.dsn, clock: a.clock, tokens: tokens}).base
-}
 
 // flagged makes Midtrans report a VA payment of another amount than the
 // attempt's for a confirmed order of account: the callback arrives at the

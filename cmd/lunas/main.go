@@ -40,6 +40,7 @@ import (
 	ord "github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/outbox"
 	"github.com/lunas-id/lunas/payment"
+	"github.com/lunas-id/lunas/people"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/redisconn"
 	"github.com/lunas-id/lunas/report"
@@ -339,7 +340,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// billing through the adapters in console_billing.go).
 		reports := report.New(pool, clk, cfg.Timezone)
 		finance, err := console.New(console.Options{Pool: pool, Accounts: accounts, Orders: orders, Payments: payments, Reviews: reviews, Documents: docs,
-			Usage: spend, Tokens: cfg.APITokens, Clock: clk, Location: cfg.Timezone, Logger: log, PublicURL: cfg.PublicURL,
+			Usage: spend, People: people.NewUsers(pool, people.Options{Clock: clk}), Audit: people.NewAuditLog(pool, clk),
+			Clock: clk, Location: cfg.Timezone, Logger: log, PublicURL: cfg.PublicURL,
 			Subscriptions: consoleSubscriptions{subs}, Overdue: consoleReports{reports}, Sendings: consoleSendings{sendings}})
 		if err != nil {
 			return err
