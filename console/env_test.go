@@ -96,6 +96,7 @@ type env struct {
 	people   *people.Users
 	auditLog *people.AuditLog
 	real     *peopletest.RealClock // the authenticators' time
+	console  *console.Server
 }
 
 type envOptions struct {
@@ -195,6 +196,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.console = con
 	h := api.New(api.Options{Pool: e.pool, Accounts: e.accounts, Orders: e.orders, Invoices: e.invoices, Payments: e.payments, Reviews: e.reviews, Documents: e.docs, Signer: signer,
 		Tokens: o.tokens, Location: jakarta, Logger: log, MidtransKey: serverKey,
 		PublicURL: o.publicURL, Usage: e.usage, Console: con, Database: e.pool, Redis: okPinger{}})
