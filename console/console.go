@@ -61,7 +61,7 @@ type Options struct {
 	Reviews   *review.Service
 	Documents *proforma.Documents
 	Usage     *usage.Service // nil: no usage summary or reconciliation
-	People    *people.Users   // who signs in, their sessions
+	People    *people.Users  // who signs in, their sessions
 	Audit     *people.AuditLog
 	Clock     clock.Clock // the service clock; default Orders.Clock()
 	Location  *time.Location
@@ -77,7 +77,7 @@ type Options struct {
 // Server serves /console/.
 type Server struct {
 	Options
-	log    *slog.Logger
+	log       *slog.Logger
 	pages     map[string]*template.Template
 	mux       *http.ServeMux
 	routeList []Route

@@ -417,7 +417,6 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	lunastest.Eventually(t, d, what, cond)
 }
 
-
 // flagged makes Midtrans report a VA payment of another amount than the
 // attempt's for a confirmed order of account: the callback arrives at the
 // webhook and the event is flagged amount_mismatch (applied by the worker,

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/lunas-id/lunas"
-	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/people"
+	"github.com/lunas-id/lunas/proforma"
 )
 
 // view is what every page template gets: who is signed in, the language,
