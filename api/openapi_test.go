@@ -19,7 +19,9 @@ import (
 	"github.com/lunas-id/lunas/internal/lunastest"
 	"github.com/lunas-id/lunas/internal/openapitest"
 	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/manual"
 	"github.com/lunas-id/lunas/order"
+	"github.com/lunas-id/lunas/people"
 	"github.com/lunas-id/lunas/report"
 	"github.com/lunas-id/lunas/sending"
 	"github.com/lunas-id/lunas/subscription"
@@ -44,6 +46,7 @@ func fullServer() *api.Server {
 		Webhooks:      webhook.NewService(nil, nil, nil, webhook.Policy{}, lunastest.Logger()),
 		Subscriptions: subscription.New(nil, invoices, stubClock{}, jkt, lunastest.Logger()), Reports: report.New(nil, nil, jkt),
 		Sendings: sending.New(sending.Options{Orders: orders}),
+		Manual:   manual.New(manual.Options{}), Audit: people.NewAuditLog(nil, stubClock{}),
 		Database: pinger{}, Redis: pinger{}})
 }
 

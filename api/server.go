@@ -22,8 +22,10 @@ import (
 	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/manual"
 	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/payment"
+	"github.com/lunas-id/lunas/people"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/report"
 	"github.com/lunas-id/lunas/review"
@@ -68,6 +70,10 @@ type Options struct {
 	Usage            *usage.Service   // usage billing; nil: its routes answer 404
 	Webhooks         *webhook.Service // events to the app; nil: its routes answer 404
 	Console          http.Handler     // the finance console, served under /console/; nil: not mounted
+	// Four eyes and the audit log (issue 26); nil: adjustments move money
+	// at once and /v1/approvals, /v1/audit-log answer 404.
+	Manual *manual.Service
+	Audit  *people.AuditLog
 	// DBDeadline bounds the database work of a request (default 2 s);
 	// GatewayTimeout is what a gateway call may add (default 20 s).
 	DBDeadline, GatewayTimeout time.Duration
@@ -169,6 +175,13 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /openapi.json", s.openAPI())
 	if s.Registry != nil {
 		s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+	}
+	// Finance as named people: approvals and the audit log (read-only here).
+	if s.Manual != nil {
+		s.handle("GET /v1/approvals", fin, s.listApprovals)
+	}
+	if s.Audit != nil {
+		s.handle("GET /v1/audit-log", fin, s.listAuditLog)
 	}
 	// Test clock: registered only with LUNAS_ENV=test, so 404 elsewhere.
 	if s.TestClock != nil {

@@ -36,6 +36,7 @@ import (
 
 	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/clock"
+	"github.com/lunas-id/lunas/manual"
 	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/people"
@@ -63,6 +64,7 @@ type Options struct {
 	Usage     *usage.Service // nil: no usage summary or reconciliation
 	People    *people.Users  // who signs in, their sessions
 	Audit     *people.AuditLog
+	Manual    *manual.Service // adjustments under four eyes, approvals
 	Clock     clock.Clock // the service clock; default Orders.Clock()
 	Location  *time.Location
 	Logger    *slog.Logger
@@ -183,6 +185,8 @@ func (s *Server) routes() {
 	s.handle("POST /console/users", users, s.action(users, s.addUser))
 	s.handle("POST /console/users/{id}/disable", users, s.action(users, s.disableUser))
 	s.handle("POST /console/users/{id}/reset", users, s.action(users, s.resetUser))
+	s.handle("GET /console/approvals", vw, pg(vw, s.approvals))
+	s.handle("POST /console/approvals/{id}", people.ActionApprove, s.action(people.ActionApprove, s.decide))
 	s.handle("GET /console/audit", people.ActionViewAudit, pg(people.ActionViewAudit, s.auditPage))
 
 	s.handle("/console/", vw, pg(vw, func(w http.ResponseWriter, r *http.Request, v *view) {

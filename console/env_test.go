@@ -33,6 +33,7 @@ import (
 	"github.com/lunas-id/lunas/internal/peopletest"
 	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/mail"
+	"github.com/lunas-id/lunas/manual"
 	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/outbox"
 	"github.com/lunas-id/lunas/payment"
@@ -50,6 +51,8 @@ const (
 	appToken     = "console-test-app-token"
 	financeToken = "console-test-finance-token"
 	serverKey    = "SB-Mid-server-CONSOLE_TEST"
+	// approvalThreshold is LUNAS_APPROVAL_THRESHOLD's default.
+	approvalThreshold = 5_000_000
 )
 
 var jakarta = func() *time.Location { l, _ := time.LoadLocation("Asia/Jakarta"); return l }()
@@ -97,6 +100,7 @@ type env struct {
 	auditLog *people.AuditLog
 	real     *peopletest.RealClock // the authenticators' time
 	console  *console.Server
+	manual   *manual.Service
 }
 
 type envOptions struct {
@@ -183,8 +187,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 	e.real = &peopletest.RealClock{}
 	e.people = people.NewUsers(e.pool, people.Options{Clock: e.clock, RealNow: e.real.Now})
 	e.auditLog = people.NewAuditLog(e.pool, e.clock)
+	e.manual = manual.New(manual.Options{Pool: e.pool, Clock: e.clock, Accounts: e.accounts, Threshold: approvalThreshold})
 	copts := console.Options{Pool: e.pool, Accounts: e.accounts, Orders: e.orders, Payments: e.payments, Reviews: e.reviews, Documents: e.docs, Usage: e.usage,
-		People: e.people, Audit: e.auditLog, Clock: e.clock, Location: jakarta, Logger: log, PublicURL: o.publicURL}
+		People: e.people, Audit: e.auditLog, Manual: e.manual, Clock: e.clock, Location: jakarta, Logger: log, PublicURL: o.publicURL}
 	if o.reports {
 		e.reports = &fakeReports{}
 		copts.Overdue = e.reports
@@ -199,7 +204,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	e.console = con
 	h := api.New(api.Options{Pool: e.pool, Accounts: e.accounts, Orders: e.orders, Invoices: e.invoices, Payments: e.payments, Reviews: e.reviews, Documents: e.docs, Signer: signer,
 		Tokens: o.tokens, Location: jakarta, Logger: log, MidtransKey: serverKey,
-		PublicURL: o.publicURL, Usage: e.usage, Console: con, Database: e.pool, Redis: okPinger{}})
+		PublicURL: o.publicURL, Usage: e.usage, Console: con, Manual: e.manual, Audit: e.auditLog, Database: e.pool, Redis: okPinger{}})
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })

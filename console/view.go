@@ -66,7 +66,7 @@ func (s *Server) newView(w http.ResponseWriter, r *http.Request, sess *session) 
 
 // pageNames are the templates under templates/, each rendered inside
 // layout.html.
-var pageNames = []string{"signin", "signin_totp", "welcome", "users", "audit", "error", "overview", "orders", "order", "reviews", "events", "accounts", "account",
+var pageNames = []string{"signin", "signin_totp", "welcome", "users", "audit", "approvals", "error", "overview", "orders", "order", "reviews", "events", "accounts", "account",
 	"subscriptions", "overdue", "sendings"}
 
 func parsePages(funcs template.FuncMap) (map[string]*template.Template, error) {

@@ -37,6 +37,7 @@ import (
 	"github.com/lunas-id/lunas/gateway/ovo"
 	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/mail"
+	"github.com/lunas-id/lunas/manual"
 	ord "github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/outbox"
 	"github.com/lunas-id/lunas/payment"
@@ -339,9 +340,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// The finance console, on the same services as the API (recurring
 		// billing through the adapters in console_billing.go).
 		reports := report.New(pool, clk, cfg.Timezone)
+		fourEyes := manual.New(manual.Options{Pool: pool, Clock: clk, Accounts: accounts, Threshold: cfg.ApprovalThreshold})
 		finance, err := console.New(console.Options{Pool: pool, Accounts: accounts, Orders: orders, Payments: payments, Reviews: reviews, Documents: docs,
 			Usage: spend, People: people.NewUsers(pool, people.Options{Clock: clk}), Audit: people.NewAuditLog(pool, clk),
-			Clock: clk, Location: cfg.Timezone, Logger: log, PublicURL: cfg.PublicURL,
+			Manual: fourEyes,
+			Clock:  clk, Location: cfg.Timezone, Logger: log, PublicURL: cfg.PublicURL,
 			Subscriptions: consoleSubscriptions{subs}, Overdue: consoleReports{reports}, Sendings: consoleSendings{sendings}})
 		if err != nil {
 			return err
@@ -350,7 +353,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			Pool: pool, Accounts: accounts, Orders: orders, Invoices: invoices, Payments: payments, Reviews: reviews, Documents: docs, Signer: signer, Tokens: cfg.APITokens, Location: cfg.Timezone, Logger: log,
 			Registry: reg, Database: pool, Redis: redisPinger{client}, TestClock: tc,
 			MidtransKey: cfg.MidtransServerKey, OVOCallbackToken: cfg.OVOCallbackToken, PublicURL: cfg.PublicURL,
-			Usage: spend, Webhooks: hooks, Console: finance,
+			Usage: spend, Webhooks: hooks, Console: finance, Manual: fourEyes, Audit: people.NewAuditLog(pool, clk),
 			Subscriptions: subs, Reports: reports, Sendings: sendings,
 			DBDeadline: cfg.DBDeadline, GatewayTimeout: gatewayTimeout, Liveness: store.LivenessOf(pool),
 		})
