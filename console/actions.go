@@ -24,6 +24,9 @@ func (s *Server) review(w http.ResponseWriter, r *http.Request, v *view) {
 	in := review.ReviewInput{Decision: review.Decision(r.PostForm.Get("decision")), Reason: strings.TrimSpace(r.PostForm.Get("reason"))}
 	_, err := s.Reviews.Review(r.Context(), id, v.Caller.Identity, in)
 	s.logAction(r.Context(), v, "review."+string(in.Decision), err, "order_id", id)
+	if err == nil {
+		s.audited(r.Context(), r, v, "review."+string(in.Decision), id, in)
+	}
 	s.done(w, r, v, back(r, "/console/orders/"+pathEscape(id)), err, "done.review."+map[bool]string{true: "accept", false: "reject"}[in.Decision == review.Accept])
 }
 
@@ -36,6 +39,9 @@ func (s *Server) resolve(w http.ResponseWriter, r *http.Request, v *view) {
 		err = lunas.E(lunas.KindNotFound, "gateway event %q not found", r.PathValue("id"))
 	} else {
 		_, err = s.Payments.Resolve(r.Context(), id, v.Caller.Identity, r.PostForm.Get("note"))
+		if err == nil {
+			s.audited(r.Context(), r, v, "event.resolve", r.PathValue("id"), map[string]string{"note": r.PostForm.Get("note")})
+		}
 	}
 	s.logAction(r.Context(), v, "event.resolve", err, "event_id", r.PathValue("id"))
 	s.done(w, r, v, back(r, "/console/events"), err, "done.resolve")
@@ -119,7 +125,11 @@ func (s *Server) reconcile(w http.ResponseWriter, r *http.Request, v *view) {
 	if err == nil {
 		in.Billed = &billed
 		var rec usage.Reconciliation
-		rec, _, err = s.Usage.Reconcile(r.Context(), id, v.Caller.Identity, in)
+		var created bool
+		rec, created, err = s.Usage.Reconcile(r.Context(), id, v.Caller.Identity, in)
+		if err == nil && created {
+			s.audited(r.Context(), r, v, "reconciliation.create", rec.ID, rec)
+		}
 		s.logAction(r.Context(), v, "account.reconcile", err, "account_id", id, "period", in.Period, "billed", billed, "difference", rec.Difference)
 	} else {
 		s.logAction(r.Context(), v, "account.reconcile", err, "account_id", id)

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -22,9 +23,10 @@ import (
 
 // welcomeData is what the welcome page shows.
 type welcomeData struct {
-	Token    string
-	View     people.WelcomeView
-	QR       string   // data: URI of the QR code (TOTP roles)
+	Token string
+	View  people.WelcomeView
+	QR    template.URL // data: URI of the QR code (TOTP roles): ours, so trusted
+
 	Codes    []string // the recovery codes, shown once after success
 	Done     bool
 	Problems []lunas.FieldError
@@ -66,7 +68,7 @@ func (s *Server) renderWelcome(w http.ResponseWriter, r *http.Request, v *view, 
 			s.failErr(w, r, v, err)
 			return
 		}
-		d.QR = "data:image/png;base64," + base64.StdEncoding.EncodeToString(png)
+		d.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
 		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "+
 			"form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 	}
@@ -157,6 +159,22 @@ func (s *Server) auditedUser(ctx context.Context, r *http.Request, v *view, acti
 		e.After, _ = json.Marshal(after)
 		return s.Audit.Record(ctx, tx, e)
 	})
+}
+
+// audited records a console action that its domain call already
+// committed (review, resolve, reconcile, bulk sending): those services run
+// their own transaction, so the row follows it at once rather than inside
+// it; a failure to record is logged, never shown as the action failing.
+func (s *Server) audited(ctx context.Context, r *http.Request, v *view, action, object string, after any) {
+	b, err := json.Marshal(after)
+	if err == nil {
+		err = store.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
+			return s.Audit.Record(ctx, tx, people.AuditEntry{Actor: v.Caller.Identity, Addr: r.RemoteAddr, Action: action, Object: object, After: b})
+		})
+	}
+	if err != nil {
+		s.log.ErrorContext(ctx, "console: audit row not recorded", "action", action, "object", object, "by", v.Caller.Identity, "err", err)
+	}
 }
 
 // addUser adds a person and shows the one-time link once, on this page.
