@@ -13,7 +13,6 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/lunas-id/lunas/audit"
-	"github.com/lunas-id/lunas/internal/peopletest"
 	"github.com/lunas-id/lunas/people"
 )
 
@@ -272,5 +271,4 @@ func TestPeopleInTheBrowser(t *testing.T) {
 			t.Errorf("lunas audit: %v %+v", err, rep)
 		}
 	})
-	_ = peopletest.Password
 }
