@@ -65,7 +65,7 @@ type Options struct {
 	People    *people.Users  // who signs in, their sessions
 	Audit     *people.AuditLog
 	Manual    *manual.Service // adjustments under four eyes, approvals
-	Clock     clock.Clock // the service clock; default Orders.Clock()
+	Clock     clock.Clock     // the service clock; default Orders.Clock()
 	Location  *time.Location
 	Logger    *slog.Logger
 	// PublicURL: when https, cookies are Secure whatever the request says.

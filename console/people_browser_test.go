@@ -230,7 +230,7 @@ func TestPeopleInTheBrowser(t *testing.T) {
 
 	t.Run("the audit log has it all, with the right actors", func(t *testing.T) {
 		want := map[string]string{
-			"review.accept " + paying.ID:    reviewer.Email,
+			"review.accept " + paying.ID:     reviewer.Email,
 			"approval.request " + approvalID: annEmail,
 			"approval.approve " + approvalID: bob.Email,
 			"user.disable " + reviewer.ID:    admin.Email,

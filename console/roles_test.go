@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	acc "github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/console"
+	"github.com/lunas-id/lunas/manual"
 	"github.com/lunas-id/lunas/people"
 )
 
@@ -28,6 +30,11 @@ func TestEveryRouteEnforcesItsRole(t *testing.T) {
 	o := e.inReview("acme", "sari@acme.example", 1000000, receipt(t))
 	ev := e.flagged("globex")
 	target := e.person(people.RoleViewer) // the user the users-page actions aim at
+	pending, err := e.manual.Adjust(t.Context(), "acme", manual.Actor{Name: "token:00000000"},
+		acc.AdjustmentInput{Product: "wa_balance", Kind: "refund", Amount: approvalThreshold + 1, Reason: "waits"})
+	if err != nil || pending.Approval == nil {
+		t.Fatalf("a pending approval: %+v %v", pending, err)
+	}
 	clients := map[people.Role]*client{}
 	for _, r := range people.Roles() {
 		c := e.client()
@@ -44,13 +51,14 @@ func TestEveryRouteEnforcesItsRole(t *testing.T) {
 			(SELECT count(*) FROM reviews), (SELECT status FROM orders WHERE id = $1),
 			(SELECT count(*) FROM gateway_events WHERE resolved_at IS NOT NULL), (SELECT count(*) FROM adjustments),
 			(SELECT count(*) FROM ledger_postings), (SELECT string_agg(status, '' ORDER BY id) FROM users),
-			(SELECT count(*) FROM user_tokens), (SELECT count(*) FROM audit_log WHERE action NOT LIKE 'session.%'))`, o.ID).Scan(&s)
+			(SELECT count(*) FROM user_tokens), (SELECT count(*) FROM audit_log WHERE action NOT LIKE 'session.%'),
+			(SELECT string_agg(status, '' ORDER BY seq) FROM approvals))`, o.ID).Scan(&s)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
 	}
-	ids := strings.NewReplacer("{id}", "", "{$}", "")
+	ids := strings.NewReplacer("{$}", "")
 	routes := e.console.Routes()
 	if len(routes) < 30 {
 		t.Fatalf("only %d routes: the list is not the router's", len(routes))
@@ -82,8 +90,14 @@ func TestEveryRouteEnforcesItsRole(t *testing.T) {
 			path = strings.Replace(path, "{id}", itoa(ev), 1)
 		case strings.Contains(path, "/users/{id}"):
 			path = strings.Replace(path, "{id}", target.ID, 1)
+		case strings.Contains(path, "/sendings/{id}"):
+			path = strings.Replace(path, "{id}", "snd_1", 1)
+		case strings.Contains(path, "/approvals/{id}"):
+			path = strings.Replace(path, "{id}", pending.Approval.ID, 1)
 		case strings.Contains(path, "/accounts/{id}"):
 			path = strings.Replace(path, "{id}", "acme", 1)
+		case strings.Contains(ids.Replace(path), "{"):
+			t.Fatalf("route %q: the test does not know what to put in its path; add a case", rt.Pattern)
 		default:
 			path = ids.Replace(path)
 		}
