@@ -87,7 +87,7 @@ var messages = map[string][2]string{
 	"users.add":         {"Tambah pengguna", "Add a user"},
 	"users.reset":       {"Atur ulang", "Reset"},
 	"users.disable":     {"Nonaktifkan", "Disable"},
-	"users.link":        {"Tautan sekali pakai (24 jam) untuk", "One-time link (24 h) for"},
+	"users.link":        {"Tautan sekali pakai (24 jam) sudah dikirim lewat e-mail ke", "One-time link (24 h), mailed to"},
 	"done.user_disable": {"Pengguna dinonaktifkan; sesinya berakhir.", "User disabled; their sessions have ended."},
 	"audit.at":          {"Waktu", "Time"},
 	"audit.actor":       {"Pelaku", "Actor"},

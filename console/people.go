@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/lunas-id/lunas"
+	"github.com/lunas-id/lunas/mail"
 	"github.com/lunas-id/lunas/people"
 	"github.com/lunas-id/lunas/store"
 )
@@ -138,6 +139,14 @@ func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, v *view, st
 	s.render(w, v, status, "users", map[string]any{"Users": list, "Roles": people.Roles(), "Link": link, "LinkFor": linkFor})
 }
 
+// mailLink queues the link mail to the person in tx, the transaction that
+// issued the link, in the admin's language.
+func (s *Server) mailLink(ctx context.Context, tx pgx.Tx, v *view, u people.User, tok string, reset bool) error {
+	now := s.Clock.Now()
+	return mail.QueuePeopleLink(ctx, tx, u.Email, v.L, mail.PeopleLink{Name: u.Name, Role: string(u.Role), Link: s.welcomeLink(tok),
+		Reset: reset, TOTP: u.Role.NeedsTOTP(), ExpiresAt: now.Add(people.LinkTTL)}, now)
+}
+
 // welcomeLink is the one-time link for token.
 func (s *Server) welcomeLink(tok string) string {
 	return strings.TrimRight(s.PublicURL, "/") + "/console/welcome/" + tok
@@ -182,8 +191,11 @@ func (s *Server) addUser(w http.ResponseWriter, r *http.Request, v *view) {
 	var tok, email string
 	err := s.auditedUser(r.Context(), r, v, "user.add", func(tx pgx.Tx) (*people.User, people.User, error) {
 		u, t, err := s.People.Add(r.Context(), tx, r.PostForm.Get("email"), r.PostForm.Get("name"), people.Role(r.PostForm.Get("role")))
+		if err != nil {
+			return nil, u, err
+		}
 		tok, email = t, u.Email
-		return nil, u, err
+		return nil, u, s.mailLink(r.Context(), tx, v, u, t, false)
 	})
 	s.logAction(r.Context(), v, "user.add", err, "email", email)
 	if err != nil {
@@ -214,8 +226,11 @@ func (s *Server) resetUser(w http.ResponseWriter, r *http.Request, v *view) {
 	var tok, email string
 	err := s.auditedUser(r.Context(), r, v, "user.reset", func(tx pgx.Tx) (*people.User, people.User, error) {
 		u, t, err := s.People.Reset(r.Context(), tx, id)
+		if err != nil {
+			return &u, u, err
+		}
 		tok, email = t, u.Email
-		return &u, u, err
+		return &u, u, s.mailLink(r.Context(), tx, v, u, t, true)
 	})
 	s.logAction(r.Context(), v, "user.reset", err, "user_id", id)
 	if err != nil {

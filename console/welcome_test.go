@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lunas-id/lunas/internal/peopletest"
 	"github.com/lunas-id/lunas/people"
@@ -52,5 +53,34 @@ func TestTheWelcomeLink(t *testing.T) {
 	_, tok2 := peopletest.Invite(t, e.pool, e.people, "eko@lunas.test", people.RoleViewer)
 	if res, _ := e.client().post("/console/welcome/"+tok2, url.Values{"csrf": {"guess"}, "password": {peopletest.Password}, "password_confirm": {peopletest.Password}}); res.StatusCode != http.StatusForbidden {
 		t.Errorf("without the CSRF pair: %d, want 403", res.StatusCode)
+	}
+}
+
+// An admin's new user and reset are mailed the link, in the transaction
+// that issued it; once the SMTP server has it, the row no longer holds it.
+func TestAnAdminMailsTheLink(t *testing.T) {
+	e := newEnv(t, envOptions{worker: true})
+	c := e.client()
+	c.mustSignIn()
+	res, body := c.post("/console/users", url.Values{"csrf": {c.csrf("/console/users")}, "email": {"fitri@lunas.test"}, "name": {"Fitri"}, "role": {"reviewer"}})
+	m := regexp.MustCompile(`id="welcome-link">[^<]*/console/welcome/([A-Za-z0-9_-]{43})<`).FindStringSubmatch(body)
+	if res.StatusCode != 200 || m == nil {
+		t.Fatalf("add: %d\n%s", res.StatusCode, tail(body, 2000))
+	}
+	tok := m[1]
+	soft := strings.NewReplacer("=\r\n", "", "=3D", "=")
+	eventually(t, 30*time.Second, "the welcome mail with the link", func() bool {
+		for _, msg := range e.sink.Messages() {
+			if len(msg.To) == 1 && msg.To[0] == "fitri@lunas.test" && strings.Contains(soft.Replace(string(msg.Data)), "/console/welcome/"+tok) {
+				return true
+			}
+		}
+		return false
+	})
+	eventually(t, 10*time.Second, "the sent mail to forget the link", func() bool {
+		return e.count(`SELECT count(*) FROM mails WHERE kind = 'people_link' AND to_addr = 'fitri@lunas.test' AND status = 'sent' AND data IS NULL`) == 1
+	})
+	if n := e.count(`SELECT count(*) FROM mails WHERE data::text LIKE '%' || $1 || '%'`, tok); n != 0 {
+		t.Error("a sent mail row still holds the link")
 	}
 }
