@@ -112,8 +112,9 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, v *view) {
 	s.done(w, r, v, "/console/approvals", err, "done.approval."+map[bool]string{true: "approve", false: "reject"}[d == people.Approve])
 }
 
-// reconcile posts a month-end reconciliation (usage.Reconcile, as
-// POST /v1/accounts/{id}/reconciliations).
+// reconcile posts a month-end reconciliation (manual.Reconcile, as
+// POST /v1/accounts/{id}/reconciliations): a difference above the approval
+// threshold waits for another approver instead.
 func (s *Server) reconcile(w http.ResponseWriter, r *http.Request, v *view) {
 	id := r.PathValue("id")
 	if s.Usage == nil {
@@ -121,20 +122,24 @@ func (s *Server) reconcile(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	in := usage.ReconcileInput{Period: strings.TrimSpace(r.PostForm.Get("period")), Reference: strings.TrimSpace(r.PostForm.Get("reference"))}
+	okKey := "done.reconcile"
 	billed, err := parseRupiah("billed", r.PostForm.Get("billed"))
 	if err == nil {
 		in.Billed = &billed
+		var res manual.ReconcileResult
+		res, err = s.Manual.Reconcile(r.Context(), id, manual.Actor{Name: v.Caller.Identity, Addr: r.RemoteAddr}, in)
 		var rec usage.Reconciliation
-		var created bool
-		rec, created, err = s.Usage.Reconcile(r.Context(), id, v.Caller.Identity, in)
-		if err == nil && created {
-			s.audited(r.Context(), r, v, "reconciliation.create", rec.ID, rec)
+		if res.Reconciliation != nil {
+			rec = *res.Reconciliation
+		}
+		if res.Approval != nil {
+			okKey = "done.reconcile_pending"
 		}
 		s.logAction(r.Context(), v, "account.reconcile", err, "account_id", id, "period", in.Period, "billed", billed, "difference", rec.Difference)
 	} else {
 		s.logAction(r.Context(), v, "account.reconcile", err, "account_id", id)
 	}
-	s.done(w, r, v, "/console/accounts/"+pathEscape(id), err, "done.reconcile")
+	s.done(w, r, v, "/console/accounts/"+pathEscape(id), err, okKey)
 }
 
 // parseRupiah reads a whole-rupiah amount as finance types it: "1776000",

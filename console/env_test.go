@@ -187,7 +187,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	e.real = &peopletest.RealClock{}
 	e.people = people.NewUsers(e.pool, people.Options{Clock: e.clock, RealNow: e.real.Now})
 	e.auditLog = people.NewAuditLog(e.pool, e.clock)
-	e.manual = manual.New(manual.Options{Pool: e.pool, Clock: e.clock, Accounts: e.accounts, Threshold: approvalThreshold})
+	e.manual = manual.New(manual.Options{Pool: e.pool, Clock: e.clock, Accounts: e.accounts, Usage: e.usage, Threshold: approvalThreshold})
 	copts := console.Options{Pool: e.pool, Accounts: e.accounts, Orders: e.orders, Payments: e.payments, Reviews: e.reviews, Documents: e.docs, Usage: e.usage,
 		People: e.people, Audit: e.auditLog, Manual: e.manual, Clock: e.clock, Location: jakarta, Logger: log, PublicURL: o.publicURL}
 	if o.reports {

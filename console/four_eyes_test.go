@@ -168,3 +168,61 @@ func sameSet(a, b []string) bool {
 	}
 	return true
 }
+
+// A reconciliation whose difference is above the threshold waits, as an
+// adjustment does; below it, it posts at once. The API answers 202 for one
+// that waits.
+func TestFourEyesOnReconciliations(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	for _, id := range []string{"acme", "globex"} {
+		if _, _, err := e.accounts.Put(ctx, id, acc.Input{Name: "PT " + id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	period := e.clock.Now().In(jakarta).AddDate(0, -1, 0).Format("2006-01")
+	ann, bob := e.person(people.RoleApprover), e.person(people.RoleApprover)
+	requester, second := e.client(), e.client()
+	requester.signInAs(ann)
+	second.signInAs(bob)
+	reconcile := func(account, billed string) {
+		t.Helper()
+		res, _ := requester.post("/console/accounts/"+account+"/reconciliations", url.Values{"csrf": {requester.csrf("/console/accounts/" + account)},
+			"period": {period}, "billed": {billed}, "reference": {"META-" + period}})
+		if res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("reconcile %s: %d", account, res.StatusCode)
+		}
+	}
+	reconcile("globex", "250.000")
+	if n := e.count(`SELECT count(*) FROM reconciliations WHERE account_id = 'globex' AND difference = 250000 AND actor = $1`, ann.Email); n != 1 {
+		t.Error("a reconciliation within the threshold is not made at once")
+	}
+	reconcile("acme", "6.000.000")
+	var id string
+	if err := e.pool.QueryRow(ctx, `SELECT id FROM approvals WHERE kind = 'reconciliation' AND amount = 6000000 AND status = 'pending_approval'`).Scan(&id); err != nil {
+		t.Fatalf("no pending reconciliation: %v", err)
+	}
+	if n := e.count(`SELECT count(*) FROM reconciliations WHERE account_id = 'acme'`); n != 0 {
+		t.Fatal("a pending reconciliation was posted")
+	}
+	res, _ := second.post("/console/approvals/"+id, url.Values{"csrf": {second.csrf("/console/approvals")}, "decision": {"approve"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("approve: %d", res.StatusCode)
+	}
+	if n := e.count(`SELECT count(*) FROM reconciliations r JOIN adjustments a ON a.id = r.adjustment_id
+		WHERE r.account_id = 'acme' AND r.difference = 6000000 AND r.actor = $1 AND a.amount = 6000000`, ann.Email); n != 1 {
+		t.Error("the approved reconciliation was not posted")
+	}
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE action = 'reconciliation.create' AND actor = $1`, bob.Email); n != 1 {
+		t.Errorf("%d audit rows of the approved reconciliation", n)
+	}
+	// The API: 202 with the approval for a difference above the threshold.
+	code, body := e.api("POST", "/v1/accounts/globex/reconciliations", map[string]any{"period": e.clock.Now().In(jakarta).AddDate(0, -2, 0).Format("2006-01"), "billed": 9000000})
+	if code != http.StatusAccepted || body["kind"] != "reconciliation" || body["status"] != "pending_approval" {
+		t.Errorf("API reconciliation above the threshold: %d %v", code, body)
+	}
+	rep, err := audit.Run(ctx, e.pool)
+	if err != nil || !rep.OK() {
+		t.Errorf("lunas audit: %v %+v", err, rep)
+	}
+}

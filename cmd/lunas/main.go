@@ -340,7 +340,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// The finance console, on the same services as the API (recurring
 		// billing through the adapters in console_billing.go).
 		reports := report.New(pool, clk, cfg.Timezone)
-		fourEyes := manual.New(manual.Options{Pool: pool, Clock: clk, Accounts: accounts, Threshold: cfg.ApprovalThreshold})
+		fourEyes := manual.New(manual.Options{Pool: pool, Clock: clk, Accounts: accounts, Usage: spend, Threshold: cfg.ApprovalThreshold})
 		finance, err := console.New(console.Options{Pool: pool, Accounts: accounts, Orders: orders, Payments: payments, Reviews: reviews, Documents: docs,
 			Usage: spend, People: people.NewUsers(pool, people.Options{Clock: clk}), Audit: people.NewAuditLog(pool, clk),
 			Manual: fourEyes,
