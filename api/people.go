@@ -1,12 +1,17 @@
 package api
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/people"
+	"github.com/lunas-id/lunas/store"
 )
 
 // Finance as named people, seen from the API (API.md "People, roles and
@@ -97,4 +102,70 @@ func nullIfEmpty(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// selfAudited are the routes whose domain call records its own audit row
+// in the transaction of the change (package manual).
+var selfAudited = map[string]bool{
+	"POST /v1/accounts/{account_id}/adjustments":     true,
+	"POST /v1/accounts/{account_id}/reconciliations": true,
+}
+
+// auditsAfter reports whether a finance-token call to pattern is recorded
+// in the audit log once it has succeeded: every call that can change
+// something (not GET or HEAD), unless its domain call records its own row.
+func (s *Server) auditsAfter(pattern string, r *http.Request, c caller) bool {
+	return s.Audit != nil && c.role == roleFinance && r.Method != http.MethodGet && r.Method != http.MethodHead &&
+		!(s.Manual != nil && selfAudited[pattern])
+}
+
+// statusWriter remembers the status a handler answered.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// pathObjects are the path parameters that name what a call changed.
+var pathObjects = []string{"id", "account_id", "plan_id"}
+
+// auditCall records a finance-token call that succeeded (2xx, not an
+// idempotent replay) as one audit row: the token as the actor, the route
+// as the action, its path parameter as the object, the answer's status as
+// what came of it. The domain call has committed already (its own
+// transaction), so the row follows it; a failure to record is logged.
+func (s *Server) auditCall(r *http.Request, pattern string, w *statusWriter) {
+	if w.code < 200 || w.code > 299 || w.Header().Get("Idempotent-Replayed") == "true" {
+		return
+	}
+	object := r.URL.Path
+	for _, p := range pathObjects {
+		if v := r.PathValue(p); v != "" {
+			object = v
+			break
+		}
+	}
+	after, _ := json.Marshal(map[string]any{"status": w.code})
+	ctx := context.WithoutCancel(r.Context())
+	err := store.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
+		return s.Audit.Record(ctx, tx, people.AuditEntry{Actor: tokenActor(r), Addr: r.RemoteAddr, Action: pattern, Object: object, After: after})
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "audit row of an API call not recorded", "route", pattern, "object", object, "err", err)
+	}
 }

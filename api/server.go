@@ -236,7 +236,14 @@ func (s *Server) handleWithin(pattern string, roles []string, d time.Duration, h
 			writeProblem(w, http.StatusForbidden, "role "+c.role+" may not do this", nil)
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)))
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, c))
+		if !s.auditsAfter(pattern, r, c) {
+			h(w, r)
+			return
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		h(sw, r)
+		s.auditCall(r, pattern, sw)
 	})
 }
 
