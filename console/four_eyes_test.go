@@ -14,6 +14,7 @@ import (
 	acc "github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/audit"
 	"github.com/lunas-id/lunas/people"
+	"github.com/lunas-id/lunas/webhook"
 )
 
 // api calls the API with the finance token.
@@ -47,6 +48,15 @@ func TestFourEyesOnAdjustments(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ctx := context.Background()
 	if _, _, err := e.accounts.Put(ctx, "acme", acc.Input{Name: "PT Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	// The app listens to the approvals' events.
+	sealer, err := webhook.NewSealer("console-test-webhook-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks := webhook.NewService(e.pool, e.clock, sealer, webhook.Policy{}, slogTo(&e.logs))
+	if _, err := hooks.Create(ctx, webhook.EndpointInput{URL: "https://app.example.id/hooks", Events: []string{"approval.requested", "approval.decided"}}); err != nil {
 		t.Fatal(err)
 	}
 	requester, second, reviewer := e.client(), e.client(), e.client()
@@ -101,6 +111,10 @@ func TestFourEyesOnAdjustments(t *testing.T) {
 	}
 	if res := decide(second, "approve"); res.StatusCode != http.StatusSeeOther || e.count(`SELECT count(*) FROM adjustments WHERE amount = 7500000`) != 1 {
 		t.Error("a second approval moved the money again")
+	}
+	if n := e.count(`SELECT count(*) FROM webhook_events WHERE subject = $1 AND (type = 'approval.requested' AND snapshot->>'status' = 'pending_approval'
+		OR type = 'approval.decided' AND snapshot->>'status' = 'approved' AND snapshot->>'decided_by' = $2)`, id, bob.Email); n != 2 {
+		t.Errorf("%d events to the app about the request and its decision, want 2", n)
 	}
 
 	// The finance token requests (202) and cannot approve: no route does.

@@ -7,9 +7,9 @@
 // it, it is recorded pending_approval (people.Approvals) and moves nothing
 // until another approver approves it, in the transaction that records the
 // decision. Every request, adjustment, reconciliation and decision is one
-// audit row in the same transaction as the change, and every decision is
-// an event to the app (approval.approved, approval.rejected) through the
-// webhook outbox, also in that transaction.
+// audit row in the same transaction as the change, and every request and
+// decision is an event to the app (approval.requested, approval.decided)
+// through the webhook outbox, also in that transaction.
 //
 // The console and the API both call it, so the rule lives once. It owns
 // no table: the approvals and the audit log are package people's, the
@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -34,12 +35,6 @@ import (
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/usage"
 	"github.com/lunas-id/lunas/webhook"
-)
-
-// The events to the app about a decision.
-const (
-	EventApproved = "approval.approved"
-	EventRejected = "approval.rejected"
 )
 
 // Options configure a Service.
@@ -133,8 +128,7 @@ func (s *Service) Adjust(ctx context.Context, accountID string, by Actor, in acc
 			return err
 		}
 		res.Approval = &a
-		return s.audit.Record(ctx, tx, people.AuditEntry{Actor: by.Name, At: now, Addr: by.Addr, Action: "approval.request",
-			Object: a.ID, After: mustJSON(a)})
+		return s.requested(ctx, tx, a, by, now)
 	})
 	return res, err
 }
@@ -182,8 +176,7 @@ func (s *Service) Reconcile(ctx context.Context, accountID string, by Actor, in 
 				return err
 			}
 			res.Approval = &a
-			return s.audit.Record(ctx, tx, people.AuditEntry{Actor: by.Name, At: now, Addr: by.Addr, Action: "approval.request",
-				Object: a.ID, After: mustJSON(a)})
+			return s.requested(ctx, tx, a, by, now)
 		case err != nil:
 			return err
 		}
@@ -199,6 +192,16 @@ func (s *Service) Reconcile(ctx context.Context, accountID string, by Actor, in 
 	}
 	s.usage.Announce(alerts)
 	return res, nil
+}
+
+// requested records a new request's audit row and its event to the app
+// (approval.requested) in the request's transaction.
+func (s *Service) requested(ctx context.Context, tx pgx.Tx, a people.Approval, by Actor, now time.Time) error {
+	if err := s.audit.Record(ctx, tx, people.AuditEntry{Actor: by.Name, At: now, Addr: by.Addr, Action: "approval.request",
+		Object: a.ID, After: mustJSON(a)}); err != nil {
+		return err
+	}
+	return webhook.EmitJSON(ctx, tx, webhook.ApprovalRequested, a.ID, a, now)
 }
 
 // execute carries out an approved request in the decision's transaction;
@@ -255,9 +258,9 @@ func (s *Service) Decide(ctx context.Context, id string, decider people.User, d 
 		if a, err = s.approvals.Decide(ctx, tx, id, decider, d, reason); err != nil {
 			return err
 		}
-		event, action := EventApproved, "approval.approve"
+		action := "approval.approve"
 		if a.Status == people.ApprovalRejected {
-			event, action = EventRejected, "approval.reject"
+			action = "approval.reject"
 		}
 		before := a
 		before.Status, before.DecidedBy, before.DecidedAt, before.Reason = people.ApprovalPending, "", nil, ""
@@ -265,7 +268,7 @@ func (s *Service) Decide(ctx context.Context, id string, decider people.User, d 
 			Before: mustJSON(before), After: mustJSON(a)}); err != nil {
 			return err
 		}
-		return webhook.EmitJSON(ctx, tx, event, a.ID, a, *a.DecidedAt)
+		return webhook.EmitJSON(ctx, tx, webhook.ApprovalDecided, a.ID, a, *a.DecidedAt)
 	})
 	return a, err
 }

@@ -41,11 +41,17 @@ const (
 	SubscriptionInvoiceIssued = "subscription.invoice_issued"
 	InvoiceOverdue            = "invoice.overdue"
 	GatewayEventFlagged       = "gateway_event.flagged"
+	// Four eyes (issue 26): money moved by hand waits for an approver, and
+	// the approver decided; the data is the approval as GET /v1/approvals
+	// shows it.
+	ApprovalRequested = "approval.requested"
+	ApprovalDecided   = "approval.decided"
 )
 
 // Types lists every event type an endpoint may ask for ("*" is all of them).
 var Types = []string{OrderConfirmed, OrderPaid, OrderExpired, OrderCancelled, OrderClosed, OrderInReview, OrderRejected,
-	OrderRefunded, PaymentFailed, BalanceLow, SubscriptionInvoiceIssued, InvoiceOverdue, GatewayEventFlagged}
+	OrderRefunded, PaymentFailed, BalanceLow, SubscriptionInvoiceIssued, InvoiceOverdue, GatewayEventFlagged,
+	ApprovalRequested, ApprovalDecided}
 
 // Snapshot kinds: how the sender turns an event's snapshot into its data.
 const (
