@@ -137,3 +137,33 @@ func TestEveryRouteEnforcesItsRole(t *testing.T) {
 		}
 	}
 }
+
+// A page offers only the forms the role may use (the routes refuse the
+// others anyway).
+func TestPagesOfferOnlyTheRolesForms(t *testing.T) {
+	e := newEnv(t, envOptions{reports: true})
+	o := e.inReview("acme", "sari@acme.example", 1000000, receipt(t))
+	ev := e.flagged("globex")
+	forms := map[string]people.Action{
+		`id="accept-` + o.ID + `"`:      people.ActionReviewProofs,
+		`id="resolve-` + itoa(ev) + `"`: people.ActionResolveEvents,
+		`id="adjust-form"`:              people.ActionAdjust,
+		`id="reconcile-form"`:           people.ActionReconcile,
+		`id="sending-form"`:             people.ActionBulkSend,
+	}
+	pages := []string{"/console/reviews", "/console/events", "/console/accounts/acme", "/console/sendings"}
+	for _, role := range people.Roles() {
+		c := e.client()
+		c.signInAs(e.person(role))
+		var all strings.Builder
+		for _, p := range pages {
+			_, body := c.get(p)
+			all.WriteString(body)
+		}
+		for form, a := range forms {
+			if got, want := strings.Contains(all.String(), form), role.Can(a); got != want {
+				t.Errorf("%s: form %s shown %t, want %t", role, form, got, want)
+			}
+		}
+	}
+}
