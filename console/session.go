@@ -2,7 +2,6 @@ package console
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -47,11 +46,6 @@ func random(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func hashID(id string) []byte {
-	h := sha256.Sum256([]byte(id))
-	return h[:]
 }
 
 // secure reports whether cookies must be Secure: the request came over
