@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-
 	"time"
 
 	"github.com/lunas-id/lunas/people"
