@@ -37,6 +37,21 @@ type Adjustment struct {
 // WhatsApp balance: the ledger moves the money, and the adjustment is
 // recorded, in one transaction. api and console call it.
 func (s *Service) Adjust(ctx context.Context, accountID, actor string, in AdjustmentInput) (Adjustment, error) {
+	if err := ValidateAdjustment(in); err != nil {
+		return Adjustment{}, err
+	}
+	var adj Adjustment
+	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		adj, err = s.AdjustTx(ctx, tx, s.clock.Now(), accountID, actor, in)
+		return err
+	})
+	return adj, err
+}
+
+// ValidateAdjustment reports every field of in that Adjust would refuse,
+// so a request held for approval is checked before it waits.
+func ValidateAdjustment(in AdjustmentInput) error {
 	var ve lunas.ValidationError
 	if in.Product != ledger.BalanceWA { // the one balance an adjustment moves
 		ve.Add("product", "must be wa_balance")
@@ -50,20 +65,24 @@ func (s *Service) Adjust(ctx context.Context, accountID, actor string, in Adjust
 	if strings.TrimSpace(in.Reason) == "" {
 		ve.Add("reason", "is required")
 	}
-	if err := ve.Err(); err != nil {
+	return ve.Err()
+}
+
+// AdjustTx posts the adjustment in the caller's transaction at now (the
+// transaction's one reading of the clock): the four-eyes approval that
+// moves the money in the transaction recording the decision, or the
+// change recorded together with its audit row.
+func (s *Service) AdjustTx(ctx context.Context, tx pgx.Tx, now time.Time, accountID, actor string, in AdjustmentInput) (Adjustment, error) {
+	if err := ValidateAdjustment(in); err != nil {
 		return Adjustment{}, err
 	}
-	now := s.clock.Now()
 	adj := Adjustment{ID: store.NewID("adj"), AccountID: accountID, Product: in.Product, Kind: in.Kind, Amount: in.Amount, Reason: in.Reason, Actor: actor, CreatedAt: now}
-	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		b, err := ledger.Adjust(ctx, tx, now, accountID, adj.ID, in.Kind, in.Amount, in.Reason)
-		if err != nil {
-			return err
-		}
-		adj.Balances = b
-		return Record(ctx, tx, adj)
-	})
-	return adj, err
+	b, err := ledger.Adjust(ctx, tx, now, accountID, adj.ID, in.Kind, in.Amount, in.Reason)
+	if err != nil {
+		return Adjustment{}, err
+	}
+	adj.Balances = b
+	return adj, Record(ctx, tx, adj)
 }
 
 // Record stores adjustment a in tx, the transaction that posted its money:

@@ -12,6 +12,7 @@ import (
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/manual"
 	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/review"
@@ -156,10 +157,25 @@ func (s *Server) adjust(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	adj, err := s.Accounts.Adjust(r.Context(), r.PathValue("account_id"), callerOf(r).identity, in)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	var adj account.Adjustment
+	if s.Manual != nil {
+		// Four eyes: above the threshold the request waits (202).
+		res, err := s.Manual.Adjust(r.Context(), r.PathValue("account_id"), manual.Actor{Name: tokenActor(r), Addr: r.RemoteAddr}, in)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if res.Approval != nil {
+			writeJSON(w, http.StatusAccepted, s.approvalView(*res.Approval))
+			return
+		}
+		adj = *res.Adjustment
+	} else {
+		var err error
+		if adj, err = s.Accounts.Adjust(r.Context(), r.PathValue("account_id"), callerOf(r).identity, in); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"id": adj.ID, "account_id": adj.AccountID, "product": adj.Product, "kind": adj.Kind,
 		"amount": adj.Amount, "reason": adj.Reason, "actor": adj.Actor, "balances": adj.Balances, "created_at": s.ts(adj.CreatedAt)})

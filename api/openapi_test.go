@@ -19,7 +19,9 @@ import (
 	"github.com/lunas-id/lunas/internal/lunastest"
 	"github.com/lunas-id/lunas/internal/openapitest"
 	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/manual"
 	"github.com/lunas-id/lunas/order"
+	"github.com/lunas-id/lunas/people"
 	"github.com/lunas-id/lunas/report"
 	"github.com/lunas-id/lunas/sending"
 	"github.com/lunas-id/lunas/subscription"
@@ -46,6 +48,7 @@ func fullServer() *api.Server {
 		Subscriptions: subscription.New(nil, invoices, stubClock{}, jkt, lunastest.Logger()), Reports: report.New(nil, nil, jkt),
 		Sendings: sending.New(sending.Options{Orders: orders}),
 		Tax:      taxbook.New(nil, stubClock{}, jkt, taxbook.Seller{}, lunastest.Logger()),
+		Manual:   manual.New(manual.Options{}), Audit: people.NewAuditLog(nil, stubClock{}),
 		Database: pinger{}, Redis: pinger{}, WAAppSecret: "meta-app-secret"})
 }
 

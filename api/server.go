@@ -26,8 +26,10 @@ import (
 	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/invoice"
+	"github.com/lunas-id/lunas/manual"
 	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/payment"
+	"github.com/lunas-id/lunas/people"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/report"
 	"github.com/lunas-id/lunas/review"
@@ -81,6 +83,10 @@ type Options struct {
 	Usage                      *usage.Service   // usage billing; nil: its routes answer 404
 	Webhooks                   *webhook.Service // events to the app; nil: its routes answer 404
 	Console                    http.Handler     // the finance console, served under /console/; nil: not mounted
+	// Four eyes and the audit log (issue 26); nil: adjustments move money
+	// at once and /v1/approvals, /v1/audit-log answer 404.
+	Manual *manual.Service
+	Audit  *people.AuditLog
 	// DBDeadline bounds the database work of a request (default 2 s);
 	// GatewayTimeout is what a gateway call may add (default 20 s).
 	DBDeadline, GatewayTimeout time.Duration
@@ -246,6 +252,13 @@ func (s *Server) routes() {
 	if s.Registry != nil && s.PublicMetrics {
 		s.mux.Handle("GET /metrics", MetricsHandler(s.Registry))
 	}
+	// Finance as named people: approvals and the audit log (read-only here).
+	if s.Manual != nil {
+		s.handle("GET /v1/approvals", fin, s.listApprovals)
+	}
+	if s.Audit != nil {
+		s.handle("GET /v1/audit-log", fin, s.listAuditLog)
+	}
 	// Test clock: registered only with LUNAS_ENV=test, so 404 elsewhere.
 	if s.TestClock != nil {
 		s.handle("GET /v1/test/clock", app, s.getClock)
@@ -299,7 +312,14 @@ func (s *Server) handleWithin(pattern string, roles []string, d time.Duration, h
 			writeProblem(w, http.StatusForbidden, "role "+c.role+" may not do this", nil)
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)))
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, c))
+		if !s.auditsAfter(pattern, r, c) {
+			h(w, r)
+			return
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		h(sw, r)
+		s.auditCall(r, pattern, sw)
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/account"
+	"github.com/lunas-id/lunas/manual"
 	"github.com/lunas-id/lunas/usage"
 )
 
@@ -99,7 +100,23 @@ func (s *Server) reconcile(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	rec, created, err := s.Usage.Reconcile(r.Context(), r.PathValue("account_id"), callerOf(r).identity, in)
+	var rec usage.Reconciliation
+	var created bool
+	var err error
+	if s.Manual != nil {
+		// Four eyes: a difference above the threshold waits (202).
+		var res manual.ReconcileResult
+		res, err = s.Manual.Reconcile(r.Context(), r.PathValue("account_id"), manual.Actor{Name: tokenActor(r), Addr: r.RemoteAddr}, in)
+		if err == nil && res.Approval != nil {
+			writeJSON(w, http.StatusAccepted, s.approvalView(*res.Approval))
+			return
+		}
+		if err == nil {
+			rec, created = *res.Reconciliation, res.Created
+		}
+	} else {
+		rec, created, err = s.Usage.Reconcile(r.Context(), r.PathValue("account_id"), callerOf(r).identity, in)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -1,8 +1,9 @@
 // Package audit proves lunas's books from the database alone: every
 // cached balance equals the sum of its postings, every paid order is
 // credited exactly once, every succeeded payment is backed by the
-// gateway's own confirmation (or finance's accepted review), and every
-// posting belongs to something that explains it.
+// gateway's own confirmation (or finance's accepted review), every
+// posting belongs to something that explains it, and every adjustment
+// made by hand has its audit-log row.
 //
 // `lunas audit` runs it (cmd/lunas); the fault suite runs that command at
 // the end of every run; tests call Run directly. It only reads.
@@ -156,6 +157,17 @@ var rules = []rule{
 				OR (p.reconciliation_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM reconciliations c WHERE c.id = p.reconciliation_id AND c.account_id = p.account_id))
 				OR (p.order_id IS NULL AND p.adjustment_id IS NULL AND p.reversal_id IS NULL AND p.usage_event_id IS NULL AND p.reconciliation_id IS NULL)
 			ORDER BY p.id`,
+	},
+	{
+		// Money moved by hand (issue 26): the audit log says who did it.
+		// A reconciliation's adjustment is the reconciliation's own record.
+		name: "manual_postings_audited", text: "each adjustment made by hand (not a reconciliation's) has its row in the audit log",
+		total: `SELECT count(*) FROM adjustments d WHERE NOT EXISTS (SELECT 1 FROM reconciliations c WHERE c.adjustment_id = d.id)`,
+		bad: `SELECT d.account_id, '', '', 0::bigint, format('adjustment %s (%s of %s by %s) has no audit row', d.id, d.kind, d.amount, d.actor)
+			FROM adjustments d
+			WHERE NOT EXISTS (SELECT 1 FROM reconciliations c WHERE c.adjustment_id = d.id)
+				AND NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.object = d.id)
+			ORDER BY d.created_at, d.id`,
 	},
 }
 

@@ -28,6 +28,7 @@ func books(t *testing.T) *paytest.Env {
 		t.Fatal(err)
 	}
 	e.Receive(body)
+	e.Adjust("other", "charge", 50_000, "Meta invoice October")
 	return e
 }
 
@@ -65,6 +66,8 @@ func TestCorruptionIsFound(t *testing.T) {
 			SELECT account_id, 'wa_balance', 7, 'topup_again', order_id, '', now() FROM ledger_postings WHERE kind = 'topup' AND account_id = 'acme' LIMIT 1;
 			UPDATE balances SET wa_balance = wa_balance + 7 WHERE account_id = 'acme'`, "credited_once", "account=acme"},
 		{"unconfirmed success", `UPDATE gateway_events SET confirmed_paid = false WHERE attempt_id IN (SELECT paid_attempt_id FROM orders WHERE account_id = 'other')`, "confirmed_payments", "account=other"},
+		{"adjustment without its audit row", `INSERT INTO adjustments (id, account_id, product, kind, amount, reason, actor, created_at)
+			VALUES ('adj_unaudited', 'acme', 'wa_balance', 'refund', 1, 'by hand', 'finance:x', now())`, "manual_postings_audited", "account=acme"},
 		{"refund forgotten", `UPDATE orders SET refunded_amount = 0 WHERE account_id = 'other'`, "reversals", "account=other"},
 	}
 	for _, tc := range cases {

@@ -223,6 +223,9 @@ func (s *Server) startSending(w http.ResponseWriter, r *http.Request, v *view) {
 	var sd Sending
 	if err == nil {
 		sd, err = s.Sendings.Start(r.Context(), v.Caller.Identity, req)
+		if err == nil {
+			s.audited(r.Context(), r, v, "sending.start", sd.ID, req)
+		}
 	}
 	s.logAction(r.Context(), v, "sending.start", err, "sending_id", sd.ID, "message", req.Message, "channels", strings.Join(req.Channels, ","))
 	s.done(w, r, v, "/console/sendings", err, "done.sending")

@@ -7,17 +7,20 @@
 // It is a second face of the same domain, never a second implementation:
 // every action calls the service the API calls (review.Review,
 // account.Adjust, payment.Resolve, usage.Reconcile), with the signed-in
-// token's identity as the actor, and is logged with it. Only read-only
+// person's e-mail as the actor, and is logged and audited with it. Only read-only
 // views the domain has no call for (the overview's counts, an order's
 // mails, card challenges) are queries of its own (read.go).
 //
-// Security: sign-in with a finance token (an app token cannot) gives an
-// opaque session id in an HttpOnly, SameSite=Strict cookie (Secure behind
-// HTTPS); only its hash is stored, in PostgreSQL, so every serve process
-// honours it; it ends after IdleTimeout without a request (service clock).
-// Every form carries the session's synchronizer CSRF token; a POST without
-// it is answered 403 and changes nothing. api mounts the Server under
-// /console/; cmd/lunas wires it.
+// Security: finance signs in as named people (package people): e-mail and
+// password, then a TOTP code for the roles that need one; no API token
+// signs in. The session is an opaque token in an HttpOnly, SameSite=Strict
+// cookie (Secure behind HTTPS); only its hash is stored, in PostgreSQL, so
+// every serve process honours it, and it ends at once when the person is
+// disabled. Every route carries the people.Action it needs (Routes), and
+// a role that may not take it is answered 403 before anything is read or
+// changed. Every form carries the session's synchronizer CSRF token; a
+// POST without it is answered 403 and changes nothing. api mounts the
+// Server under /console/; cmd/lunas wires it.
 package console
 
 import (
@@ -37,13 +40,14 @@ import (
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/clock"
+	"github.com/lunas-id/lunas/manual"
 	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/payment"
+	"github.com/lunas-id/lunas/people"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/review"
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/taxbook"
-	"github.com/lunas-id/lunas/token"
 	"github.com/lunas-id/lunas/usage"
 )
 
@@ -63,15 +67,14 @@ type Options struct {
 	Reviews   *review.Service
 	Documents *proforma.Documents
 	Usage     *usage.Service // nil: no usage summary or reconciliation
-	Tokens    map[string]string
-	Clock     clock.Clock // the service clock (idle expiry); default Orders.Clock()
+	People    *people.Users  // who signs in, their sessions
+	Audit     *people.AuditLog
+	Manual    *manual.Service // adjustments under four eyes, approvals
+	Clock     clock.Clock     // the service clock; default Orders.Clock()
 	Location  *time.Location
 	Logger    *slog.Logger
 	// PublicURL: when https, cookies are Secure whatever the request says.
 	PublicURL string
-	// IdleTimeout ends a session this long after its last request
-	// (default 30 min); MaxAge ends it anyway (default 12 h).
-	IdleTimeout, MaxAge time.Duration
 
 	Subscriptions Subscriptions
 	Overdue       OverdueReports
@@ -84,10 +87,10 @@ type Options struct {
 // Server serves /console/.
 type Server struct {
 	Options
-	log    *slog.Logger
-	tokens *token.Set
-	pages  map[string]*template.Template
-	mux    *http.ServeMux
+	log       *slog.Logger
+	pages     map[string]*template.Template
+	mux       *http.ServeMux
+	routeList []Route
 }
 
 // New returns a Server with its routes and parsed templates.
@@ -98,13 +101,7 @@ func New(o Options) (*Server, error) {
 	if o.Location == nil {
 		o.Location = o.Orders.Location()
 	}
-	if o.IdleTimeout <= 0 {
-		o.IdleTimeout = 30 * time.Minute
-	}
-	if o.MaxAge <= 0 {
-		o.MaxAge = 12 * time.Hour
-	}
-	s := &Server{Options: o, log: o.Logger.With("component", "console"), tokens: token.NewSet(o.Tokens), mux: http.NewServeMux()}
+	s := &Server{Options: o, log: o.Logger.With("component", "console"), mux: http.NewServeMux()}
 	var err error
 	if s.pages, err = parsePages(s.funcs()); err != nil {
 		return nil, err
@@ -126,67 +123,111 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
+// Route is one console route and the people.Action it needs; Public
+// routes (sign-in, the welcome link, static files) need no session.
+type Route struct {
+	Pattern string // as registered on the mux: "METHOD /console/…"
+	Action  people.Action
+	Public  bool
+}
+
+// Routes lists every route the console serves with its rule, in the order
+// registered: the role test walks it, so a route added without a rule is
+// caught (a route can only be added through handle, which takes one).
+func (s *Server) Routes() []Route { return slices.Clone(s.routeList) }
+
+// handle registers a route with its rule; public routes pass "".
+func (s *Server) handle(pattern string, a people.Action, h http.HandlerFunc) {
+	if _, ok := a.MinRole(); !ok && a != "" {
+		panic("console: route " + pattern + " has an unknown action " + string(a))
+	}
+	s.routeList = append(s.routeList, Route{Pattern: pattern, Action: a, Public: a == ""})
+	s.mux.HandleFunc(pattern, h)
+}
+
 // routes: the pages API.md names, the actions their forms post to, and the
-// static files. Who may: everyone reaches sign-in and static; every other
-// route needs a session (page, action), and an action also its CSRF token.
+// static files, each with who may (people.Role.Can of its action).
+// Everyone reaches sign-in, the welcome link and static files; every other
+// route needs a session and the role its action needs (403 otherwise,
+// nothing changed), and a POST also its CSRF token.
 func (s *Server) routes() {
 	static, _ := fs.Sub(staticFS, "static")
 	files := http.StripPrefix("/console/static/", http.FileServerFS(static))
-	s.mux.Handle("GET /console/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.handle("GET /console/static/", "", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		files.ServeHTTP(w, r)
-	}))
-	s.mux.HandleFunc("GET /console/sign-in", s.signInPage)
-	s.mux.HandleFunc("POST /console/sign-in", s.signIn)
-	s.mux.HandleFunc("GET /console/lang", s.setLang)
-	s.mux.HandleFunc("POST /console/sign-out", s.action(s.signOut))
+	})
+	s.handle("GET /console/sign-in", "", s.signInPage)
+	s.handle("POST /console/sign-in", "", s.signIn)
+	s.handle("GET /console/sign-in/totp", "", s.signInTOTPPage)
+	s.handle("POST /console/sign-in/totp", "", s.signInTOTP)
+	s.handle("GET /console/welcome/{token}", "", s.welcomePage)
+	s.handle("POST /console/welcome/{token}", "", s.welcome)
+	s.handle("GET /console/lang", "", s.setLang)
+	s.handle("POST /console/sign-out", people.ActionView, s.action(people.ActionView, s.signOut))
 
-	s.mux.HandleFunc("GET /console/{$}", s.page(s.overview))
-	s.mux.HandleFunc("GET /console/orders", s.page(s.orders))
-	s.mux.HandleFunc("GET /console/orders/{id}", s.page(s.order))
-	s.mux.HandleFunc("GET /console/orders/{id}/proof", s.page(s.proof))
-	s.mux.HandleFunc("GET /console/orders/{id}/proforma.pdf", s.page(s.proformaPDF))
-	s.mux.HandleFunc("POST /console/orders/{id}/review", s.action(s.review))
-	s.mux.HandleFunc("GET /console/reviews", s.page(s.reviews))
-	s.mux.HandleFunc("GET /console/events", s.page(s.events))
-	s.mux.HandleFunc("POST /console/events/{id}/resolve", s.action(s.resolve))
-	s.mux.HandleFunc("GET /console/accounts", s.page(s.accounts))
-	s.mux.HandleFunc("GET /console/accounts/{id}", s.page(s.account))
-	s.mux.HandleFunc("POST /console/accounts/{id}/adjustments", s.action(s.adjust))
-	s.mux.HandleFunc("POST /console/accounts/{id}/reconciliations", s.action(s.reconcile))
-	s.mux.HandleFunc("GET /console/subscriptions", s.page(s.subscriptions))
-	s.mux.HandleFunc("GET /console/reports/overdue", s.page(s.overdue))
-	s.mux.HandleFunc("GET /console/reports/overdue.csv", s.page(s.overdueFile("csv")))
-	s.mux.HandleFunc("GET /console/reports/overdue.xlsx", s.page(s.overdueFile("xlsx")))
-	s.mux.HandleFunc("GET /console/sendings", s.page(s.sendings))
-	s.mux.HandleFunc("POST /console/sendings", s.action(s.startSending))
-	s.mux.HandleFunc("GET /console/sendings/{id}/progress", s.page(s.sendingProgress))
-	s.mux.HandleFunc("GET /console/tax", s.page(s.taxPage))
-	s.mux.HandleFunc("GET /console/tax/efaktur.xml", s.page(s.taxEFaktur))
-	s.mux.HandleFunc("GET /console/tax/withholding.csv", s.page(s.taxWithholdingCSV))
-	s.mux.HandleFunc("GET /console/orders/{id}/withholding-slip", s.page(s.taxSlip))
-	s.mux.HandleFunc("/console/", s.page(func(w http.ResponseWriter, r *http.Request, v *view) {
+	vw, pg := people.ActionView, s.page
+	s.handle("GET /console/{$}", vw, pg(vw, s.overview))
+	s.handle("GET /console/orders", vw, pg(vw, s.orders))
+	s.handle("GET /console/orders/{id}", vw, pg(vw, s.order))
+	s.handle("GET /console/orders/{id}/proof", vw, pg(vw, s.proof))
+	s.handle("GET /console/orders/{id}/proforma.pdf", vw, pg(vw, s.proformaPDF))
+	s.handle("POST /console/orders/{id}/review", people.ActionReviewProofs, s.action(people.ActionReviewProofs, s.review))
+	s.handle("GET /console/reviews", vw, pg(vw, s.reviews))
+	s.handle("GET /console/events", vw, pg(vw, s.events))
+	s.handle("POST /console/events/{id}/resolve", people.ActionResolveEvents, s.action(people.ActionResolveEvents, s.resolve))
+	s.handle("GET /console/accounts", vw, pg(vw, s.accounts))
+	s.handle("GET /console/accounts/{id}", vw, pg(vw, s.account))
+	s.handle("POST /console/accounts/{id}/adjustments", people.ActionAdjust, s.action(people.ActionAdjust, s.adjust))
+	s.handle("POST /console/accounts/{id}/reconciliations", people.ActionReconcile, s.action(people.ActionReconcile, s.reconcile))
+	s.handle("GET /console/subscriptions", vw, pg(vw, s.subscriptions))
+	s.handle("GET /console/reports/overdue", vw, pg(vw, s.overdue))
+	s.handle("GET /console/reports/overdue.csv", vw, pg(vw, s.overdueFile("csv")))
+	s.handle("GET /console/reports/overdue.xlsx", vw, pg(vw, s.overdueFile("xlsx")))
+	s.handle("GET /console/sendings", vw, pg(vw, s.sendings))
+	s.handle("POST /console/sendings", people.ActionBulkSend, s.action(people.ActionBulkSend, s.startSending))
+	s.handle("GET /console/sendings/{id}/progress", vw, pg(vw, s.sendingProgress))
+	s.handle("GET /console/tax", vw, pg(vw, s.taxPage))
+	s.handle("GET /console/tax/efaktur.xml", vw, pg(vw, s.taxEFaktur))
+	s.handle("GET /console/tax/withholding.csv", vw, pg(vw, s.taxWithholdingCSV))
+	s.handle("GET /console/orders/{id}/withholding-slip", vw, pg(vw, s.taxSlip))
+
+	users := people.ActionManageUsers
+	s.handle("GET /console/users", users, pg(users, s.usersPage))
+	s.handle("POST /console/users", users, s.action(users, s.addUser))
+	s.handle("POST /console/users/{id}/disable", users, s.action(users, s.disableUser))
+	s.handle("POST /console/users/{id}/reset", users, s.action(users, s.resetUser))
+	s.handle("GET /console/approvals", vw, pg(vw, s.approvals))
+	s.handle("POST /console/approvals/{id}", people.ActionApprove, s.action(people.ActionApprove, s.decide))
+	s.handle("GET /console/audit", people.ActionViewAudit, pg(people.ActionViewAudit, s.auditPage))
+
+	s.handle("/console/", vw, pg(vw, func(w http.ResponseWriter, r *http.Request, v *view) {
 		s.fail(w, r, v, http.StatusNotFound, v.T("error.not_found"))
 	}))
 }
 
-// page serves a page to a signed-in user; without a session, 303 to the
-// sign-in page (back here after it, for a GET).
-func (s *Server) page(h func(http.ResponseWriter, *http.Request, *view)) http.HandlerFunc {
+// page serves a page to a signed-in user whose role may take a; without
+// a session, 303 to the sign-in page (back here after it, for a GET).
+func (s *Server) page(a people.Action, h func(http.ResponseWriter, *http.Request, *view)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sess, ok := s.session(w, r)
 		if !ok {
 			s.toSignIn(w, r)
 			return
 		}
-		h(w, r, s.newView(w, r, sess))
+		v := s.newView(w, r, sess)
+		if !s.allowed(w, r, v, a) {
+			return
+		}
+		h(w, r, v)
 	}
 }
 
 // action serves a state-changing POST: a session is required (303 to
-// sign-in otherwise) and the form's CSRF token must be the session's
-// (403 otherwise, before anything is read or changed).
-func (s *Server) action(h func(http.ResponseWriter, *http.Request, *view)) http.HandlerFunc {
+// sign-in otherwise), the role must allow a (403 otherwise) and the
+// form's CSRF token must be the session's (403 otherwise), all before
+// anything is read or changed.
+func (s *Server) action(a people.Action, h func(http.ResponseWriter, *http.Request, *view)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 		sess, ok := s.session(w, r)
@@ -195,12 +236,15 @@ func (s *Server) action(h func(http.ResponseWriter, *http.Request, *view)) http.
 			return
 		}
 		v := s.newView(w, r, sess)
+		if !s.allowed(w, r, v, a) {
+			return
+		}
 		if err := r.ParseForm(); err != nil {
 			s.fail(w, r, v, http.StatusBadRequest, v.T("error.bad_form"))
 			return
 		}
 		if !sess.validCSRF(r.PostForm.Get("csrf")) {
-			s.log.Warn("console: POST without a valid CSRF token refused", "path", r.URL.Path, "by", sess.caller.Identity)
+			s.log.Warn("console: POST without a valid CSRF token refused", "path", r.URL.Path, "by", v.Caller.Identity)
 			s.fail(w, r, v, http.StatusForbidden, v.T("error.csrf"))
 			return
 		}
@@ -226,6 +270,16 @@ func formText(f url.Values) error {
 		}
 	}
 	return ve.Err()
+}
+
+// allowed answers 403 when the signed-in role may not take a.
+func (s *Server) allowed(w http.ResponseWriter, r *http.Request, v *view, a people.Action) bool {
+	if v.Caller.Role.Can(a) {
+		return true
+	}
+	s.log.Warn("console: refused by role", "path", r.URL.Path, "by", v.Caller.Identity, "role", v.Caller.Role, "action", a)
+	s.fail(w, r, v, http.StatusForbidden, v.T("error.forbidden"))
+	return false
 }
 
 func (s *Server) toSignIn(w http.ResponseWriter, r *http.Request) {

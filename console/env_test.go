@@ -30,11 +30,14 @@ import (
 	"github.com/lunas-id/lunas/internal/lunastest"
 	"github.com/lunas-id/lunas/internal/mailtest"
 	"github.com/lunas-id/lunas/internal/midtranstest"
+	"github.com/lunas-id/lunas/internal/peopletest"
 	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/mail"
+	"github.com/lunas-id/lunas/manual"
 	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/outbox"
 	"github.com/lunas-id/lunas/payment"
+	"github.com/lunas-id/lunas/people"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/review"
 	"github.com/lunas-id/lunas/store"
@@ -49,6 +52,8 @@ const (
 	appToken     = "console-test-app-token"
 	financeToken = "console-test-finance-token"
 	serverKey    = "SB-Mid-server-CONSOLE_TEST"
+	// approvalThreshold is LUNAS_APPROVAL_THRESHOLD's default.
+	approvalThreshold = 5_000_000
 )
 
 var jakarta = func() *time.Location { l, _ := time.LoadLocation("Asia/Jakarta"); return l }()
@@ -92,6 +97,11 @@ type env struct {
 	reports  *fakeReports
 	sendings *fakeSendings
 	worker   bool
+	people   *people.Users
+	auditLog *people.AuditLog
+	real     *peopletest.RealClock // the authenticators' time
+	console  *console.Server
+	manual   *manual.Service
 }
 
 type envOptions struct {
@@ -176,8 +186,12 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if o.tokens == nil {
 		o.tokens = map[string]string{appToken: "app", financeToken: "finance"}
 	}
+	e.real = &peopletest.RealClock{}
+	e.people = people.NewUsers(e.pool, people.Options{Clock: e.clock, RealNow: e.real.Now})
+	e.auditLog = people.NewAuditLog(e.pool, e.clock)
+	e.manual = manual.New(manual.Options{Pool: e.pool, Clock: e.clock, Accounts: e.accounts, Usage: e.usage, Threshold: approvalThreshold})
 	copts := console.Options{Pool: e.pool, Accounts: e.accounts, Orders: e.orders, Payments: e.payments, Reviews: e.reviews, Documents: e.docs, Usage: e.usage,
-		Tokens: o.tokens, Clock: e.clock, Location: jakarta, Logger: log, PublicURL: o.publicURL}
+		People: e.people, Audit: e.auditLog, Manual: e.manual, Clock: e.clock, Location: jakarta, Logger: log, PublicURL: o.publicURL}
 	if o.reports {
 		e.reports = &fakeReports{}
 		copts.Overdue = e.reports
@@ -192,9 +206,10 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.console = con
 	h := api.New(api.Options{Pool: e.pool, Accounts: e.accounts, Orders: e.orders, Invoices: e.invoices, Payments: e.payments, Reviews: e.reviews, Documents: e.docs, Signer: signer,
 		Tokens: o.tokens, Location: jakarta, Logger: log, MidtransKey: serverKey,
-		PublicURL: o.publicURL, Usage: e.usage, Console: con, Database: e.pool, Redis: okPinger{}})
+		PublicURL: o.publicURL, Usage: e.usage, Console: con, Manual: e.manual, Audit: e.auditLog, Database: e.pool, Redis: okPinger{}})
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
@@ -410,12 +425,6 @@ func (e *env) confirmed(account, email string, amount int64) *order.Order {
 func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	lunastest.Eventually(t, d, what, cond)
-}
-
-// newEnvTokens starts another serve process on a's database with tokens
-// and returns its base URL.
-func newEnvTokens(t *testing.T, a *env, tokens map[string]string) string {
-	return newEnv(t, envOptions{dsn: a.dsn, clock: a.clock, tokens: tokens}).base
 }
 
 // flagged makes Midtrans report a VA payment of another amount than the

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -9,17 +10,21 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/internal/langcheck"
+	"github.com/lunas-id/lunas/internal/peopletest"
+	"github.com/lunas-id/lunas/people"
 )
 
 // client is a browser without a browser: a cookie jar, no redirects
 // followed (the tests look at each 303).
 type client struct {
 	t    *testing.T
+	e    *env
 	base string
 	c    *http.Client
 	hdr  http.Header
@@ -27,7 +32,7 @@ type client struct {
 
 func (e *env) client() *client {
 	jar, _ := cookiejar.New(nil)
-	return &client{t: e.t, base: e.base, hdr: http.Header{},
+	return &client{t: e.t, e: e, base: e.base, hdr: http.Header{},
 		c: &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
@@ -72,18 +77,53 @@ func (c *client) csrf(path string) string {
 	return m[1]
 }
 
-// signIn signs in with tok through the form and returns the answer.
-func (c *client) signIn(tok string) *http.Response {
+// seeded counts the people seeded in this test binary, for unique e-mails.
+var seeded atomic.Int64
+
+// person seeds an active user of role (TOTP enrolled when the role needs
+// it) with the peopletest helper.
+func (e *env) person(role people.Role) peopletest.Person {
+	e.t.Helper()
+	return peopletest.Seed(e.t, e.pool, e.people, e.real, fmt.Sprintf("%s%d@lunas.test", role, seeded.Add(1)), role)
+}
+
+// signIn posts e-mail and password through the sign-in form and returns
+// the answer.
+func (c *client) signIn(email, password string) *http.Response {
 	c.t.Helper()
-	res, _ := c.post("/console/sign-in", url.Values{"csrf": {c.csrf("/console/sign-in")}, "token": {tok}})
+	res, _ := c.post("/console/sign-in", url.Values{"csrf": {c.csrf("/console/sign-in")}, "email": {email}, "password": {password}})
 	return res
 }
 
-func (c *client) mustSignIn() {
+// signInCode posts code on the TOTP step of the sign-in.
+func (c *client) signInCode(code string) *http.Response {
 	c.t.Helper()
-	if res := c.signIn(financeToken); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/console/" {
+	res, _ := c.post("/console/sign-in/totp", url.Values{"csrf": {c.csrf("/console/sign-in/totp")}, "code": {code}})
+	return res
+}
+
+// signInAs signs p in through the forms (the code step when p has TOTP)
+// and returns the last answer, which sets the session cookie.
+func (c *client) signInAs(p peopletest.Person) *http.Response {
+	c.t.Helper()
+	res := c.signIn(p.Email, p.Password)
+	if p.Secret != "" {
+		if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/console/sign-in/totp") {
+			c.t.Fatalf("password step of %s: %d → %q", p.Email, res.StatusCode, res.Header.Get("Location"))
+		}
+		res = c.signInCode(c.e.real.Code(c.t, p.Secret))
+	}
+	return res
+}
+
+// mustSignIn signs in a new admin (every action allowed) and returns them.
+func (c *client) mustSignIn() peopletest.Person {
+	c.t.Helper()
+	p := c.e.person(people.RoleAdmin)
+	if res := c.signInAs(p); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/console/" {
 		c.t.Fatalf("sign-in: %d → %q", res.StatusCode, res.Header.Get("Location"))
 	}
+	return p
 }
 
 func (e *env) count(sql string, args ...any) int {
@@ -125,42 +165,52 @@ func TestNoSessionRedirectsToSignIn(t *testing.T) {
 	}
 }
 
-func TestOnlyAFinanceTokenSignsIn(t *testing.T) {
+func TestOnlyAPersonSignsIn(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	c := e.client()
-	res := c.signIn(appToken)
-	if res.StatusCode != http.StatusForbidden {
-		t.Errorf("app token: %d, want 403", res.StatusCode)
+	viewer := e.person(people.RoleViewer)
+	// An API token, app or finance, in any field: no sign-in.
+	for _, tok := range []string{appToken, financeToken} {
+		res, _ := c.post("/console/sign-in", url.Values{"csrf": {c.csrf("/console/sign-in")}, "token": {tok}})
+		if res.StatusCode != http.StatusUnauthorized {
+			t.Errorf("token field: %d, want 401", res.StatusCode)
+		}
+		if res := c.signIn(tok, tok); res.StatusCode != http.StatusUnauthorized {
+			t.Errorf("a token as e-mail and password: %d, want 401", res.StatusCode)
+		}
 	}
-	if res := c.signIn("not-a-token"); res.StatusCode != http.StatusUnauthorized {
-		t.Errorf("unknown token: %d, want 401", res.StatusCode)
+	res := c.signIn(viewer.Email, "not-the-password")
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("wrong password: %d, want 401", res.StatusCode)
 	}
 	for _, ck := range res.Cookies() {
 		if ck.Name == "lunas_console" && ck.Value != "" {
-			t.Errorf("a session cookie for an app token: %v", ck)
+			t.Errorf("a session cookie for a wrong password: %v", ck)
 		}
 	}
-	if n := e.count(`SELECT count(*) FROM console_sessions`); n != 0 {
+	if n := e.count(`SELECT count(*) FROM user_sessions`); n != 0 {
 		t.Errorf("%d sessions after refused sign-ins", n)
 	}
 	if res, _ := c.get("/console/"); res.StatusCode != http.StatusSeeOther {
-		t.Errorf("after an app token's sign-in the overview answers %d", res.StatusCode)
+		t.Errorf("after refused sign-ins the overview answers %d", res.StatusCode)
 	}
 	// Without the sign-in form's own CSRF pair (login CSRF), no sign-in.
 	fresh := e.client()
-	if res, _ := fresh.post("/console/sign-in", url.Values{"token": {financeToken}, "csrf": {"guess"}}); res.StatusCode != http.StatusForbidden {
+	if res, _ := fresh.post("/console/sign-in", url.Values{"email": {viewer.Email}, "password": {viewer.Password}, "csrf": {"guess"}}); res.StatusCode != http.StatusForbidden {
 		t.Errorf("sign-in without the form's CSRF pair: %d, want 403", res.StatusCode)
 	}
-	c.mustSignIn()
-	if res, body := c.get("/console/"); res.StatusCode != 200 || !strings.Contains(body, "finance:") {
-		t.Errorf("overview after sign-in: %d", res.StatusCode)
+	if res := c.signInAs(viewer); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/console/" {
+		t.Fatalf("viewer sign-in: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	if res, body := c.get("/console/"); res.StatusCode != 200 || !strings.Contains(body, viewer.Email) || !strings.Contains(body, `id="role">pengamat<`) {
+		t.Errorf("overview after sign-in: %d, the header shows neither %s nor the role", res.StatusCode, viewer.Email)
 	}
 }
 
 func TestCookieFlags(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	c := e.client()
-	res := c.signIn(financeToken)
+	res := c.signInAs(e.person(people.RoleViewer))
 	var sess *http.Cookie
 	for _, ck := range res.Cookies() {
 		if ck.Name == "lunas_console" {
@@ -175,23 +225,23 @@ func TestCookieFlags(t *testing.T) {
 	if !sess.HttpOnly || sess.SameSite != http.SameSiteStrictMode || sess.Path != "/console/" || sess.Secure {
 		t.Errorf("session cookie over plain HTTP: %+v, want HttpOnly, SameSite=Strict, Path=/console/, not Secure", sess)
 	}
-	if len(sess.Value) < 43 || e.count(`SELECT count(*) FROM console_sessions WHERE id_hash = sha256(convert_to($1, 'UTF8'))`, sess.Value) != 1 {
+	if len(sess.Value) < 43 || e.count(`SELECT count(*) FROM user_sessions WHERE hash = sha256(convert_to($1, 'UTF8'))`, sess.Value) != 1 {
 		t.Errorf("the cookie should be an opaque 256-bit id whose hash (only) is stored")
 	}
-	if e.count(`SELECT count(*) FROM console_sessions WHERE position(convert_to($1, 'UTF8') in id_hash) > 0 OR identity LIKE '%' || $1 || '%'`, sess.Value) != 0 {
+	if e.count(`SELECT count(*) FROM user_sessions WHERE position(convert_to($1, 'UTF8') in hash) > 0 OR csrf = $1`, sess.Value) != 0 {
 		t.Error("the session id is stored in clear")
 	}
 	// Behind a TLS-terminating proxy the cookie is Secure.
 	p := e.client()
 	p.hdr.Set("X-Forwarded-Proto", "https")
-	for _, ck := range p.signIn(financeToken).Cookies() {
+	for _, ck := range p.signInAs(e.person(people.RoleViewer)).Cookies() {
 		if ck.Name == "lunas_console" && !ck.Secure {
 			t.Errorf("behind HTTPS the session cookie is not Secure: %+v", ck)
 		}
 	}
 	// And when the public URL is https, whatever the request says.
 	h := newEnv(t, envOptions{dsn: e.dsn, publicURL: "https://billing.example.id"})
-	for _, ck := range h.client().signIn(financeToken).Cookies() {
+	for _, ck := range h.client().signInAs(e.person(people.RoleViewer)).Cookies() {
 		if ck.Name == "lunas_console" && !ck.Secure {
 			t.Errorf("LUNAS_PUBLIC_URL https: the session cookie is not Secure: %+v", ck)
 		}
@@ -202,7 +252,7 @@ func TestPostWithoutCSRFIsRefusedAndChangesNothing(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	o := e.inReview("acme", "sari@acme.example", 1000000, receipt(t))
 	c := e.client()
-	c.mustSignIn()
+	admin := c.mustSignIn()
 	other := e.client()
 	other.mustSignIn()
 	otherCSRF := other.csrf("/console/")
@@ -225,10 +275,10 @@ func TestPostWithoutCSRFIsRefusedAndChangesNothing(t *testing.T) {
 	}
 	got, _ := e.orders.GetOrder(context.Background(), o.ID)
 	if got.Status != "in_review" || e.count(`SELECT count(*) FROM reviews`) != 0 || e.count(`SELECT count(*) FROM adjustments`) != 0 ||
-		e.count(`SELECT count(*) FROM ledger_postings`) != 0 || e.count(`SELECT count(*) FROM console_sessions`) != 2 {
+		e.count(`SELECT count(*) FROM ledger_postings`) != 0 || e.count(`SELECT count(*) FROM user_sessions`) != 2 {
 		t.Errorf("something changed: order %s", got.Status)
 	}
-	// With the token, the same review goes through.
+	// With the token, the same review goes through, by the person.
 	res, _ = c.post("/console/orders/"+o.ID+"/review", url.Values{"decision": {"reject"}, "reason": {"the amount is not on our statement"}, "csrf": {c.csrf("/console/reviews")}})
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("review with CSRF: %d", res.StatusCode)
@@ -236,8 +286,8 @@ func TestPostWithoutCSRFIsRefusedAndChangesNothing(t *testing.T) {
 	if got, _ := e.orders.GetOrder(context.Background(), o.ID); got.Status != "rejected" {
 		t.Errorf("after reject: %s", got.Status)
 	}
-	if e.count(`SELECT count(*) FROM reviews WHERE actor LIKE 'finance:%'`) != 1 {
-		t.Error("the decision is not recorded with the token's identity")
+	if e.count(`SELECT count(*) FROM reviews WHERE actor = $1`, admin.Email) != 1 {
+		t.Error("the decision is not recorded with the person's e-mail")
 	}
 }
 
@@ -264,7 +314,7 @@ func TestASessionIsValidOnEveryServeProcess(t *testing.T) {
 	if res, _ := c.get("/console/"); res.StatusCode != http.StatusSeeOther {
 		t.Errorf("after sign-out on B, A still answers %d", res.StatusCode)
 	}
-	if n := a.count(`SELECT count(*) FROM console_sessions`); n != 0 {
+	if n := a.count(`SELECT count(*) FROM user_sessions`); n != 0 {
 		t.Errorf("%d sessions left after sign-out", n)
 	}
 }
@@ -288,18 +338,29 @@ func TestIdleSessionsEnd(t *testing.T) {
 	}
 }
 
-func TestAWithdrawnTokenEndsItsSessions(t *testing.T) {
+func TestADisabledPersonsSessionsEnd(t *testing.T) {
 	a := newEnv(t, envOptions{})
+	b := newEnv(t, envOptions{dsn: a.dsn, clock: a.clock})
 	c := a.client()
-	c.mustSignIn()
-	// Process B runs with other tokens (the finance token was rotated).
-	b := newEnvTokens(t, a, map[string]string{appToken: "app", "rotated-finance-token": "finance"})
-	u, _ := url.Parse(a.base + "/console/")
-	v, _ := url.Parse(b + "/console/")
-	c.c.Jar.SetCookies(v, c.c.Jar.Cookies(u))
-	c.base = b
+	p := c.mustSignIn()
+	if res, _ := c.get("/console/"); res.StatusCode != 200 {
+		t.Fatalf("signed in: %d", res.StatusCode)
+	}
+	// Disabled by another admin on process B: the session ends on A at once.
+	admin := b.client()
+	admin.mustSignIn()
+	res, _ := admin.post("/console/users/"+p.ID+"/disable", url.Values{"csrf": {admin.csrf("/console/users")}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("disable: %d", res.StatusCode)
+	}
 	if res, _ := c.get("/console/"); res.StatusCode != http.StatusSeeOther {
-		t.Errorf("a session of a withdrawn token: %d, want 303", res.StatusCode)
+		t.Errorf("a disabled person's session: %d, want 303", res.StatusCode)
+	}
+	if res := c.signIn(p.Email, p.Password); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a disabled person signs in: %d, want 401", res.StatusCode)
+	}
+	if n := a.count(`SELECT count(*) FROM audit_log WHERE action = 'user.disable' AND object = $1 AND actor LIKE 'admin%@lunas.test'`, p.ID); n != 1 {
+		t.Errorf("%d audit rows of the disable", n)
 	}
 }
 
@@ -314,7 +375,8 @@ func TestEveryPageInBothLanguages(t *testing.T) {
 	c.mustSignIn()
 	pages := []string{"/console/", "/console/orders", "/console/orders?status=in_review", "/console/orders/" + o.ID, "/console/reviews",
 		"/console/events", "/console/events?state=all", "/console/accounts", "/console/accounts?low=1", "/console/accounts/acme",
-		"/console/subscriptions", "/console/reports/overdue", "/console/sendings", "/console/orders/" + held.ID}
+		"/console/subscriptions", "/console/reports/overdue", "/console/sendings", "/console/orders/" + held.ID,
+		"/console/users", "/console/audit", "/console/approvals"}
 	for _, lang := range []string{"id", "en"} {
 		if res, _ := c.get("/console/lang?to=" + lang + "&next=/console/orders"); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/console/orders" {
 			t.Fatalf("language switch: %d %q", res.StatusCode, res.Header.Get("Location"))

@@ -1,20 +1,16 @@
 package console
 
 import (
-	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/lunas-id/lunas/store"
-	"github.com/lunas-id/lunas/token"
+	"github.com/lunas-id/lunas/people"
 )
 
 // Cookie names. The session cookie is scoped to /console/; the sign-in
@@ -25,13 +21,19 @@ const (
 	signInCookie  = "lunas_console_signin"
 	langCookie    = "lunas_console_lang"
 	flashCookie   = "lunas_console_flash"
+	// challengeCookie holds the pending TOTP step between the password and
+	// the code (people.ChallengeTTL), scoped to the sign-in pages.
+	challengeCookie = "lunas_console_challenge"
+	// welcomeCookie is the welcome form's CSRF pair (no session yet).
+	welcomeCookie = "lunas_console_welcome"
 )
 
-// session is a signed-in user.
+// session is a signed-in person (people.Users keeps it; only the
+// token's hash is stored).
 type session struct {
-	idHash []byte
-	caller token.Caller
-	csrf   string
+	token string // the cookie's value
+	user  people.User
+	csrf  string
 }
 
 func (x *session) validCSRF(form string) bool {
@@ -43,11 +45,6 @@ func random(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func hashID(id string) []byte {
-	h := sha256.Sum256([]byte(id))
-	return h[:]
 }
 
 // secure reports whether cookies must be Secure: the request came over
@@ -62,45 +59,21 @@ func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value, 
 }
 
 // session returns the request's live session and marks it seen now (its
-// idle time starts again); false when there is none, it has been idle for
-// IdleTimeout or lived MaxAge (service clock), or its token was withdrawn.
+// idle time starts again); false when there is none, it has been idle or
+// lived too long (service clock), or its user is no longer active.
 func (s *Server) session(w http.ResponseWriter, r *http.Request) (*session, bool) {
 	c, err := r.Cookie(sessionCookie)
-	if err != nil || len(c.Value) < 40 || len(c.Value) > 64 {
-		return nil, false
-	}
-	now := s.Clock.Now()
-	x := &session{idHash: hashID(c.Value)}
-	err = s.Pool.QueryRow(r.Context(), `UPDATE console_sessions SET last_seen_at = $2
-		WHERE id_hash = $1 AND last_seen_at > $3 AND created_at > $4 RETURNING role, identity, csrf`,
-		x.idHash, now, now.Add(-s.IdleTimeout), now.Add(-s.MaxAge)).Scan(&x.caller.Role, &x.caller.Identity, &x.csrf)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, false
-	}
 	if err != nil {
-		s.log.Error("console: read session", "err", err)
 		return nil, false
 	}
-	if x.caller.Role != token.RoleFinance || !s.tokens.Has(x.caller) {
-		_, _ = s.Pool.Exec(r.Context(), `DELETE FROM console_sessions WHERE id_hash = $1`, x.idHash)
-		return nil, false
-	}
-	return x, true
-}
-
-// startSession stores a new session for caller and returns its cookie
-// value; sessions idle or too old are deleted on the way.
-func (s *Server) startSession(ctx context.Context, c token.Caller) (string, error) {
-	id := random(32)
-	now := s.Clock.Now()
-	_, err := s.Pool.Exec(ctx, `DELETE FROM console_sessions WHERE last_seen_at <= $1 OR created_at <= $2`,
-		now.Add(-s.IdleTimeout), now.Add(-s.MaxAge))
+	x, err := s.People.Session(r.Context(), c.Value)
 	if err != nil {
-		return "", store.Unavailable(err)
+		if !errors.Is(err, people.ErrNoSession) {
+			s.log.Error("console: read session", "err", err)
+		}
+		return nil, false
 	}
-	_, err = s.Pool.Exec(ctx, `INSERT INTO console_sessions (id_hash, role, identity, csrf, created_at, last_seen_at)
-		VALUES ($1,$2,$3,$4,$5,$5)`, hashID(id), c.Role, c.Identity, random(32), now)
-	return id, store.Unavailable(err)
+	return &session{token: c.Value, user: x.User, csrf: x.CSRF}, true
 }
 
 // signInPage shows the sign-in form with a fresh sign-in CSRF pair.
@@ -110,18 +83,23 @@ func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := s.newView(w, r, nil)
-	s.renderSignIn(w, r, v, http.StatusOK, "")
+	s.renderSignIn(w, r, v, http.StatusOK, "", "signin")
 }
 
-func (s *Server) renderSignIn(w http.ResponseWriter, r *http.Request, v *view, status int, problem string) {
+// renderSignIn shows the password form (page "signin") or the code form
+// (page "signin_totp"), each with a fresh pre-session CSRF pair: a cookie
+// scoped to the sign-in pages and the same value in the form (against
+// login CSRF).
+func (s *Server) renderSignIn(w http.ResponseWriter, r *http.Request, v *view, status int, problem, page string) {
 	pre := random(24)
 	s.setCookie(w, r, signInCookie, pre, "/console/sign-in", 3600)
 	v.CSRF = pre
-	v.Title = v.T("signin.title")
+	v.Title = v.T(page + ".title")
+	v.Nav = "signin"
 	if problem != "" {
 		v.Flash = &flash{Kind: "error", Text: problem}
 	}
-	s.render(w, v, status, "signin", map[string]string{"Next": s.next(r)})
+	s.render(w, v, status, page, map[string]string{"Next": s.next(r), "Email": r.PostFormValue("email")})
 }
 
 // next is where to go after sign-in: ?next= when it is a console path.
@@ -136,48 +114,95 @@ func (s *Server) next(r *http.Request) string {
 	return "/console/"
 }
 
-// signIn checks the form's sign-in CSRF pair, then the token: only a
-// finance token signs in (constant-time hash comparison, as the API does).
-func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
+// signInForm reads a sign-in form and checks its pre-session CSRF pair;
+// false when it has answered already.
+func (s *Server) signInForm(w http.ResponseWriter, r *http.Request, v *view, page string) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	v := s.newView(w, r, nil)
 	if err := r.ParseForm(); err != nil {
-		s.renderSignIn(w, r, v, http.StatusBadRequest, v.T("error.bad_form"))
-		return
+		s.renderSignIn(w, r, v, http.StatusBadRequest, v.T("error.bad_form"), page)
+		return false
 	}
 	pre, err := r.Cookie(signInCookie)
 	form := r.PostForm.Get("csrf")
 	if err != nil || form == "" || subtle.ConstantTimeCompare([]byte(form), []byte(pre.Value)) != 1 {
 		s.log.Warn("console: sign-in without its CSRF pair refused")
-		s.renderSignIn(w, r, v, http.StatusForbidden, v.T("error.csrf"))
+		s.renderSignIn(w, r, v, http.StatusForbidden, v.T("error.csrf"), page)
+		return false
+	}
+	return true
+}
+
+// signIn checks e-mail and password (people.Users.SignIn: throttled, and
+// every refusal alike). A person whose role has TOTP goes on to the code
+// step with a short-lived challenge in a cookie; the others get a session.
+// API tokens never sign in here: there is no field for one.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
+	v := s.newView(w, r, nil)
+	if !s.signInForm(w, r, v, "signin") {
 		return
 	}
-	c, ok := s.tokens.Lookup(strings.TrimSpace(r.PostForm.Get("token")))
-	switch {
-	case !ok:
-		s.log.Warn("console: sign-in with an unknown token refused")
-		s.renderSignIn(w, r, v, http.StatusUnauthorized, v.T("signin.unknown"))
-		return
-	case c.Role != token.RoleFinance:
-		s.log.Warn("console: sign-in refused: not a finance token", "identity", c.Identity)
-		s.renderSignIn(w, r, v, http.StatusForbidden, v.T("signin.not_finance"))
-		return
-	}
-	id, err := s.startSession(r.Context(), c)
+	st, err := s.People.SignIn(r.Context(), r.PostForm.Get("email"), r.PostForm.Get("password"), r.RemoteAddr)
 	if err != nil {
-		s.log.Error("console: start session", "err", err)
-		s.renderSignIn(w, r, v, http.StatusServiceUnavailable, v.T("error.unavailable"))
+		s.signInRefused(w, r, v, err, "signin")
 		return
 	}
+	if st.NeedsTOTP() {
+		s.setCookie(w, r, challengeCookie, st.Challenge, "/console/sign-in", int(people.ChallengeTTL/time.Second))
+		http.Redirect(w, r, "/console/sign-in/totp?next="+urlQueryEscape(s.next(r)), http.StatusSeeOther)
+		return
+	}
+	s.signedIn(w, r, st)
+}
+
+// signInTOTPPage asks for the code after the password; without a pending
+// challenge it goes back to the password form.
+func (s *Server) signInTOTPPage(w http.ResponseWriter, r *http.Request) {
+	if _, err := r.Cookie(challengeCookie); err != nil {
+		http.Redirect(w, r, "/console/sign-in", http.StatusSeeOther)
+		return
+	}
+	s.renderSignIn(w, r, s.newView(w, r, nil), http.StatusOK, "", "signin_totp")
+}
+
+// signInTOTP checks the authenticator's code, or a recovery code once.
+func (s *Server) signInTOTP(w http.ResponseWriter, r *http.Request) {
+	v := s.newView(w, r, nil)
+	if !s.signInForm(w, r, v, "signin_totp") {
+		return
+	}
+	var challenge string
+	if c, err := r.Cookie(challengeCookie); err == nil {
+		challenge = c.Value
+	}
+	st, err := s.People.SignInTOTP(r.Context(), challenge, r.PostForm.Get("code"), r.RemoteAddr)
+	if err != nil {
+		s.signInRefused(w, r, v, err, "signin_totp")
+		return
+	}
+	s.setCookie(w, r, challengeCookie, "", "/console/sign-in", -1)
+	s.signedIn(w, r, st)
+}
+
+func (s *Server) signInRefused(w http.ResponseWriter, r *http.Request, v *view, err error, page string) {
+	if errors.Is(err, people.ErrSignIn) {
+		s.log.Warn("console: sign-in refused", "step", page)
+		s.renderSignIn(w, r, v, http.StatusUnauthorized, v.T("signin.failed"), page)
+		return
+	}
+	s.log.Error("console: sign-in", "err", err)
+	s.renderSignIn(w, r, v, http.StatusServiceUnavailable, v.T("error.unavailable"), page)
+}
+
+func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, st people.Step) {
 	s.setCookie(w, r, signInCookie, "", "/console/sign-in", -1)
-	s.setCookie(w, r, sessionCookie, id, "/console/", 0)
-	s.log.Info("console: signed in", "by", c.Identity)
+	s.setCookie(w, r, sessionCookie, st.Session, "/console/", 0)
+	s.log.Info("console: signed in", "by", st.User.Email, "role", st.User.Role)
 	http.Redirect(w, r, s.next(r), http.StatusSeeOther)
 }
 
 // signOut ends the session here and for every process (the row goes).
 func (s *Server) signOut(w http.ResponseWriter, r *http.Request, v *view) {
-	_, err := s.Pool.Exec(r.Context(), `DELETE FROM console_sessions WHERE id_hash = $1`, v.sess.idHash)
+	err := s.People.SignOut(r.Context(), v.sess.token, r.RemoteAddr)
 	s.logAction(r.Context(), v, "sign-out", err)
 	s.setCookie(w, r, sessionCookie, "", "/console/", -1)
 	http.Redirect(w, r, "/console/sign-in", http.StatusSeeOther)

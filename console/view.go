@@ -12,15 +12,15 @@ import (
 	"time"
 
 	"github.com/lunas-id/lunas"
+	"github.com/lunas-id/lunas/people"
 	"github.com/lunas-id/lunas/proforma"
-	"github.com/lunas-id/lunas/token"
 )
 
 // view is what every page template gets: who is signed in, the language,
 // the CSRF token for its forms, a one-time message, and the page's data.
 type view struct {
 	L      string // "id" or "en"
-	Caller token.Caller
+	Caller caller
 	CSRF   string
 	Title  string
 	Nav    string // the menu entry to mark current
@@ -29,6 +29,18 @@ type view struct {
 	Data   any
 	sess   *session
 }
+
+// caller is who is signed in: Identity (the e-mail) is the actor of
+// their actions; the header shows it with the role.
+type caller struct {
+	Identity string
+	Name     string
+	Role     people.Role
+}
+
+// Can reports whether the signed-in role may take action a (templates
+// hide the forms a role may not use; the route checks it anyway).
+func (c caller) Can(a string) bool { return c.Role.Can(people.Action(a)) }
 
 // T translates key into the view's language.
 func (v *view) T(key string) string { return translate(v.L, key) }
@@ -43,7 +55,8 @@ func (s *Server) newView(w http.ResponseWriter, r *http.Request, sess *session) 
 		v.L = "en"
 	}
 	if sess != nil {
-		v.Caller, v.CSRF = sess.caller, sess.csrf
+		v.Caller = caller{Identity: sess.user.Email, Name: sess.user.Name, Role: sess.user.Role}
+		v.CSRF = sess.csrf
 		if r.Method == http.MethodGet {
 			v.Flash = s.takeFlash(w, r)
 		}
@@ -53,7 +66,7 @@ func (s *Server) newView(w http.ResponseWriter, r *http.Request, sess *session) 
 
 // pageNames are the templates under templates/, each rendered inside
 // layout.html.
-var pageNames = []string{"tax", "signin", "error", "overview", "orders", "order", "reviews", "events", "accounts", "account",
+var pageNames = []string{"tax", "signin", "signin_totp", "welcome", "users", "audit", "approvals", "error", "overview", "orders", "order", "reviews", "events", "accounts", "account",
 	"subscriptions", "overdue", "sendings"}
 
 func parsePages(funcs template.FuncMap) (map[string]*template.Template, error) {
@@ -75,7 +88,11 @@ func parsePages(funcs template.FuncMap) (map[string]*template.Template, error) {
 // business zone (WIB), and small formatting aids.
 func (s *Server) funcs() template.FuncMap {
 	return template.FuncMap{
-		"t":  translate,
+		"t": translate,
+		"outcome": func(lang string, line any) string {
+			s, _ := line.(string)
+			return outcome(lang, s)
+		},
 		"rp": proforma.Rupiah,
 		"wib": func(t any) string {
 			switch x := t.(type) {

@@ -365,8 +365,9 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 // batch: one implicit transaction, so one commit).
 func recordSent(ctx context.Context, q batcher, mailID, outboxID string, sentAt time.Time) error {
 	b := &pgx.Batch{}
-	b.Queue(`UPDATE mails SET status = $2, sent_at = $3, attempts = attempts + 1, last_error = NULL, lease_until = NULL
-		WHERE id = $1`, mailID, StatusSent, sentAt)
+	b.Queue(`UPDATE mails SET status = $2, sent_at = $3, attempts = attempts + 1, last_error = NULL, lease_until = NULL,
+		data = CASE WHEN kind = $4 THEN NULL ELSE data END
+		WHERE id = $1`, mailID, StatusSent, sentAt, KindPeopleLink)
 	outbox.MarkDoneIn(b, outboxID)
 	return q.SendBatch(ctx, b).Close()
 }
@@ -387,6 +388,9 @@ func truncate(s string, n int) string {
 func (s *Service) build(ctx context.Context, r row) (*gomail.Msg, error) {
 	if r.kind == KindLowBalance {
 		return s.buildAccountMail(ctx, r)
+	}
+	if r.kind == KindPeopleLink {
+		return s.buildPeopleMail(ctx, r)
 	}
 	o, err := order.Get(ctx, s.pool, r.orderID)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/lunas-id/lunas"
-	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/gateway"
 	"github.com/lunas-id/lunas/gateway/midtrans"
 	"github.com/lunas-id/lunas/internal/lunastest"
@@ -162,9 +161,7 @@ func TestRefundsAndChargebacksReverseOnce(t *testing.T) {
 	}
 	// Spend the balance, then a chargeback of the rest: what the balance
 	// no longer holds becomes outstanding; visitors go down to 0 at most.
-	if _, err := e.Accounts.Adjust(e.Ctx, "acme", "finance:t", account.AdjustmentInput{Product: "wa_balance", Kind: "charge", Amount: 200_000, Reason: "usage"}); err != nil {
-		t.Fatal(err)
-	}
+	e.Adjust("acme", "charge", 200_000, "usage")
 	body, _ = e.Midtrans.Refund(a.ID, 444_000, "chargeback")
 	storm(t, e, 10, e.Receive, body)
 	c, d = e.Balances("acme")

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/lunas-id/lunas"
-	"github.com/lunas-id/lunas/account"
 	"github.com/lunas-id/lunas/gateway"
 	"github.com/lunas-id/lunas/gateway/midtrans"
 	"github.com/lunas-id/lunas/internal/midtranstest"
@@ -24,9 +23,7 @@ func TestSettlementPaysOutstandingFirst(t *testing.T) {
 	t.Parallel()
 	e := paytest.New(t)
 	e.Account("acme")
-	if _, err := e.Accounts.Adjust(e.Ctx, "acme", "finance:test", account.AdjustmentInput{Product: "wa_balance", Kind: "charge", Amount: 5_000, Reason: "Meta invoice October"}); err != nil {
-		t.Fatal(err)
-	}
+	e.Adjust("acme", "charge", 5_000, "Meta invoice October")
 	o := e.Confirmed("acme", paytest.WA(1_000_000))
 	a := e.Pay(o.ID, gateway.MethodBCAVA)
 	tx, _ := e.Midtrans.Tx(a.ID)

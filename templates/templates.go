@@ -18,7 +18,7 @@ var files embed.FS
 
 // Kinds and locales every set must have.
 var (
-	Kinds   = []string{"billing", "confirmation", "rejection", "refund", "low_balance", "instructions", "reminder"}
+	Kinds   = []string{"billing", "confirmation", "rejection", "refund", "low_balance", "instructions", "reminder", "people_link"}
 	Locales = []string{"id", "en"}
 )
 
@@ -62,6 +62,13 @@ type Data struct {
 	Period      string
 	DueDate     string
 	DaysOverdue int
+	// A finance person's one-time welcome or reset link (kind
+	// people_link): the link, the role, whether it resets, and whether the
+	// page will enrol TOTP.
+	Link      string
+	Role      string
+	LinkReset bool
+	LinkTOTP  bool
 }
 
 // Sample is data that exercises every field; Parse executes every template with it.
@@ -72,7 +79,8 @@ func Sample() Data {
 		PDFLink: "http://127.0.0.1:8080/v1/orders/x/proforma.pdf?sig=1", PaidAt: "22-11-2026 10:00 WIB", Method: "BCA Virtual Account", Reason: "amount differs",
 		Refunded: "Rp555.000", RefundedTotal: "Rp555.000", RefundKind: "refund",
 		BalanceName: "Saldo percakapan WhatsApp", Remaining: "Rp399.400", Threshold: "Rp400.000", Reference: "Rp1.000.000",
-		PlanName: "Internet 20 Mbps", Period: "2026-12", DueDate: "20-12-2026", DaysOverdue: 3}
+		PlanName: "Internet 20 Mbps", Period: "2026-12", DueDate: "20-12-2026", DaysOverdue: 3,
+		Link: "https://billing.example.id/console/welcome/x", Role: "approver", LinkReset: true, LinkTOTP: true}
 }
 
 type pair struct {

@@ -203,6 +203,51 @@ type Reconciliation struct {
 // Once per account and period: the same body again returns the first
 // result with created false; another body is a conflict.
 func (s *Service) Reconcile(ctx context.Context, accountID, actor string, in ReconcileInput) (Reconciliation, bool, error) {
+	now := s.clock.Now()
+	if err := s.checkReconcile(in, now); err != nil {
+		return Reconciliation{}, false, err
+	}
+	var rec Reconciliation
+	var created bool
+	var alerts []string
+	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		rec, created, alerts, err = s.reconcileIn(ctx, tx, now, accountID, actor, in, nil)
+		return err
+	})
+	if err != nil {
+		return Reconciliation{}, false, unavailable(err)
+	}
+	s.Announce(alerts)
+	return rec, created, nil
+}
+
+// ReconcileTx is Reconcile in the caller's transaction at now (its one
+// reading of the clock): four eyes (package manual) asks guard, once the
+// difference is known and before anything is written, whether it may be
+// posted now; guard's error is returned as it is, with nothing written,
+// and the transaction still usable. A replay of a reconciliation already
+// made does not ask. The caller passes the returned alerts to Announce
+// after its commit.
+func (s *Service) ReconcileTx(ctx context.Context, tx pgx.Tx, now time.Time, accountID, actor string, in ReconcileInput,
+	guard func(difference int64) error) (rec Reconciliation, created bool, alerts []string, err error) {
+	if err := s.checkReconcile(in, now); err != nil {
+		return Reconciliation{}, false, nil, err
+	}
+	return s.reconcileIn(ctx, tx, now, accountID, actor, in, guard)
+}
+
+// Announce reports committed low-balance alerts (Alerted).
+func (s *Service) Announce(alerts []string) {
+	for _, b := range alerts {
+		if s.Alerted != nil {
+			s.Alerted(b)
+		}
+	}
+}
+
+// checkReconcile reports every field of in that is wrong at now.
+func (s *Service) checkReconcile(in ReconcileInput, now time.Time) error {
 	var ve lunas.ValidationError
 	start, err := time.ParseInLocation("2006-01", in.Period, s.loc)
 	if err != nil || start.Format("2006-01") != in.Period {
@@ -217,19 +262,21 @@ func (s *Service) Reconcile(ctx context.Context, accountID, actor string, in Rec
 		ve.Add("reference", "must be one line of at most 200 characters")
 	}
 	if err := ve.Err(); err != nil {
-		return Reconciliation{}, false, err
+		return err
 	}
-	end := start.AddDate(0, 1, 0)
-	now := s.clock.Now()
-	if now.Before(end) {
-		return Reconciliation{}, false, &lunas.ValidationError{Fields: []lunas.FieldError{{Field: "period",
+	if end := start.AddDate(0, 1, 0); now.Before(end) {
+		return &lunas.ValidationError{Fields: []lunas.FieldError{{Field: "period",
 			Message: fmt.Sprintf("%s has not ended yet: reconcile a month once the provider has billed it", in.Period)}}}
 	}
-	var rec Reconciliation
-	var created bool
-	var alerts []string
-	err = store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		created, alerts = false, nil
+	return nil
+}
+
+// reconcileIn does the reconciliation in tx; in is valid at now.
+func (s *Service) reconcileIn(ctx context.Context, tx pgx.Tx, now time.Time, accountID, actor string, in ReconcileInput,
+	guard func(difference int64) error) (rec Reconciliation, created bool, alerts []string, err error) {
+	start, _ := time.ParseInLocation("2006-01", in.Period, s.loc)
+	end := start.AddDate(0, 1, 0)
+	err = func() error {
 		before, st, err := ledger.Lock(ctx, tx, accountID)
 		if err != nil {
 			return unavailable(err)
@@ -253,6 +300,11 @@ func (s *Service) Reconcile(ctx context.Context, accountID, actor string, in Rec
 			return err
 		}
 		rec.Difference = rec.Billed - rec.Charged
+		if guard != nil {
+			if err := guard(rec.Difference); err != nil {
+				return err
+			}
+		}
 		after := before
 		var adjID *string
 		if rec.Difference != 0 {
@@ -283,14 +335,11 @@ func (s *Service) Reconcile(ctx context.Context, accountID, actor string, in Rec
 		created = true
 		alerts, err = s.checkAlerts(ctx, tx, accountID, now, before, after, st)
 		return err
-	})
+	}()
 	if err != nil {
-		return Reconciliation{}, false, unavailable(err)
+		return Reconciliation{}, false, nil, err
 	}
-	for _, b := range alerts {
-		s.Alerted(b)
-	}
-	return rec, created, nil
+	return rec, created, alerts, nil
 }
 
 func loadReconciliation(ctx context.Context, q store.Querier, accountID, period string) (Reconciliation, error) {

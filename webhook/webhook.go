@@ -44,12 +44,17 @@ const (
 	// Wave 3, issue 25: a withholding order's slip (bukti potong).
 	WithholdingSlipMissing  = "withholding.slip_missing" // 30 days after payment
 	WithholdingSlipReceived = "withholding.slip_received"
+	// Four eyes (issue 26): money moved by hand waits for an approver, and
+	// the approver decided; the data is the approval as GET /v1/approvals
+	// shows it.
+	ApprovalRequested = "approval.requested"
+	ApprovalDecided   = "approval.decided"
 )
 
 // Types lists every event type an endpoint may ask for ("*" is all of them).
 var Types = []string{OrderConfirmed, OrderPaid, OrderExpired, OrderCancelled, OrderClosed, OrderInReview, OrderRejected,
 	OrderRefunded, PaymentFailed, BalanceLow, SubscriptionInvoiceIssued, InvoiceOverdue, GatewayEventFlagged,
-	WithholdingSlipMissing, WithholdingSlipReceived}
+	WithholdingSlipMissing, WithholdingSlipReceived, ApprovalRequested, ApprovalDecided}
 
 // Snapshot kinds: how the sender turns an event's snapshot into its data.
 const (

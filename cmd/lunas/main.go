@@ -1,5 +1,5 @@
 // Command lunas runs the payment-gateway webhook and invoice orchestration
-// service: `lunas all | serve | work | migrate | version`. All wiring lives
+// service: `lunas all | serve | work | migrate | users | audit | version`. All wiring lives
 // here, in run.
 package main
 
@@ -37,9 +37,11 @@ import (
 	"github.com/lunas-id/lunas/gateway/ovo"
 	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/mail"
+	"github.com/lunas-id/lunas/manual"
 	ord "github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/outbox"
 	"github.com/lunas-id/lunas/payment"
+	"github.com/lunas-id/lunas/people"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/redisconn"
 	"github.com/lunas-id/lunas/report"
@@ -65,6 +67,7 @@ commands:
   serve     HTTP API + webhooks + outbox relay (stateless; run many)
   work      asynq worker + sweeper + outbox relay (run many)
   migrate   apply database migrations (creating the database if needed) and exit
+  users     add|list|disable|reset finance people (lunas users for flags)
   audit     check the books (balances, credits, confirmations, postings); exit 1 on any discrepancy; --json
   version   print the version, VCS revision and commit time
 `
@@ -79,6 +82,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "users" {
+		return runUsers(ctx, args[1:], getenv, stdout, stderr)
+	}
 	if len(args) == 0 || (len(args) > 1 && !(args[0] == "audit" && len(args) == 2 && args[1] == "--json")) {
 		fmt.Fprint(stderr, usage)
 		return errors.New("expected one command")
@@ -354,8 +360,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// The finance console, on the same services as the API (recurring
 		// billing through the adapters in console_billing.go).
 		reports := report.New(pool, clk, cfg.Timezone)
+		fourEyes := manual.New(manual.Options{Pool: pool, Clock: clk, Accounts: accounts, Usage: spend, Threshold: cfg.ApprovalThreshold})
 		finance, err := console.New(console.Options{Pool: pool, Accounts: accounts, Orders: orders, Payments: payments, Reviews: reviews, Documents: docs,
-			Usage: spend, Tokens: cfg.APITokens, Clock: clk, Location: cfg.Timezone, Logger: log, PublicURL: cfg.PublicURL,
+			Usage: spend, People: people.NewUsers(pool, people.Options{Clock: clk}), Audit: people.NewAuditLog(pool, clk),
+			Manual: fourEyes,
+			Clock:  clk, Location: cfg.Timezone, Logger: log, PublicURL: cfg.PublicURL,
 			Subscriptions: consoleSubscriptions{subs}, Overdue: consoleReports{reports}, Sendings: consoleSendings{sendings},
 			Tax: taxes})
 		if err != nil {
@@ -367,7 +376,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			PublicMetrics: publicMetrics(cfg),
 			MidtransKey:   cfg.MidtransServerKey, OVOCallbackToken: cfg.OVOCallbackToken, PublicURL: cfg.PublicURL,
 			WAAppSecret: cfg.WAAppSecret, WAVerifyToken: cfg.WAVerifyToken,
-			Usage: spend, Webhooks: hooks, Console: finance,
+			Usage: spend, Webhooks: hooks, Console: finance, Manual: fourEyes, Audit: people.NewAuditLog(pool, clk),
 			Subscriptions: subs, Reports: reports, Sendings: sendings,
 			Tax:        taxes,
 			DBDeadline: cfg.DBDeadline, GatewayTimeout: gatewayTimeout, Liveness: store.LivenessOf(pool),
