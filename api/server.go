@@ -23,6 +23,7 @@ import (
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/order"
+	"github.com/lunas-id/lunas/paylink"
 	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/report"
@@ -65,9 +66,14 @@ type Options struct {
 	MidtransKey      string
 	OVOCallbackToken string
 	PublicURL        string
-	Usage            *usage.Service   // usage billing; nil: its routes answer 404
-	Webhooks         *webhook.Service // events to the app; nil: its routes answer 404
-	Console          http.Handler     // the finance console, served under /console/; nil: not mounted
+	// PayLinks signs the pay page and QR links (pay_url, qr_url); unset:
+	// unsigned links under PublicURL that no token check accepts.
+	PayLinks paylink.Links
+	// SellerName heads the pay page (LUNAS_SELLER_NAME).
+	SellerName string
+	Usage      *usage.Service   // usage billing; nil: its routes answer 404
+	Webhooks   *webhook.Service // events to the app; nil: its routes answer 404
+	Console    http.Handler     // the finance console, served under /console/; nil: not mounted
 	// DBDeadline bounds the database work of a request (default 2 s);
 	// GatewayTimeout is what a gateway call may add (default 20 s).
 	DBDeadline, GatewayTimeout time.Duration
@@ -89,10 +95,14 @@ type Server struct {
 	metrics *metrics
 	mux     *routeMux
 	refused *limiter // log lines for refused webhook signatures
+	pay     *payPage // the pay page's templates and rate limits
 }
 
 // New returns a Server with its routes.
 func New(o Options) *Server {
+	if o.PayLinks.IsZero() {
+		o.PayLinks = paylink.New("", o.PublicURL)
+	}
 	s := &Server{Options: o, log: o.Logger, mux: newRouteMux(), metrics: newMetrics(o.Registry), refused: newLimiter(10 * time.Second),
 		tokens: token.NewSet(o.Tokens)}
 	s.routes()
@@ -163,6 +173,9 @@ func (s *Server) routes() {
 	// Gateways: no bearer token; authenticity is checked per provider.
 	s.mux.HandleFunc("POST /webhooks/midtrans", s.withDeadline(s.dbDeadline(), s.webhookMidtrans))
 	s.mux.HandleFunc("POST /webhooks/ovo", s.withDeadline(s.dbDeadline(), s.webhookOVO))
+	// The pay page: the signed token in its path is its only credential
+	// (paypage.go).
+	s.payRoutes()
 	// Operations.
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	s.mux.HandleFunc("GET /readyz", s.readyz)

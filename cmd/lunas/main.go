@@ -39,6 +39,7 @@ import (
 	"github.com/lunas-id/lunas/mail"
 	ord "github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/outbox"
+	"github.com/lunas-id/lunas/paylink"
 	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/redisconn"
@@ -197,8 +198,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	orders := ord.New(pool, clk, cfg.Timezone, log)
 	accounts := acct.New(pool, clk, log)
 	invoices := invoice.New(pool, orders, cat, log)
+	// The pay page's links (pay_url, qr_url), signed like the PDF links.
+	links := paylink.New(cfg.SigningKey, cfg.PublicURL)
 	payments := payment.New(payment.Options{
 		Pool: pool, Orders: orders, Invoices: invoices, Logger: log, Gateways: gateways,
+		Links: links, QRISAcquirer: cfg.QRISAcquirer,
 		Decoders:       map[string]payment.Decoder{gateway.ProviderMidtrans: midtrans.DecodeCallback, gateway.ProviderOVO: ovo.Decode},
 		Bank:           payment.BankAccount(cfg.BankAccount),
 		ReconcileAfter: cfg.ReconcileAfter,
@@ -320,7 +324,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// Outbound webhooks: their own pool of senders, apart from the asynq
 		// worker, so a slow endpoint never holds settlement or mail.
 		sender := webhook.NewSender(webhook.SenderOptions{Pool: pool, Clock: clk, Sealer: sealer, Policy: hookPolicy,
-			Renderer: ord.Views{Location: cfg.Timezone, PublicURL: cfg.PublicURL}, Location: cfg.Timezone, Logger: log,
+			Renderer: ord.Views{Location: cfg.Timezone, Links: links}, Location: cfg.Timezone, Logger: log,
 			Concurrency: cfg.WebhookConcurrency, PerEndpoint: cfg.WebhookEndpointConcurrency})
 		sender.Outcome = m.webhookOutcome
 		wg.Add(1)
@@ -344,7 +348,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			Pool: pool, Accounts: accounts, Orders: orders, Invoices: invoices, Payments: payments, Reviews: reviews, Documents: docs, Signer: signer, Tokens: cfg.APITokens, Location: cfg.Timezone, Logger: log,
 			Registry: reg, Database: pool, Redis: redisPinger{client}, TestClock: tc,
 			MidtransKey: cfg.MidtransServerKey, OVOCallbackToken: cfg.OVOCallbackToken, PublicURL: cfg.PublicURL,
-			Usage: spend, Webhooks: hooks, Console: finance,
+			PayLinks: links, SellerName: cfg.SellerName,
+			Usage:    spend, Webhooks: hooks, Console: finance,
 			Subscriptions: subs, Reports: reports, Sendings: sendings,
 			DBDeadline: cfg.DBDeadline, GatewayTimeout: gatewayTimeout, Liveness: store.LivenessOf(pool),
 		})
