@@ -260,7 +260,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		wa = sending.NewWhatsApp(cfg.WhatsAppURL, cfg.WhatsAppToken, 10*time.Second)
 	}
 	sendings := sending.New(sending.Options{Pool: pool, Orders: orders, Logger: log, WhatsApp: wa, Interval: cfg.WhatsAppInterval(),
-		Signer: signer, PublicURL: cfg.PublicURL})
+		Signer: signer, PublicURL: cfg.PublicURL, Links: links})
 	wg.Add(1)
 	go func() { defer wg.Done(); relay.Run(ctx) }()
 
@@ -293,7 +293,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		defer transport.Close()
-		mailer := mail.New(mail.Options{Pool: pool, Clock: clk, Documents: docs, Templates: tpl, Transport: transport, Signer: signer,
+		mailer := mail.New(mail.Options{Pool: pool, Clock: clk, Documents: docs, Templates: tpl, Transport: transport, Signer: signer, Links: links,
 			From: cfg.MailFrom, PublicURL: cfg.PublicURL, Location: cfg.Timezone, Logger: log})
 		mailer.Result = m.mailResult
 		w := worker.New(pool, orders, payments, reviews, docs, mailer, log, m)
@@ -349,7 +349,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			Registry: reg, Database: pool, Redis: redisPinger{client}, TestClock: tc,
 			MidtransKey: cfg.MidtransServerKey, OVOCallbackToken: cfg.OVOCallbackToken, PublicURL: cfg.PublicURL,
 			PayLinks: links, SellerName: cfg.SellerName,
-			Usage:    spend, Webhooks: hooks, Console: finance,
+			Usage: spend, Webhooks: hooks, Console: finance,
 			Subscriptions: subs, Reports: reports, Sendings: sendings,
 			DBDeadline: cfg.DBDeadline, GatewayTimeout: gatewayTimeout, Liveness: store.LivenessOf(pool),
 		})
