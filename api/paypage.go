@@ -319,7 +319,8 @@ func fetchPNG(ctx context.Context, u string) ([]byte, error) {
 
 func (s *Server) payAsset(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("file")
-	ct := map[string]string{"pay.css": "text/css; charset=utf-8", "pay.js": "text/javascript; charset=utf-8"}[name]
+	ct := map[string]string{"pay.css": "text/css; charset=utf-8", "pay.js": "text/javascript; charset=utf-8",
+		"favicon.svg": "image/svg+xml"}[name]
 	b, err := payFiles.ReadFile("paypage/" + name)
 	if ct == "" || err != nil {
 		writeProblem(w, http.StatusNotFound, "no such file", nil)

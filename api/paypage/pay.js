@@ -43,7 +43,9 @@
       } else {
         // Any other change (expired, in review, cancelled): the server's
         // page says what it means.
-        window.location.reload();
+        // The page's notices (?proof=1, ?error=) belonged to the old state.
+        var lang = new URLSearchParams(window.location.search).get("lang");
+        window.location.replace(window.location.pathname + (lang ? "?lang=" + encodeURIComponent(lang) : ""));
       }
     }).catch(function () {});
   }
