@@ -140,7 +140,6 @@ func (s *Server) payNotFound(w http.ResponseWriter, r *http.Request) {
 
 func wantsHTML(r *http.Request) bool {
 	return r.Method == http.MethodGet && !strings.Contains(r.URL.Path[len("/pay/"):], "/") ||
-		strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") ||
 		strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
@@ -179,7 +178,10 @@ func (s *Server) payStatus(w http.ResponseWriter, r *http.Request) {
 // app (201 the attempt, problems as the API's), or a form without
 // JavaScript (303 back to the page, which shows the instructions).
 func (s *Server) payCreate(w http.ResponseWriter, r *http.Request) {
-	form := strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded")
+	// A browser's form (the page without JavaScript) asks for HTML back;
+	// curl -d sends the same content type with a JSON body, like the API.
+	form := strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") &&
+		strings.Contains(r.Header.Get("Accept"), "text/html")
 	var in payment.PaymentInput
 	if form {
 		r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
@@ -197,13 +199,13 @@ func (s *Server) payCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	a, _, err := s.Payments.OpenPayment(r.Context(), r.PathValue("id"), in)
 	if form {
-		back := "/pay/" + r.PathValue("token")
+		back := "/pay/" + r.PathValue("token") + langQuery(r.PostForm.Get("lang"), "?")
 		if err != nil {
 			// The page shows what went wrong beside the methods, in the
 			// API's words.
 			rec := &capture{header: http.Header{}}
 			s.writeError(rec, r, err)
-			back += "?error=" + url.QueryEscape(problemDetail(rec.body.Bytes()))
+			back += sep(back) + "error=" + url.QueryEscape(problemDetail(rec.body.Bytes()))
 		} else {
 			back += "#pay-" + a.ID
 		}
@@ -226,13 +228,29 @@ func (s *Server) payProof(w http.ResponseWriter, r *http.Request) {
 	}
 	rec := &capture{header: http.Header{}}
 	s.uploadProof(rec, r)
-	back := "/pay/" + r.PathValue("token")
+	back := "/pay/" + r.PathValue("token") + langQuery(r.URL.Query().Get("lang"), "?")
 	if rec.status/100 != 2 {
-		back += "?error=" + url.QueryEscape(problemDetail(rec.body.Bytes()))
+		back += sep(back) + "error=" + url.QueryEscape(problemDetail(rec.body.Bytes()))
 	} else {
-		back += "?proof=1"
+		back += sep(back) + "proof=1"
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// langQuery keeps the page's language across a form post (id or en only).
+func langQuery(lang, prefix string) string {
+	if lang == "id" || lang == "en" {
+		return prefix + "lang=" + lang
+	}
+	return ""
+}
+
+// sep is the separator before the next query parameter of u.
+func sep(u string) string {
+	if strings.Contains(u, "?") {
+		return "&"
+	}
+	return "?"
 }
 
 // problemDetail is a problem's detail and field messages as one line.

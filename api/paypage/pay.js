@@ -13,7 +13,7 @@
     if (left <= 0) { cd.textContent = ""; return; }
     var d = Math.floor(left / 86400), h = Math.floor(left % 86400 / 3600), m = Math.floor(left % 3600 / 60), s = left % 60;
     var two = function (n) { return (n < 10 ? "0" : "") + n; };
-    cd.textContent = "(" + (d > 0 ? d + (lang === "en" ? "d " : "h ") : "") + two(h) + ":" + two(m) + ":" + two(s) + ")";
+    cd.textContent = "(" + (d > 0 ? d + (lang === "en" ? (d === 1 ? " day " : " days ") : " hari ") : "") + two(h) + ":" + two(m) + ":" + two(s) + ")";
   }
   tick();
   setInterval(tick, 1000);

@@ -223,6 +223,9 @@ func TestPayPageInTheBrowser(t *testing.T) {
 			t.Errorf("status %q", got)
 		}
 		b.do("choose BCA VA", choose("bca_va"), chromedp.WaitVisible(chromedp.CSS(`article[data-method="bca_va"] output.code`)))
+		if lang := b.eval(`document.documentElement.lang`); lang != "en" {
+			t.Errorf("after choosing, the page is in %q, want the English the payer chose", lang)
+		}
 		id := attemptOf("bca_va")
 		tx, _ := s.midtrans.Tx(id)
 		if got := b.text(`article[data-method="bca_va"] output.code`); got == "" || got != tx.VANumber {
