@@ -99,6 +99,7 @@ type payData struct {
 	Transfer                                       any
 	Error, ProformaURL                             string
 	Now                                            string // prefills the transfer time, RFC 3339 in WIB
+	Reason                                         string // why finance rejected the proof (the rejection mail says it too)
 }
 
 type payItem struct {
@@ -132,6 +133,9 @@ func (s *Server) payHTML(w http.ResponseWriter, r *http.Request) {
 		Paid:    o.Status == order.StatusPaid, Rejected: o.Status == order.StatusRejected,
 		ProofDone: r.URL.Query().Get("proof") == "1", Error: r.URL.Query().Get("error"),
 		ProformaURL: "/v1/orders/" + o.ID + "/proforma.pdf?" + s.Signer.For(o.ID, 7*24*time.Hour)}
+	if d.Rejected && o.StatusReason != nil {
+		d.Reason = *o.StatusReason
+	}
 	d.Now = s.Payments.Now().In(s.Location).Truncate(time.Minute).Format(time.RFC3339)
 	if s.SellerName == "" {
 		d.Seller = "lunas"

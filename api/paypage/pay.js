@@ -36,8 +36,10 @@
       shown = s.status;
       if (s.status === "paid") {
         st.textContent = st.getAttribute("data-paid");
-        var p = document.getElementById("payable");
-        if (p) { p.hidden = true; }
+        ["payable", "deadline"].forEach(function (id) {
+          var el = document.getElementById(id);
+          if (el) { el.hidden = true; }
+        });
         document.getElementById("paid").hidden = false;
         document.getElementById("paid").focus();
       } else {

@@ -204,7 +204,8 @@ func TestPayPageInTheBrowser(t *testing.T) {
 		if err := s.midtrans.Deliver(ctx, paid, 1); err != nil {
 			t.Fatal(err)
 		}
-		b.do("the page turns paid", chromedp.WaitVisible(chromedp.ID("paid")), chromedp.WaitNotVisible(chromedp.ID("payable")))
+		b.do("the page turns paid", chromedp.WaitVisible(chromedp.ID("paid")), chromedp.WaitNotVisible(chromedp.ID("payable")),
+			chromedp.WaitNotVisible(chromedp.ID("deadline")))
 		if !b.stillMarked() {
 			t.Error("the page was reloaded to show the payment")
 		}
@@ -295,6 +296,9 @@ func TestPayPageInTheBrowser(t *testing.T) {
 		}
 		// The page sees the rejection by itself (its status poll).
 		b.do("the rejection shows", chromedp.WaitVisible(chromedp.CSS("p.error")), chromedp.WaitVisible(chromedp.ID("pf-file")))
+		if got := b.text("p.error"); !strings.Contains(got, "jumlah kurang") {
+			t.Errorf("the rejection notice %q does not say why", got)
+		}
 		if strings.Contains(b.location(), "proof=1") {
 			t.Errorf("the page still says the proof was received: %s", b.location())
 		}
