@@ -101,8 +101,7 @@ func (s *Server) payGuard(h http.HandlerFunc) http.HandlerFunc {
 		hd.Set("Referrer-Policy", "no-referrer")
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("X-Frame-Options", "DENY")
-		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "+
-			"form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+		hd.Set("Content-Security-Policy", s.payCSP())
 		now := time.Now() // rate windows are wall time: they guard the process, not business rules
 		token := r.PathValue("token")
 		if !s.pay.byToken.allow(token, now) || !s.pay.byAddr.allow(clientAddr(r), now) {
@@ -118,6 +117,27 @@ func (s *Server) payGuard(h http.HandlerFunc) http.HandlerFunc {
 		r.SetPathValue("id", id)
 		h(w, r)
 	}
+}
+
+// payCSP is the page's Content-Security-Policy: nothing inline, nothing
+// third-party, except Midtrans's card script's origin when card is offered
+// (the script, its token call and its 3-D Secure frame).
+func (s *Server) payCSP() string {
+	card := ""
+	if s.CardScript != "" {
+		if u, err := url.Parse(s.CardScript); err == nil && u.Host != "" {
+			card = " " + u.Scheme + "://" + u.Host
+		}
+	}
+	return "default-src 'none'; script-src 'self'" + card + "; style-src 'self'; img-src 'self'; connect-src 'self'" + card +
+		"; frame-src" + or(card, " 'none'") + "; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 func clientAddr(r *http.Request) string {

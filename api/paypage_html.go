@@ -100,6 +100,8 @@ type payData struct {
 	Error, ProformaURL                             string
 	Now                                            string // prefills the transfer time, RFC 3339 in WIB
 	Reason                                         string // why finance rejected the proof (the rejection mail says it too)
+	Card                                           bool   // card offered: Midtrans's script is loaded
+	CardScript, CardClientKey, CardEnv             string
 }
 
 type payItem struct {
@@ -136,6 +138,7 @@ func (s *Server) payHTML(w http.ResponseWriter, r *http.Request) {
 	if d.Rejected && o.StatusReason != nil {
 		d.Reason = *o.StatusReason
 	}
+	d.CardScript, d.CardClientKey, d.CardEnv = s.CardScript, s.CardClientKey, s.CardEnv
 	d.Now = s.Payments.Now().In(s.Location).Truncate(time.Minute).Format(time.RFC3339)
 	if s.SellerName == "" {
 		d.Seller = "lunas"
@@ -156,8 +159,9 @@ func (s *Server) payHTML(w http.ResponseWriter, r *http.Request) {
 	if d.Payable {
 		for _, m := range s.Payments.Methods() {
 			if m == gateway.MethodCreditCard {
-				// Card needs Midtrans's tokenizing script: not offered on
-				// the page yet (the API takes a card_token).
+				// Card only through Midtrans's own tokenizing script: the
+				// card number never reaches lunas.
+				d.Card = s.CardScript != ""
 				continue
 			}
 			label, kind := methodLabel(m)

@@ -71,9 +71,13 @@ type Options struct {
 	PayLinks paylink.Links
 	// SellerName heads the pay page (LUNAS_SELLER_NAME).
 	SellerName string
-	Usage      *usage.Service   // usage billing; nil: its routes answer 404
-	Webhooks   *webhook.Service // events to the app; nil: its routes answer 404
-	Console    http.Handler     // the finance console, served under /console/; nil: not mounted
+	// Card on the pay page: Midtrans's card-tokenizing script (its URL, the
+	// client key it runs with, sandbox or production). No script: the page
+	// offers no card (the API still takes a card_token).
+	CardScript, CardClientKey, CardEnv string
+	Usage                              *usage.Service   // usage billing; nil: its routes answer 404
+	Webhooks                           *webhook.Service // events to the app; nil: its routes answer 404
+	Console                            http.Handler     // the finance console, served under /console/; nil: not mounted
 	// DBDeadline bounds the database work of a request (default 2 s);
 	// GatewayTimeout is what a gateway call may add (default 20 s).
 	DBDeadline, GatewayTimeout time.Duration

@@ -25,6 +25,35 @@
     });
   });
 
+  // Card: Midtrans's own script turns the card into a token in the
+  // browser; the page opens the attempt with the token, then follows 3-D
+  // Secure when the gateway asks for it.
+  var cardForm = document.getElementById("card-form");
+  if (cardForm) {
+    cardForm.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var err = document.getElementById("card-error");
+      var fail = function (msg) { err.textContent = msg; err.hidden = false; };
+      err.hidden = true;
+      if (!window.MidtransNew3ds) { fail("Midtrans"); return; }
+      var v = function (id) { return document.getElementById(id).value.replace(/\s+/g, ""); };
+      window.MidtransNew3ds.getCardToken({ card_number: v("cc-number"), card_exp_month: v("cc-month"),
+        card_exp_year: v("cc-year"), card_cvv: v("cc-cvv") }, {
+        onSuccess: function (res) {
+          fetch(body.getAttribute("data-pay-url"), { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
+            body: JSON.stringify({ method: "credit_card", card_token: res.token_id }) }).then(function (r) {
+            return r.json().then(function (a) { return { ok: r.ok, a: a }; });
+          }).then(function (x) {
+            if (!x.ok) { fail(x.a.detail || "error"); return; }
+            if (x.a.redirect_url) { window.location.assign(x.a.redirect_url); return; }
+            poll();
+          }).catch(function () { fail("network"); });
+        },
+        onFailure: function (res) { fail((res && res.status_message) || "card"); }
+      });
+    });
+  }
+
   var url = body.getAttribute("data-status-url");
   var shown = body.getAttribute("data-status");
   var st = document.getElementById("status");

@@ -348,7 +348,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			Pool: pool, Accounts: accounts, Orders: orders, Invoices: invoices, Payments: payments, Reviews: reviews, Documents: docs, Signer: signer, Tokens: cfg.APITokens, Location: cfg.Timezone, Logger: log,
 			Registry: reg, Database: pool, Redis: redisPinger{client}, TestClock: tc,
 			MidtransKey: cfg.MidtransServerKey, OVOCallbackToken: cfg.OVOCallbackToken, PublicURL: cfg.PublicURL,
-			PayLinks: links, SellerName: cfg.SellerName,
+			PayLinks: links, SellerName: cfg.SellerName, CardScript: cardScript(cfg), CardClientKey: cfg.MidtransClientKey, CardEnv: cfg.MidtransEnv,
 			Usage: spend, Webhooks: hooks, Console: finance,
 			Subscriptions: subs, Reports: reports, Sendings: sendings,
 			DBDeadline: cfg.DBDeadline, GatewayTimeout: gatewayTimeout, Liveness: store.LivenessOf(pool),
@@ -442,3 +442,13 @@ func databaseIdentity(dsn string) string {
 type redisPinger struct{ c *asynq.Client }
 
 func (r redisPinger) Ping(ctx context.Context) error { return r.c.Ping() }
+
+// cardScript is Midtrans's card-tokenizing script on the configured API
+// host (a fake's stand-in under MIDTRANS_BASE_URL), when the pay page may
+// offer card: a client key and a server key to charge with.
+func cardScript(cfg *config.Config) string {
+	if cfg.MidtransClientKey == "" || cfg.MidtransServerKey == "" {
+		return ""
+	}
+	return cfg.MidtransBaseURL + "/v2/assets/js/midtrans-new-3ds.min.js"
+}

@@ -140,7 +140,7 @@ var payLinkRe = regexp.MustCompile(`https?://[^\s"<>)]+/pay/[A-Za-z0-9_.\-]+`)
 
 func TestPayPageInTheBrowser(t *testing.T) {
 	t.Parallel()
-	s := startStack(t, stackOptions{})
+	s := startStack(t, stackOptions{env: map[string]string{"MIDTRANS_CLIENT_KEY": "SB-Mid-client-FAKE_TEST"}})
 	s.account("acme")
 	b := newPayTab(t)
 	ctx := context.Background()
@@ -267,6 +267,25 @@ func TestPayPageInTheBrowser(t *testing.T) {
 		b.clean("OVO")
 	})
 
+	t.Run("pay by card through Midtrans's script", func(t *testing.T) {
+		b.t = t
+		o := s.confirmedOrder("acme", "fajar@acme.example", 300_000)
+		b.do("open", desktop, chromedp.Navigate(payURL(o)+"?lang=en"), chromedp.WaitVisible(chromedp.ID("cc-number")))
+		b.mark()
+		b.do("pay by card", chromedp.SendKeys(chromedp.ID("cc-number"), "4811 1111 1111 1114"), chromedp.SendKeys(chromedp.ID("cc-month"), "12"),
+			chromedp.SendKeys(chromedp.ID("cc-year"), "2030"), chromedp.SendKeys(chromedp.ID("cc-cvv"), "123"))
+		b.shot("desktop-card-en")
+		b.do("paid", chromedp.Click(chromedp.CSS("#card-form button")), chromedp.WaitVisible(chromedp.ID("paid")))
+		if !b.stillMarked() {
+			t.Error("the page was reloaded")
+		}
+		got := s.order(o.ID)
+		if got.Status != "paid" || len(got.Payments) != 1 || got.Payments[0].Method != "credit_card" || got.Payments[0].Fee == 0 {
+			t.Errorf("after the card: %+v", got)
+		}
+		b.clean("card")
+	})
+
 	t.Run("manual transfer: upload, rejected, correct the amount", func(t *testing.T) {
 		b.t = t
 		o := s.confirmedOrder("acme", "dewi@acme.example", 1_000_000)
@@ -348,7 +367,8 @@ func TestPayPageInTheBrowser(t *testing.T) {
 				t.Errorf("%s: %q", k, got)
 			}
 		}
-		if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") {
+		if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self' "+s.env["MIDTRANS_BASE_URL"]+";") ||
+			strings.Contains(csp, "unsafe-inline") {
 			t.Errorf("CSP %q", csp)
 		}
 	})
