@@ -123,6 +123,9 @@ func (b *payTab) shot(name string) {
 func (b *payTab) clean(step string) {
 	b.t.Helper()
 	time.Sleep(50 * time.Millisecond) // the page's last events
+	if missing := b.eval(`(document.body.innerText.match(/⟦[^⟧]*⟧/g) || []).join(" ")`); missing != "" {
+		b.t.Errorf("untranslated words during %s: %s", step, missing)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, e := range b.errs {
