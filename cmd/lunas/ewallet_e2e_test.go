@@ -242,3 +242,32 @@ func mustTime(t *testing.T, s string) time.Time {
 	}
 	return v
 }
+
+// A GoPay charge paid by scanning its QR from another QRIS app, whose
+// notification never came: the janitor asks Midtrans once
+// LUNAS_RECONCILE_AFTER has passed, and Get Status (payment_type qris,
+// issuer ovo) settles that GoPay attempt.
+func TestWalletLostCallbackFoundByTheJanitor(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{})
+	s.setClock("2026-11-22T10:00:00+07:00")
+	s.account("acme")
+	o := s.confirmedOrder("acme", "sari@acme.example", 1_000_000)
+	var g walletAttempt
+	if code := s.call("POST", "/v1/orders/"+o.ID+"/payments", appToken, map[string]string{"method": "gopay"}, &g); code != 201 {
+		t.Fatalf("gopay: %d", code)
+	}
+	if _, err := s.midtrans.Scan(g.ID, "ovo"); err != nil { // paid, not notified
+		t.Fatal(err)
+	}
+	s.setClock("2026-11-22T10:14:00+07:00")
+	if got := s.order(o.ID); got.Status != "awaiting_payment" {
+		t.Fatalf("before LUNAS_RECONCILE_AFTER: %s", got.Status)
+	}
+	s.setClock("2026-11-22T10:15:01+07:00")
+	lunastest.Eventually(t, 15*time.Second, "the janitor to find the payment", func() bool { return s.order(o.ID).Status == "paid" })
+	s.settled(20 * time.Second)
+	if got := s.order(o.ID); len(got.Payments) != 1 || got.Payments[0].ID != g.ID || got.Payments[0].Status != "succeeded" {
+		t.Errorf("payments %+v", got.Payments)
+	}
+}
