@@ -1,6 +1,7 @@
 // Package api is lunas's HTTP surface: the REST API for accounts and orders,
-// the gateway webhooks, health, readiness, metrics and the test clock, as
-// shared/API.md fixes them.
+// the gateway webhooks, the customer's pay page (/pay/{token}, its HTML and
+// JSON routes; paypage.go), health, readiness, metrics and the test clock,
+// as shared/API.md fixes them.
 //
 // Handlers are thin: decode → validate → one call into a domain package
 // (account, order, invoice, payment, review, usage, …) → encode. Errors

@@ -78,6 +78,15 @@ func TestQRISThroughThePayPageEndToEnd(t *testing.T) {
 		t.Fatalf("confirm: %d, pay_url %q", code, o.PayURL)
 	}
 	path := strings.TrimPrefix(o.PayURL, s.base)
+	// The billing mail links to the pay page.
+	lunastest.Eventually(t, 20*time.Second, "the billing mail with the pay link", func() bool {
+		for _, m := range s.sink.Messages() {
+			if strings.Contains(mailText(t, m), o.PayURL) {
+				return true
+			}
+		}
+		return false
+	})
 
 	var a walletAttempt
 	if code := s.call("POST", path+"/payments", "", map[string]string{"method": "qris"}, &a); code != 201 {
