@@ -100,7 +100,7 @@ type payData struct {
 	Items                                          []payItem
 	Subtotal, VAT, Total                           int64
 	Deadline, DeadlineISO, Status, StatusText      string
-	Payable, Paid, Rejected, ProofDone             bool
+	Payable, Paid, Rejected, ProofDone, InReview   bool
 	Methods                                        []payMethod
 	Open                                           []payAttempt
 	Transfer                                       any
@@ -139,7 +139,7 @@ func (s *Server) payHTML(w http.ResponseWriter, r *http.Request) {
 		Requester: o.Requester.Name + " · " + maskEmail(o.Requester.Email), Subtotal: o.Subtotal, VAT: o.VAT, Total: o.Total,
 		Status: string(o.Status), StatusText: payWord(lang, "st."+string(o.Status)),
 		Payable: o.Status == order.StatusAwaitingPayment || o.Status == order.StatusRejected,
-		Paid:    o.Status == order.StatusPaid, Rejected: o.Status == order.StatusRejected,
+		Paid:    o.Status == order.StatusPaid, Rejected: o.Status == order.StatusRejected, InReview: o.Status == order.StatusInReview,
 		ProofDone: r.URL.Query().Get("proof") == "1", Error: r.URL.Query().Get("error"),
 		ProformaURL: "/v1/orders/" + o.ID + "/proforma.pdf?" + s.Signer.For(o.ID, 7*24*time.Hour)}
 	if d.Rejected && o.StatusReason != nil {

@@ -280,3 +280,52 @@ func TestWalletLostCallbackFoundByTheJanitor(t *testing.T) {
 		t.Errorf("payments %+v", got.Payments)
 	}
 }
+
+// Without JavaScript the page pays by VA: the method's form posts, lunas
+// answers 303 back to the page (in the payer's language), which shows the
+// VA number; a refused choice comes back as the page's error notice.
+func TestPayPageWithoutJavaScript(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{})
+	s.account("acme")
+	var o payOrder
+	body := map[string]any{"account_id": "acme", "requester": map[string]string{"name": "Sari Dewi", "email": "sari@acme.example"},
+		"items": []map[string]any{{"product": "wa_balance", "quantity": 1_000_000}}}
+	s.call("POST", "/v1/orders", appToken, body, &o)
+	s.call("POST", "/v1/orders/"+o.ID+"/confirm", appToken, nil, &o)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	post := func(form string) string {
+		t.Helper()
+		req, _ := http.NewRequest("POST", o.PayURL+"/payments", strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "text/html,application/xhtml+xml")
+		res, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 303 {
+			t.Fatalf("form post: %d", res.StatusCode)
+		}
+		return res.Header.Get("Location")
+	}
+	loc := post("method=bca_va&lang=en")
+	path := strings.TrimPrefix(o.PayURL, s.base)
+	if !strings.HasPrefix(loc, path+"?lang=en#pay-pay_") {
+		t.Fatalf("back to %q", loc)
+	}
+	code, _, page := get(t, s.base+loc)
+	got := s.order(o.ID)
+	if code != 200 || len(got.Payments) != 1 || got.Payments[0].VANumber == "" || !strings.Contains(string(page), got.Payments[0].VANumber) ||
+		!strings.Contains(string(page), `lang="en"`) {
+		t.Errorf("the page after choosing BCA VA: %d, payments %+v", code, got.Payments)
+	}
+	// OVO without a phone: refused, said on the page.
+	loc = post("method=ovo&phone=&lang=id")
+	if !strings.Contains(loc, "error=") || !strings.Contains(loc, "phone") {
+		t.Errorf("OVO without a phone went back to %q", loc)
+	}
+	if _, _, page := get(t, s.base+loc); !strings.Contains(string(page), `class="error"`) {
+		t.Error("the page does not show the refusal")
+	}
+}

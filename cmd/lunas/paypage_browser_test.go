@@ -301,7 +301,7 @@ func TestPayPageInTheBrowser(t *testing.T) {
 			b.do("send a proof of "+amount, chromedp.SetUploadFiles(chromedp.ID("pf-file"), []string{proof}),
 				chromedp.SetValue(chromedp.ID("pf-amount"), amount), chromedp.SendKeys(chromedp.ID("pf-bank"), "BCA"),
 				chromedp.SendKeys(chromedp.ID("pf-name"), "Dewi"), chromedp.Click(chromedp.CSS("form.proof button")),
-				chromedp.WaitVisible(chromedp.CSS("p.ok")))
+				chromedp.WaitVisible(chromedp.CSS("section.review")))
 			if got := b.text("#status"); got != "Bukti transfer sedang diperiksa" {
 				t.Fatalf("after sending the proof the page says %q", got)
 			}
