@@ -64,7 +64,7 @@ var payWords = map[string][2]string{
 	"card.year":           {"Tahun kedaluwarsa (YYYY)", "Expiry year (YYYY)"},
 	"card.cvv":            {"CVV", "CVV"},
 	"card.pay":            {"Bayar dengan kartu", "Pay by card"},
-	"card.how":            {"Data kartu dikirim langsung ke Midtrans; biaya kartu ditambahkan ke total. Perlu JavaScript.", "The card details go straight to Midtrans; the card fee is added to the total. Needs JavaScript."},
+	"card.how":            {"Data kartu dikirim langsung ke Midtrans; biaya kartu ditambahkan ke total.", "The card details go straight to Midtrans; the card fee is added to the total."},
 	"st.awaiting_payment": {"Menunggu pembayaran", "Awaiting payment"},
 	"st.in_review":        {"Bukti transfer sedang diperiksa", "Transfer proof being checked"},
 	"st.paid":             {"Lunas", "Paid"},

@@ -30,6 +30,8 @@
   // Secure when the gateway asks for it.
   var cardForm = document.getElementById("card-form");
   if (cardForm) {
+    // Shown only where it can work: the tokenizing needs this script.
+    document.getElementById("card").hidden = false;
     cardForm.addEventListener("submit", function (e) {
       e.preventDefault();
       var err = document.getElementById("card-error");
