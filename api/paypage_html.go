@@ -8,6 +8,7 @@ import (
 
 	"github.com/lunas-id/lunas/gateway"
 	"github.com/lunas-id/lunas/order"
+	"github.com/lunas-id/lunas/proforma"
 )
 
 // payWords are the page's words, key → {id, en}.
@@ -157,11 +158,8 @@ func (s *Server) payHTML(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	for _, it := range o.Items {
-		name := it.Description
-		if name == "" {
-			name = it.Product
-		}
-		d.Items = append(d.Items, payItem{Name: name, Amount: it.Amount})
+		// The line as the proforma and the mails name it, in the page's language.
+		d.Items = append(d.Items, payItem{Name: proforma.LineName(it, lang), Amount: it.Amount})
 	}
 	if d.Payable {
 		for _, m := range s.Payments.Methods() {

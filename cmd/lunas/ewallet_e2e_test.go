@@ -317,7 +317,7 @@ func TestPayPageWithoutJavaScript(t *testing.T) {
 	code, _, page := get(t, s.base+loc)
 	got := s.order(o.ID)
 	if code != 200 || len(got.Payments) != 1 || got.Payments[0].VANumber == "" || !strings.Contains(string(page), got.Payments[0].VANumber) ||
-		!strings.Contains(string(page), `lang="en"`) {
+		!strings.Contains(string(page), `lang="en"`) || strings.Contains(string(page), "wa_balance") {
 		t.Errorf("the page after choosing BCA VA: %d, payments %+v", code, got.Payments)
 	}
 	// OVO without a phone: refused, said on the page.
