@@ -1,6 +1,7 @@
 // Package api is lunas's HTTP surface: the REST API for accounts and orders,
-// the gateway webhooks, health, readiness, metrics and the test clock, as
-// shared/API.md fixes them.
+// the gateway webhooks, the customer's pay page (/pay/{token}, its HTML and
+// JSON routes; paypage.go), health, readiness, metrics and the test clock,
+// as shared/API.md fixes them.
 //
 // Handlers are thin: decode → validate → one call into a domain package
 // (account, order, invoice, payment, review, usage, …) → encode. Errors
@@ -28,6 +29,7 @@ import (
 	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/manual"
 	"github.com/lunas-id/lunas/order"
+	"github.com/lunas-id/lunas/paylink"
 	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/people"
 	"github.com/lunas-id/lunas/proforma"
@@ -80,9 +82,18 @@ type Options struct {
 	// WAAppSecret checks X-Hub-Signature-256 of /webhooks/whatsapp and
 	// WAVerifyToken answers Meta's handshake ("" secret: the route is 404).
 	WAAppSecret, WAVerifyToken string
-	Usage                      *usage.Service   // usage billing; nil: its routes answer 404
-	Webhooks                   *webhook.Service // events to the app; nil: its routes answer 404
-	Console                    http.Handler     // the finance console, served under /console/; nil: not mounted
+	// PayLinks signs the pay page and QR links (pay_url, qr_url); unset:
+	// unsigned links under PublicURL that no token check accepts.
+	PayLinks paylink.Links
+	// SellerName heads the pay page (LUNAS_SELLER_NAME).
+	SellerName string
+	// Card on the pay page: Midtrans's card-tokenizing script (its URL, the
+	// client key it runs with, sandbox or production). No script: the page
+	// offers no card (the API still takes a card_token).
+	CardScript, CardClientKey, CardEnv string
+	Usage                              *usage.Service   // usage billing; nil: its routes answer 404
+	Webhooks                           *webhook.Service // events to the app; nil: its routes answer 404
+	Console                            http.Handler     // the finance console, served under /console/; nil: not mounted
 	// Four eyes and the audit log (issue 26); nil: adjustments move money
 	// at once and /v1/approvals, /v1/audit-log answer 404.
 	Manual *manual.Service
@@ -110,10 +121,14 @@ type Server struct {
 	metrics *metrics
 	mux     *routeMux
 	refused *limiter // log lines for refused webhook signatures and malformed bodies
+	pay     *payPage // the pay page's templates and rate limits
 }
 
 // New returns a Server with its routes.
 func New(o Options) *Server {
+	if o.PayLinks.IsZero() {
+		o.PayLinks = paylink.New("", o.PublicURL)
+	}
 	s := &Server{Options: o, log: o.Logger, mux: newRouteMux(), metrics: newMetrics(o.Registry), refused: newLimiter(10 * time.Second),
 		tokens: token.NewSet(o.Tokens)}
 	s.routes()
@@ -245,6 +260,9 @@ func (s *Server) routes() {
 			s.mux.HandleFunc("GET /webhooks/whatsapp", s.whatsappHandshake)
 		}
 	}
+	// The pay page: the signed token in its path is its only credential
+	// (paypage.go).
+	s.payRoutes()
 	// Operations.
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	s.mux.HandleFunc("GET /readyz", s.readyz)

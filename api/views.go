@@ -20,11 +20,11 @@ func (s *Server) tsp(t *time.Time) *string {
 // orderView is the order object of API.md (order.View: the same object
 // the order.* events carry).
 func (s *Server) orderView(o *order.Order) order.View {
-	return order.NewView(o, s.Location, s.PublicURL)
+	return order.NewView(o, s.Location, s.PayLinks)
 }
 
 func (s *Server) attemptView(a *order.Attempt) order.AttemptView {
-	return order.NewAttemptView(a, s.Location)
+	return order.NewAttemptView(a, s.Location, s.PayLinks)
 }
 
 func fieldErr(field, msg string) []lunas.FieldError {

@@ -33,6 +33,7 @@ import (
 	"github.com/lunas-id/lunas/clock"
 	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/outbox"
+	"github.com/lunas-id/lunas/paylink"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/templates"
@@ -189,6 +190,7 @@ type Service struct {
 	tpl       *templates.Set
 	transport *Transport
 	signer    proforma.Signer
+	links     paylink.Links // the pay page of an unpaid order
 	from      string
 	publicURL string
 	loc       *time.Location
@@ -205,6 +207,7 @@ type Options struct {
 	Templates *templates.Set
 	Transport *Transport
 	Signer    proforma.Signer
+	Links     paylink.Links // pay_url in the mails about unpaid orders
 	From      string
 	PublicURL string
 	Location  *time.Location
@@ -213,7 +216,7 @@ type Options struct {
 
 // New returns a mail service.
 func New(o Options) *Service {
-	return &Service{pool: o.Pool, clock: o.Clock, docs: o.Documents, tpl: o.Templates, transport: o.Transport, signer: o.Signer,
+	return &Service{pool: o.Pool, clock: o.Clock, docs: o.Documents, tpl: o.Templates, transport: o.Transport, signer: o.Signer, links: o.Links,
 		from: o.From, publicURL: o.PublicURL, loc: o.Location, log: o.Logger, Result: func(string) {}}
 }
 
@@ -424,6 +427,11 @@ func (s *Service) build(ctx context.Context, r row) (*gomail.Msg, error) {
 			return nil, err
 		}
 	}
+	if r.kind == KindProofReceived {
+		if err := s.proofData(ctx, r.id, &d); err != nil {
+			return nil, err
+		}
+	}
 	if r.kind == KindRefund {
 		// The mail's reason is the reversal it tells of.
 		var amount, total int64
@@ -521,6 +529,9 @@ func (s *Service) data(o *order.Order, accountName string, r row) templates.Data
 		}
 	}
 	d.PDFLink = s.publicURL + "/v1/orders/" + o.ID + "/proforma.pdf?" + s.signer.For(o.ID, 30*24*time.Hour)
+	if o.InvoiceNumber != nil && o.PaidAt == nil && !s.links.IsZero() {
+		d.PayURL = s.links.PayURL(o.ID)
+	}
 	return d
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/lunas-id/lunas/paylink"
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/webhook"
 )
@@ -67,8 +68,8 @@ func EmitEvent(ctx context.Context, tx pgx.Tx, id, typ string, now time.Time) er
 // payment.failed carries an Attempt) as the API shows them
 // (webhook.Renderer); cmd/lunas hands it to the webhook sender.
 type Views struct {
-	Location  *time.Location
-	PublicURL string
+	Location *time.Location
+	Links    paylink.Links // pay_url, qr_url and the proforma link's base
 }
 
 // AttemptEventView is a payment attempt's event data: the attempt object
@@ -86,13 +87,13 @@ func (v Views) Render(kind string, snapshot json.RawMessage) (any, error) {
 		if err := json.Unmarshal(snapshot, &o); err != nil {
 			return nil, fmt.Errorf("order: order snapshot: %w", err)
 		}
-		return NewView(&o, v.Location, v.PublicURL), nil
+		return NewView(&o, v.Location, v.Links), nil
 	case webhook.KindAttempt:
 		var a Attempt
 		if err := json.Unmarshal(snapshot, &a); err != nil {
 			return nil, fmt.Errorf("order: attempt snapshot: %w", err)
 		}
-		return AttemptEventView{AttemptView: NewAttemptView(&a, v.Location), OrderID: a.OrderID}, nil
+		return AttemptEventView{AttemptView: NewAttemptView(&a, v.Location, v.Links), OrderID: a.OrderID}, nil
 	}
 	return nil, fmt.Errorf("order: no view of %q snapshots", kind)
 }

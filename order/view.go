@@ -3,6 +3,8 @@ package order
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/lunas-id/lunas/paylink"
 )
 
 // View is the order object of API.md, as the API answers it and as the
@@ -26,12 +28,14 @@ type View struct {
 	PaidAt        *string   `json:"paid_at"`
 	Refunded      int64     `json:"refunded_amount"`
 	// A subscription invoice's subscription and due date (null otherwise).
-	SubscriptionID *string       `json:"subscription_id"`
-	DueDate        *string       `json:"due_date"`
-	ProformaURL    *string       `json:"proforma_url"`
-	Payments       []AttemptView `json:"payments"`
-	CreatedAt      string        `json:"created_at"`
-	UpdatedAt      string        `json:"updated_at"`
+	SubscriptionID *string `json:"subscription_id"`
+	DueDate        *string `json:"due_date"`
+	ProformaURL    *string `json:"proforma_url"`
+	// PayURL is the pay page (null before confirm): see package paylink.
+	PayURL    *string       `json:"pay_url"`
+	Payments  []AttemptView `json:"payments"`
+	CreatedAt string        `json:"created_at"`
+	UpdatedAt string        `json:"updated_at"`
 	// The tax lines (API.md "Tax", issue 25): the DPP and rate of the
 	// VAT, the PPh 23 the buyer withholds (null: none), what the attempts
 	// charge, and the number Coretax gave its tax invoice.
@@ -78,8 +82,13 @@ type AttemptView struct {
 	BankAccount any           `json:"bank_account,omitempty"`
 	PaymentRef  any           `json:"payment_reference,omitempty"`
 	GatewayMsg  any           `json:"gateway_message,omitempty"`
-	CreatedAt   string        `json:"created_at"`
-	UpdatedAt   string        `json:"updated_at"`
+	// QRIS, GoPay, ShopeePay: the EMVCo payload, lunas's PNG of the QR
+	// (its URL is its credential), the wallet app's deeplink.
+	QRString    any     `json:"qr_string,omitempty"`
+	QRURL       *string `json:"qr_url,omitempty"`
+	DeeplinkURL any     `json:"deeplink_url,omitempty"`
+	CreatedAt   string  `json:"created_at"`
+	UpdatedAt   string  `json:"updated_at"`
 }
 
 // Timestamp renders t as API.md's times: RFC 3339 in the business zone.
@@ -93,8 +102,10 @@ func timestampPtr(t *time.Time, loc *time.Location) *string {
 	return &v
 }
 
-// NewView renders an order; publicURL is the base of its proforma link.
-func NewView(o *Order, loc *time.Location, publicURL string) View {
+// NewView renders an order; links sign its pay page and QR images, and
+// their public URL is the base of its proforma link.
+func NewView(o *Order, loc *time.Location, links paylink.Links) View {
+	publicURL := links.PublicURL()
 	v := View{
 		ID: o.ID, AccountID: o.AccountID, Status: o.Status, StatusReason: o.StatusReason, Requester: o.Requester,
 		Locale: o.Locale, Currency: o.Currency, Items: o.Items, Subtotal: o.Subtotal, VAT: o.VAT, Total: o.Total,
@@ -114,17 +125,28 @@ func NewView(o *Order, loc *time.Location, publicURL string) View {
 	if o.InvoiceNumber != nil {
 		u := publicURL + "/v1/orders/" + o.ID + "/proforma.pdf"
 		v.ProformaURL = &u
+		p := links.PayURL(o.ID)
+		v.PayURL = &p
 	}
 	for _, a := range o.Payments {
-		v.Payments = append(v.Payments, NewAttemptView(&a, loc))
+		v.Payments = append(v.Payments, NewAttemptView(&a, loc, links))
 	}
 	return v
 }
 
-// NewAttemptView renders a payment attempt.
-func NewAttemptView(a *Attempt, loc *time.Location) AttemptView {
+// NewAttemptView renders a payment attempt; links sign its qr_url.
+func NewAttemptView(a *Attempt, loc *time.Location, links paylink.Links) AttemptView {
 	d := a.Details
+	var qrURL *string
+	// lunas serves the QR of a QRIS payload, and GoPay's (the gateway's
+	// image, fetched by lunas) so the payer's browser needs no Midtrans
+	// origin.
+	if d["qr_string"] != nil || d["qr_image_url"] != nil {
+		u := links.QRURL(a.OrderID, a.ID)
+		qrURL = &u
+	}
 	return AttemptView{
+		QRString: d["qr_string"], QRURL: qrURL, DeeplinkURL: d["deeplink_url"],
 		ID: a.ID, Method: a.Method, Status: a.Status, Amount: a.Amount, Fee: a.Fee, Refunded: a.Refunded, Currency: "IDR",
 		ExpiresAt: timestampPtr(a.ExpiresAt, loc), FailureCode: a.FailureCode, Reference: a.GatewayRef,
 		Bank: d["bank"], VANumber: d["va_number"], BillerCode: d["biller_code"], BillKey: d["bill_key"],

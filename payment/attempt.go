@@ -57,6 +57,14 @@ func recordRef(ctx context.Context, tx pgx.Tx, id string, ref *string, details m
 	return err
 }
 
+// setExpiry stores when the gateway said a pending attempt stops working
+// (never later than the order's deadline, which it was opened with).
+func setExpiry(ctx context.Context, tx pgx.Tx, id string, at time.Time) error {
+	_, err := tx.Exec(ctx, `UPDATE payment_attempts SET expires_at = $2 WHERE id = $1 AND status = $3 AND (expires_at IS NULL OR expires_at > $2)`,
+		id, at, order.AttemptPending)
+	return err
+}
+
 // learnRef stores the gateway's transaction id of an attempt that had none.
 func learnRef(ctx context.Context, tx pgx.Tx, id, ref string) error {
 	_, err := tx.Exec(ctx, `UPDATE payment_attempts SET gateway_ref = $2 WHERE id = $1 AND gateway_ref IS NULL`, id, ref)

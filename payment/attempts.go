@@ -58,7 +58,7 @@ func (s *Service) CreatePayment(ctx context.Context, orderID string, in PaymentI
 	case in.Method == "":
 		ve.Add("method", "is required")
 	case provider == "":
-		ve.Add("method", "unknown method %q (bca_va, bni_va, bri_va, cimb_va, permata_va, mandiri_bill, credit_card, ovo, manual_transfer)", in.Method)
+		ve.Add("method", "unknown method %q (bca_va, bni_va, bri_va, cimb_va, permata_va, mandiri_bill, credit_card, ovo, qris, gopay, shopeepay, manual_transfer)", in.Method)
 	case in.Method == gateway.MethodCreditCard && strings.TrimSpace(in.CardToken) == "":
 		ve.Add("card_token", "is required for credit_card")
 	case in.Method == gateway.MethodOVO:
@@ -129,10 +129,21 @@ func (s *Service) CreatePayment(ctx context.Context, orderID string, in PaymentI
 		return &a, err
 	}
 
-	res, cerr := gw.Charge(ctx, gateway.ChargeRequest{
-		AttemptID: a.ID, InvoiceNumber: *o.InvoiceNumber, Method: a.Method, Amount: a.Amount, ExpiresAt: *deadline,
+	req := gateway.ChargeRequest{
+		AttemptID: a.ID, InvoiceNumber: *o.InvoiceNumber, Method: a.Method, Amount: a.Amount, ExpiresAt: *deadline, Now: a.CreatedAt,
 		CardToken: in.CardToken, Phone: phone, CustomerName: o.Requester.Name, CustomerEmail: o.Requester.Email,
-	})
+	}
+	switch a.Method {
+	case gateway.MethodQRIS:
+		req.QRISAcquirer = s.acquirer
+	case gateway.MethodGoPay, gateway.MethodShopeePay:
+		// After paying in the wallet app the payer comes back to the page
+		// that shows the order's state.
+		if !s.links.IsZero() {
+			req.CallbackURL = s.links.PayURL(o.ID)
+		}
+	}
+	res, cerr := gw.Charge(ctx, req)
 	// The result is recorded even when the client has gone away.
 	wctx := context.WithoutCancel(ctx)
 	if cerr != nil {
@@ -158,6 +169,13 @@ func (s *Service) CreatePayment(ctx context.Context, orderID string, in PaymentI
 	err = store.InTx(wctx, s.pool, func(tx pgx.Tx) error {
 		if err := recordRef(wctx, tx, a.ID, &res.Ref, res.Details); err != nil {
 			return err
+		}
+		// A QR or wallet charge may expire before the order (the gateway's
+		// limit for the method): the attempt says when it stops working.
+		if walletMethod(a.Method) && !res.ExpiresAt.IsZero() {
+			if err := setExpiry(wctx, tx, a.ID, res.ExpiresAt); err != nil {
+				return err
+			}
 		}
 		if !mailsInstructions(a.Method) {
 			return nil
@@ -208,6 +226,17 @@ func (s *Service) CancelAtGateway(ctx context.Context, attemptID string) error {
 func mailsInstructions(method string) bool {
 	switch method {
 	case gateway.MethodBCAVA, gateway.MethodBNIVA, gateway.MethodBRIVA, gateway.MethodCIMBVA, gateway.MethodPermataVA, gateway.MethodMandiriBill:
+		return true
+	}
+	return false
+}
+
+// walletMethod reports whether method is one of the QR and e-wallet
+// methods of Midtrans (QRIS, GoPay, ShopeePay), whose gateway expiry may be
+// shorter than the order's deadline.
+func walletMethod(method string) bool {
+	switch method {
+	case gateway.MethodQRIS, gateway.MethodGoPay, gateway.MethodShopeePay:
 		return true
 	}
 	return false

@@ -26,6 +26,7 @@ import (
 	"github.com/lunas-id/lunas/gateway"
 	"github.com/lunas-id/lunas/invoice"
 	"github.com/lunas-id/lunas/order"
+	"github.com/lunas-id/lunas/paylink"
 	"github.com/lunas-id/lunas/store"
 )
 
@@ -60,6 +61,8 @@ type Service struct {
 	gateways map[string]Gateway // by provider
 	decoders map[string]Decoder // by provider
 	bank     BankAccount
+	links    paylink.Links // the pay page a wallet app returns the payer to
+	acquirer string        // of QRIS charges (LUNAS_QRIS_ACQUIRER)
 	// reconcileAfter is how long after it opened a pending gateway attempt
 	// is first asked at the gateway; each later check waits 4× longer.
 	reconcileAfter time.Duration
@@ -83,6 +86,8 @@ type Options struct {
 	Gateways       map[string]Gateway
 	Decoders       map[string]Decoder
 	Bank           BankAccount
+	Links          paylink.Links // GoPay and ShopeePay return the payer to the pay page
+	QRISAcquirer   string        // gopay (default) or airpay shopee
 	ReconcileAfter time.Duration // default 15 min
 	ReconcileBatch int           // default 100 attempts per run
 }
@@ -100,7 +105,7 @@ func New(o Options) *Service {
 		o.ReconcileBatch = 100
 	}
 	s := &Service{pool: o.Pool, orders: o.Orders, clock: o.Orders.Clock(), loc: o.Orders.Location(), log: o.Logger,
-		gateways: o.Gateways, decoders: o.Decoders, bank: o.Bank, reconcileAfter: o.ReconcileAfter, reconcileBatch: o.ReconcileBatch,
+		gateways: o.Gateways, decoders: o.Decoders, bank: o.Bank, links: o.Links, acquirer: o.QRISAcquirer, reconcileAfter: o.ReconcileAfter, reconcileBatch: o.ReconcileBatch,
 		Settled: func(time.Duration) {}, Flagged: func(string) {}}
 	if o.Invoices != nil {
 		s.catalog = o.Invoices.Catalog()

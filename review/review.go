@@ -148,10 +148,17 @@ func (s *Service) SubmitProof(ctx context.Context, orderID string, in ProofInput
 		if in.TransferredAt.After(now.Add(time.Hour)) {
 			return &lunas.ValidationError{Fields: []lunas.FieldError{{Field: "transferred_at", Message: "is in the future"}}}
 		}
+		proofID := store.NewID("prf")
 		_, err := tx.Exec(ctx, `INSERT INTO proofs (id, order_id, content_type, size, sha256, data, amount, transferred_at, sender_bank, sender_name, created_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`, store.NewID("prf"), orderID, ct, len(in.File), hex.EncodeToString(sum[:]), in.File,
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`, proofID, orderID, ct, len(in.File), hex.EncodeToString(sum[:]), in.File,
 			in.Amount, in.TransferredAt, in.SenderBank, in.SenderName, now)
 		if err != nil {
+			return err
+		}
+		// The requester hears at once that the proof arrived (API or pay
+		// page alike), in the same transaction as the upload.
+		if err := mail.QueueProofReceived(ctx, tx, o, proofID, mail.ProofReceived{ReceivedAt: now, Amount: in.Amount,
+			SenderName: in.SenderName, SenderBank: in.SenderBank}); err != nil {
 			return err
 		}
 		return order.ToReview(ctx, tx, orderID, now)

@@ -39,6 +39,7 @@ import (
 	"github.com/lunas-id/lunas/mail"
 	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/outbox"
+	"github.com/lunas-id/lunas/paylink"
 	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/task"
@@ -104,6 +105,7 @@ type Service struct {
 	interval  time.Duration // between two WhatsApp messages, every process together
 	signer    proforma.Signer
 	publicURL string
+	links     paylink.Links // the pay page each message links to
 	lease     time.Duration
 }
 
@@ -116,6 +118,7 @@ type Options struct {
 	Interval  time.Duration // 1 s / LUNAS_WHATSAPP_RATE
 	Signer    proforma.Signer
 	PublicURL string
+	Links     paylink.Links // the pay page beside the PDF link; unset: the PDF link alone
 	// Lease is how long a run holds an item without renewing it, and how
 	// long a sending's heartbeat may stop before the sweeper revives it
 	// (default 20 s; longer than one gateway call's timeout).
@@ -128,7 +131,7 @@ func New(o Options) *Service {
 		o.Lease = 20 * time.Second
 	}
 	return &Service{pool: o.Pool, clock: o.Orders.Clock(), loc: o.Orders.Location(), log: o.Logger, wa: o.WhatsApp,
-		interval: o.Interval, signer: o.Signer, publicURL: o.PublicURL, lease: o.Lease}
+		interval: o.Interval, signer: o.Signer, publicURL: o.PublicURL, links: o.Links, lease: o.Lease}
 }
 
 // Filter selects the unpaid subscription invoices a sending covers.
@@ -627,6 +630,10 @@ func (s *Service) slot(ctx context.Context) error {
 func (s *Service) text(it item, day time.Time) string {
 	exp := time.Date(day.Year(), day.Month(), day.Day()+31, 0, 0, 0, 0, s.loc)
 	link := s.publicURL + "/v1/orders/" + it.orderID + "/proforma.pdf?" + s.signer.Query(it.orderID, exp)
+	if !s.links.IsZero() {
+		// The customer pays from the pay page; the PDF stays beside it.
+		link = s.links.PayURL(it.orderID) + " (PDF: " + link + ")"
+	}
 	due := it.due.Format("02-01-2006")
 	amount := proforma.Rupiah(it.total)
 	overdue := int(day.Sub(it.due).Hours() / 24)
@@ -636,18 +643,18 @@ func (s *Service) text(it item, day time.Time) string {
 			if overdue > 0 {
 				msg += " (" + strconv.Itoa(overdue) + " days overdue)"
 			}
-			return msg + " and is not paid yet. Invoice: " + link
+			return msg + " and is not paid yet. Pay: " + link
 		}
-		return fmt.Sprintf("Hello %s, invoice %s for %s %s: %s, due %s. Invoice: %s", it.name, it.number, it.plan, it.period, amount, due, link)
+		return fmt.Sprintf("Hello %s, invoice %s for %s %s: %s, due %s. Pay: %s", it.name, it.number, it.plan, it.period, amount, due, link)
 	}
 	if it.message == MessageReminder {
 		msg := fmt.Sprintf("Halo %s, pengingat: tagihan %s (%s %s) sebesar %s jatuh tempo %s", it.name, it.number, it.plan, it.period, amount, due)
 		if overdue > 0 {
 			msg += " (lewat " + strconv.Itoa(overdue) + " hari)"
 		}
-		return msg + " dan belum dibayar. Invoice: " + link
+		return msg + " dan belum dibayar. Bayar: " + link
 	}
-	return fmt.Sprintf("Halo %s, tagihan %s untuk %s %s: %s, jatuh tempo %s. Invoice: %s", it.name, it.number, it.plan, it.period, amount, due, link)
+	return fmt.Sprintf("Halo %s, tagihan %s untuk %s %s: %s, jatuh tempo %s. Bayar: %s", it.name, it.number, it.plan, it.period, amount, due, link)
 }
 
 // Sweep revives every unfinished sending whose runs all died (its

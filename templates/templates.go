@@ -18,7 +18,7 @@ var files embed.FS
 
 // Kinds and locales every set must have.
 var (
-	Kinds   = []string{"billing", "confirmation", "rejection", "refund", "low_balance", "instructions", "reminder", "people_link"}
+	Kinds   = []string{"billing", "confirmation", "rejection", "refund", "low_balance", "instructions", "reminder", "proof_received", "people_link"}
 	Locales = []string{"id", "en"}
 )
 
@@ -41,9 +41,13 @@ type Data struct {
 	ExpiresAt     string // "23-11-2026 23:59 WIB"
 	Instructions  []string
 	PDFLink       string
-	PaidAt        string
-	Method        string
-	Reason        string
+	PayURL        string // the order's pay page (unpaid orders' mails)
+	// A received transfer proof: when it arrived, the amount the payer
+	// declared, and the transfer's sender.
+	ProofReceivedAt, ProofAmount, ProofSender string
+	PaidAt                                    string
+	Method                                    string
+	Reason                                    string
 	// A refund notice: this reversal's amount, the total returned so far
 	// and what returned it (refund, chargeback, …).
 	Refunded      string
@@ -76,7 +80,8 @@ func Sample() Data {
 	return Data{SellerName: "PT Contoh", RequesterName: "Sari Dewi", AccountName: "Acme", InvoiceNumber: "INV-2026-000001",
 		Lines: []Line{{"Saldo percakapan WhatsApp", "1.000.000", "IDR", "Rp1.000.000"}}, Subtotal: "Rp1.000.000", VAT: "Rp110.000",
 		CardFee: "Rp38.850", Total: "Rp1.110.000", ExpiresAt: "23-11-2026 23:59 WIB", Instructions: []string{"BCA Virtual Account: 123"},
-		PDFLink: "http://127.0.0.1:8080/v1/orders/x/proforma.pdf?sig=1", PaidAt: "22-11-2026 10:00 WIB", Method: "BCA Virtual Account", Reason: "amount differs",
+		PDFLink: "http://127.0.0.1:8080/v1/orders/x/proforma.pdf?sig=1", PayURL: "http://127.0.0.1:8080/pay/x.sig",
+		ProofReceivedAt: "22-11-2026 10:05 WIB", ProofAmount: "Rp1.110.000", ProofSender: "Sari Dewi (BCA)", PaidAt: "22-11-2026 10:00 WIB", Method: "BCA Virtual Account", Reason: "amount differs",
 		Refunded: "Rp555.000", RefundedTotal: "Rp555.000", RefundKind: "refund",
 		BalanceName: "Saldo percakapan WhatsApp", Remaining: "Rp399.400", Threshold: "Rp400.000", Reference: "Rp1.000.000",
 		PlanName: "Internet 20 Mbps", Period: "2026-12", DueDate: "20-12-2026", DaysOverdue: 3,

@@ -6,6 +6,9 @@
 //
 //	curl -XPOST 'http://127.0.0.1:8090/_test/notify/{attempt_id}?status=settlement'
 //	curl -XPOST 'http://127.0.0.1:8090/_test/ovo/notify/{attempt_id}?status=SUCCEEDED'
+//	curl -XPOST 'http://127.0.0.1:8090/_test/scan/{attempt_id}?issuer=dana'  (a QRIS app pays a QRIS or GoPay QR)
+//	curl -XPOST 'http://127.0.0.1:8090/_test/approve/{attempt_id}'  (approved in the GoPay / ShopeePay app)
+//	xdg-open {deeplink_url}   (the fake wallet app a GoPay / ShopeePay deeplink opens: pay or decline)
 //	curl http://127.0.0.1:8090/whatsapp/_test/messages  (WhatsApp messages the fake took)
 //	xdg-open http://127.0.0.1:8025/   (mail caught by the sink)
 //

@@ -260,18 +260,36 @@ func TestManualTransferEndToEnd(t *testing.T) {
 		t.Errorf("balance %d", b.Balances.WABalance)
 	}
 	msgs := s.sink.Messages()
-	if len(msgs) != 3 {
-		t.Fatalf("%d mails, want billing, where to transfer, confirmation", len(msgs))
+	if len(msgs) != 4 {
+		t.Fatalf("%d mails, want billing, where to transfer, proof received, confirmation", len(msgs))
 	}
 	var p parsed
+	received := 0
 	for _, m := range msgs {
 		q := parse(t, m)
+		if strings.HasPrefix(q.subject, "Bukti transfer diterima — invoice "+o.InvoiceNumber) {
+			// Seed 002's "we received your request": order number, time,
+			// account, requester, declared amount; to the requester alone.
+			received++
+			txt := mailText(t, m)
+			for _, want := range []string{o.InvoiceNumber, "Acme acme", "Sari Dewi", "Rp1.110.000", "WIB", "BCA"} {
+				if !strings.Contains(txt, want) {
+					t.Errorf("the proof-received mail lacks %q:\n%s", want, txt)
+				}
+			}
+			if strings.Join(q.rcpt, ",") != "sari@acme.example" {
+				t.Errorf("proof-received mail to %v", q.rcpt)
+			}
+		}
 		if strings.HasPrefix(q.subject, "Cara membayar") && !strings.Contains(mailText(t, m), "BCA") {
 			t.Errorf("the transfer instructions do not name the bank:\n%s", mailText(t, m))
 		}
 		if strings.HasPrefix(q.subject, "Pembayaran diterima") {
 			p = q
 		}
+	}
+	if received != 1 {
+		t.Errorf("%d proof-received mails, want 1", received)
 	}
 	if txt := pdfText(t, p.attachments[o.InvoiceNumber+".pdf"]); !strings.Contains(txt, "Transfer bank") || !strings.Contains(txt, "LUNAS") {
 		t.Errorf("PDF does not show PAID by bank transfer:\n%s", txt)

@@ -40,6 +40,7 @@ import (
 	"github.com/lunas-id/lunas/manual"
 	ord "github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/outbox"
+	"github.com/lunas-id/lunas/paylink"
 	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/people"
 	"github.com/lunas-id/lunas/proforma"
@@ -206,8 +207,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	accounts := acct.New(pool, clk, log)
 	invoices := invoice.New(pool, orders, cat, log)
 	taxes := taxbook.New(pool, clk, cfg.Timezone, taxbook.Seller{NPWP: cfg.SellerNPWP, NITKU: cfg.SellerNITKU}, log)
+	// The pay page's links (pay_url, qr_url), signed like the PDF links.
+	links := paylink.New(cfg.SigningKey, cfg.PublicURL)
 	payments := payment.New(payment.Options{
 		Pool: pool, Orders: orders, Invoices: invoices, Logger: log, Gateways: gateways,
+		Links: links, QRISAcquirer: cfg.QRISAcquirer,
 		Decoders:       map[string]payment.Decoder{gateway.ProviderMidtrans: midtrans.DecodeCallback, gateway.ProviderOVO: ovo.Decode},
 		Bank:           payment.BankAccount(cfg.BankAccount),
 		ReconcileAfter: cfg.ReconcileAfter,
@@ -265,7 +269,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		wa = sending.NewWhatsApp(cfg.WhatsAppURL, cfg.WhatsAppToken, 10*time.Second)
 	}
 	sendings := sending.New(sending.Options{Pool: pool, Orders: orders, Logger: log, WhatsApp: wa, Interval: cfg.WhatsAppInterval(),
-		Signer: signer, PublicURL: cfg.PublicURL})
+		Signer: signer, PublicURL: cfg.PublicURL, Links: links})
 	wg.Add(1)
 	go func() { defer wg.Done(); relay.Run(ctx) }()
 
@@ -313,7 +317,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		defer transport.Close()
-		mailer := mail.New(mail.Options{Pool: pool, Clock: clk, Documents: docs, Templates: tpl, Transport: transport, Signer: signer,
+		mailer := mail.New(mail.Options{Pool: pool, Clock: clk, Documents: docs, Templates: tpl, Transport: transport, Signer: signer, Links: links,
 			From: cfg.MailFrom, PublicURL: cfg.PublicURL, Location: cfg.Timezone, Logger: log})
 		mailer.Result = m.mailResult
 		w := worker.New(pool, orders, payments, reviews, docs, mailer, log, m)
@@ -346,7 +350,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// Outbound webhooks: their own pool of senders, apart from the asynq
 		// worker, so a slow endpoint never holds settlement or mail.
 		sender := webhook.NewSender(webhook.SenderOptions{Pool: pool, Clock: clk, Sealer: sealer, Policy: hookPolicy,
-			Renderer: ord.Views{Location: cfg.Timezone, PublicURL: cfg.PublicURL}, Location: cfg.Timezone, Logger: log,
+			Renderer: ord.Views{Location: cfg.Timezone, Links: links}, Location: cfg.Timezone, Logger: log,
 			Concurrency: cfg.WebhookConcurrency, PerEndpoint: cfg.WebhookEndpointConcurrency})
 		sender.Outcome = m.webhookOutcome
 		wg.Add(1)
@@ -376,6 +380,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			PublicMetrics: publicMetrics(cfg),
 			MidtransKey:   cfg.MidtransServerKey, OVOCallbackToken: cfg.OVOCallbackToken, PublicURL: cfg.PublicURL,
 			WAAppSecret: cfg.WAAppSecret, WAVerifyToken: cfg.WAVerifyToken,
+			PayLinks: links, SellerName: cfg.SellerName, CardScript: cardScript(cfg), CardClientKey: cfg.MidtransClientKey, CardEnv: cfg.MidtransEnv,
 			Usage: spend, Webhooks: hooks, Console: finance, Manual: fourEyes, Audit: people.NewAuditLog(pool, clk),
 			Subscriptions: subs, Reports: reports, Sendings: sendings,
 			Tax:        taxes,
@@ -479,3 +484,13 @@ func databaseIdentity(dsn string) string {
 type redisPinger struct{ c *asynq.Client }
 
 func (r redisPinger) Ping(ctx context.Context) error { return r.c.Ping() }
+
+// cardScript is Midtrans's card-tokenizing script on the configured API
+// host (a fake's stand-in under MIDTRANS_BASE_URL), when the pay page may
+// offer card: a client key and a server key to charge with.
+func cardScript(cfg *config.Config) string {
+	if cfg.MidtransClientKey == "" || cfg.MidtransServerKey == "" {
+		return ""
+	}
+	return cfg.MidtransBaseURL + "/v2/assets/js/midtrans-new-3ds.min.js"
+}

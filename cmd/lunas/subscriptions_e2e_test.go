@@ -262,7 +262,8 @@ func TestSubscriptionsEndToEnd(t *testing.T) {
 		t.Errorf("%d reminder mails", reminders)
 	}
 	if msg := wa.Messages()[0]; !strings.Contains(msg.Message, "INV-2026-") || !strings.Contains(msg.Message, "Rp277.500") ||
-		!strings.Contains(msg.Message, "20-12-2026") || !strings.Contains(msg.Message, "/proforma.pdf?expires=") {
+		!strings.Contains(msg.Message, "20-12-2026") || !strings.Contains(msg.Message, "/proforma.pdf?expires=") ||
+		!strings.Contains(msg.Message, s.base+"/pay/") {
 		t.Errorf("WhatsApp message %q", msg.Message)
 	}
 

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -153,6 +154,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(path, "/")
 	if len(parts) >= 2 && parts[0] == "_test" {
 		s.testHook(w, r, parts[1:])
+		return
+	}
+	if r.Method == "GET" && path == cardScriptPath {
+		// Midtrans's card-tokenizing script is public (a page loads it).
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		_, _ = io.WriteString(w, cardScript)
 		return
 	}
 	if r.Method == "GET" && parts[len(parts)-1] == "qr-code" {
@@ -1004,3 +1011,35 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// cardScriptPath is where Midtrans serves its card-tokenizing script
+// (docs.midtrans.com: the Core API card integration loads
+// /v2/assets/js/midtrans-new-3ds.min.js from the API host).
+const cardScriptPath = "v2/assets/js/midtrans-new-3ds.min.js"
+
+// cardScript is the fake's stand-in for that script: the same
+// MidtransNew3ds.getCardToken and authenticate calls, with the sandbox's
+// test cards mapped to the fake's tokens: 4811 1111 1111 1114 captures at
+// once (tok-capture), 4911 1111 1111 1113 asks for 3-D Secure, and any
+// other number is refused by the "script", as a bad card number is. The
+// client key must be set on the script tag, as Midtrans requires.
+const cardScript = `(function () {
+  "use strict";
+  var tag = document.getElementById("midtrans-script");
+  window.MidtransNew3ds = {
+    getCardToken: function (card, cb) {
+      setTimeout(function () {
+        if (!tag || !tag.getAttribute("data-client-key")) {
+          cb.onFailure({ status_code: "401", status_message: "client key is not set" });
+          return;
+        }
+        var n = String(card.card_number || "").replace(/\D/g, "");
+        if (n === "4811111111111114") { cb.onSuccess({ status_code: "200", token_id: "tok-capture" }); return; }
+        if (n === "4911111111111113") { cb.onSuccess({ status_code: "200", token_id: "tok-3ds-" + n.slice(-4) }); return; }
+        cb.onFailure({ status_code: "400", status_message: "card_number is invalid" });
+      }, 10);
+    },
+    authenticate: function (url) { window.location.assign(url); }
+  };
+})();
+`

@@ -127,7 +127,7 @@ func mediaType(h http.Header) string {
 //     Bodies that are not JSON (PDFs, images, multipart proofs, metrics) are
 //     checked for status and content type only.
 func (c *Checker) check(req *http.Request, reqBody []byte, res *http.Response, resBody []byte) string {
-	if strings.HasPrefix(req.URL.Path, "/console/") || req.URL.Path == "/console" {
+	if strings.HasPrefix(req.URL.Path, "/console/") || req.URL.Path == "/console" || payPageHTML(req.URL.Path) {
 		return ""
 	}
 	// Route matching and validation read a copy: the real request is sent.
@@ -216,4 +216,16 @@ func (c *Checker) contentType(route *routers.Route, status int, mt string) strin
 		return fmt.Sprintf("content type %q is not documented for %d", mt, status)
 	}
 	return ""
+}
+
+// payPageHTML reports whether path is the pay page itself or its assets
+// (HTML for people, outside the document like the console); its JSON
+// routes are checked.
+func payPageHTML(path string) bool {
+	rest, ok := strings.CutPrefix(path, "/pay/")
+	if !ok {
+		return false
+	}
+	_, after, found := strings.Cut(rest, "/")
+	return !found || strings.HasPrefix(after, "assets/")
 }
