@@ -294,7 +294,7 @@ func TestPayPageInTheBrowser(t *testing.T) {
 		o := s.confirmedOrder("acme", "dewi@acme.example", 1_000_000)
 		u := payURL(o)
 		proof := filepath.Join(t.TempDir(), "bukti.png")
-		if err := os.WriteFile(proof, append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 64)...), 0o644); err != nil {
+		if err := os.WriteFile(proof, lunastest.ProofPNG(t), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		send := func(amount string) {
