@@ -40,15 +40,21 @@ tools:
 vet:
 	$(GO) vet ./...
 
-# What CI checks besides the tests: go vet, staticcheck (a pinned release;
+# What CI checks besides the tests: go vet, staticcheck and golangci-lint (pinned releases;
 # `go list -m -versions honnef.co/go/tools` lists them), that go.mod and
 # go.sum are tidy, and the ownership check: each table of store/migrations
 # has one package that writes it, and no exported function takes a SQL
 # fragment (ownership_test.go; it prints each table's writer).
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# golangci-lint (pinned) runs .golangci.yml: the house rules by machine —
+# gosec's SQL-string rules, no globals or init, no floats in money
+# packages, errcheck. Built from source on first use (a few minutes).
+GOLANGCI ?= github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 lint: vet
 	GOBIN=$(CURDIR)/bin $(GO) install $(STATICCHECK)
 	bin/staticcheck ./...
+	GOBIN=$(CURDIR)/bin $(GO) install $(GOLANGCI)
+	bin/golangci-lint run ./...
 	$(GO) mod tidy -diff
 	$(GO) test -count=1 -run '^TestOneWriterPerTable$$' -v .
 	@# the fault suite's sabotage patches still apply to the code they break

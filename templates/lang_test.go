@@ -15,8 +15,8 @@ func TestMailsSpeakTheirLanguage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, kind := range templates.Kinds {
-		for _, locale := range templates.Locales {
+	for _, kind := range templates.Kinds() {
+		for _, locale := range templates.Locales() {
 			d := templates.Sample()
 			if locale == "id" {
 				// What a person typed (a rejection reason) is theirs.

@@ -16,11 +16,13 @@ import (
 //go:embed mail/*.txt mail/*.html
 var files embed.FS
 
-// Kinds and locales every set must have.
-var (
-	Kinds   = []string{"billing", "confirmation", "rejection", "refund", "low_balance", "instructions", "reminder", "proof_received", "people_link"}
-	Locales = []string{"id", "en"}
-)
+// Kinds lists the mail kinds every set must have (a fresh slice).
+func Kinds() []string {
+	return []string{"billing", "confirmation", "rejection", "refund", "low_balance", "instructions", "reminder", "proof_received", "people_link"}
+}
+
+// Locales lists the languages every kind is written in.
+func Locales() []string { return []string{"id", "en"} }
 
 // Line is one order line as mailed.
 type Line struct {
@@ -101,8 +103,8 @@ type Set struct {
 // Parse parses the embedded templates and executes each with Sample data.
 func Parse() (*Set, error) {
 	s := &Set{t: map[string]pair{}}
-	for _, k := range Kinds {
-		for _, l := range Locales {
+	for _, k := range Kinds() {
+		for _, l := range Locales() {
 			name := k + "." + l
 			tt, err := texttemplate.New(name+".txt").Option("missingkey=error").ParseFS(files, "mail/"+name+".txt")
 			if err != nil {

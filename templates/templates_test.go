@@ -10,8 +10,8 @@ func TestParseChecksEveryTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range Kinds {
-		for _, l := range Locales {
+	for _, k := range Kinds() {
+		for _, l := range Locales() {
 			subj, text, html, err := s.Render(k, l, Sample())
 			if err != nil {
 				t.Fatal(err)

@@ -117,8 +117,8 @@ func (s *Service) Create(ctx context.Context, in EndpointInput) (Endpoint, error
 		events = []string{"*"}
 	default:
 		for i, t := range in.Events {
-			if !slices.Contains(Types, t) {
-				ve.Add("events", "%q (item %d) is not one of %s", t, i, strings.Join(Types, ", "))
+			if !slices.Contains(Types(), t) {
+				ve.Add("events", "%q (item %d) is not one of %s", t, i, strings.Join(Types(), ", "))
 			} else if !slices.Contains(events, t) {
 				events = append(events, t)
 			}

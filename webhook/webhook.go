@@ -51,10 +51,13 @@ const (
 	ApprovalDecided   = "approval.decided"
 )
 
-// Types lists every event type an endpoint may ask for ("*" is all of them).
-var Types = []string{OrderConfirmed, OrderPaid, OrderExpired, OrderCancelled, OrderClosed, OrderInReview, OrderRejected,
-	OrderRefunded, PaymentFailed, BalanceLow, SubscriptionInvoiceIssued, InvoiceOverdue, GatewayEventFlagged,
-	WithholdingSlipMissing, WithholdingSlipReceived, ApprovalRequested, ApprovalDecided}
+// Types lists every event type an endpoint may ask for ("*" is all of them);
+// a fresh slice.
+func Types() []string {
+	return []string{OrderConfirmed, OrderPaid, OrderExpired, OrderCancelled, OrderClosed, OrderInReview, OrderRejected,
+		OrderRefunded, PaymentFailed, BalanceLow, SubscriptionInvoiceIssued, InvoiceOverdue, GatewayEventFlagged,
+		WithholdingSlipMissing, WithholdingSlipReceived, ApprovalRequested, ApprovalDecided}
+}
 
 // Snapshot kinds: how the sender turns an event's snapshot into its data.
 const (
