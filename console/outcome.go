@@ -24,7 +24,9 @@ type outcomePattern struct {
 }
 
 func outcomePatterns() []outcomePattern {
-	p := func(re, id, en string) outcomePattern { return outcomePattern{regexp.MustCompile(`^` + re + `$`), id, en} }
+	p := func(re, id, en string) outcomePattern {
+		return outcomePattern{regexp.MustCompile(`^` + re + `$`), id, en}
+	}
 	return []outcomePattern{
 		p(`settled`, "dilunasi", "settled"),
 		p(`already settled`, "sudah dilunasi sebelumnya", "already settled"),

@@ -29,8 +29,8 @@ func TestLedgerRules(t *testing.T) {
 	}
 	order := func(id string) {
 		t.Helper()
-		if _, err := pool.Exec(ctx, `INSERT INTO orders (id, account_id, status, requester_name, requester_email, locale, subtotal, vat, total, created_at, updated_at)
-			VALUES ($1, 'acme', 'awaiting_payment', 'Sari', 'sari@acme.example', 'id', 1, 0, 1, $2, $2)`, id, now); err != nil {
+		if _, err := pool.Exec(ctx, `INSERT INTO orders (id, account_id, status, requester_name, requester_email, locale, subtotal, vat, total, created_at, updated_at, tax_base, vat_rate)
+			VALUES ($1, 'acme', 'awaiting_payment', 'Sari', 'sari@acme.example', 'id', 1, 0, 1, $2, $2, 1, 0.11)`, id, now); err != nil {
 			t.Fatal(err)
 		}
 	}

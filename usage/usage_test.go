@@ -79,8 +79,8 @@ func (f *fixture) topUp(id, requester string, wa, muv int64) {
 	now := f.clock.Now()
 	oid := store.NewID("ord")
 	err := store.InTx(ctx, f.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO orders (id, account_id, status, requester_name, requester_email, locale, subtotal, vat, total, paid_at, created_at, updated_at)
-			VALUES ($1, $2, 'paid', 'Sari', $3, 'en', $4, 0, $4, $5, $5, $5)`, oid, id, requester, wa+muv, now); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO orders (id, account_id, status, requester_name, requester_email, locale, subtotal, vat, total, paid_at, created_at, updated_at, tax_base, vat_rate)
+			VALUES ($1, $2, 'paid', 'Sari', $3, 'en', $4, 0, $4, $5, $5, $5, $4, 0.11)`, oid, id, requester, wa+muv, now); err != nil {
 			return err
 		}
 		return ledger.TopUp(ctx, tx, now, id, oid, wa, muv)
