@@ -11,7 +11,10 @@ import (
 	"github.com/lunas-id/lunas/ledger"
 	"github.com/lunas-id/lunas/mail"
 	"github.com/lunas-id/lunas/order"
+	"github.com/lunas-id/lunas/outbox"
+	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/store"
+	"github.com/lunas-id/lunas/task"
 )
 
 // reverse takes back the credit of attempt a in proportion to what the
@@ -58,6 +61,15 @@ func (s *Service) reverse(ctx context.Context, tx pgx.Tx, o *order.Order, a orde
 		return v, err
 	}
 	if err := mail.Queue(ctx, tx, o, mail.KindRefund, rev, now); err != nil {
+		return v, err
+	}
+	// The PAID proforma said LUNAS with no word of this: drop it and render
+	// it again with what was taken back (a full reversal stamps it
+	// refunded). The refund mail's link serves the new one.
+	if err := proforma.Discard(ctx, tx, o.ID, proforma.KindPaid); err != nil {
+		return v, err
+	}
+	if err := outbox.Enqueue(ctx, tx, task.Render(o.ID, proforma.KindPaid, rev)); err != nil {
 		return v, err
 	}
 	v.outcome = fmt.Sprintf("%s: %d of %d taken back; reversed wa_balance %d, muv %d (now wa_balance %d, outstanding %d, muv %d)",

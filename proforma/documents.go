@@ -43,6 +43,8 @@ type Documents struct {
 	seller       Seller
 	loc          *time.Location
 	vat, cardFee decimal.Decimal
+	payURL       func(orderID string) string
+	bank         BankAccount
 	// Rendered is called with each render's duration (metrics).
 	Rendered func(time.Duration)
 }
@@ -56,11 +58,21 @@ type Options struct {
 	Location *time.Location
 	// The rates printed beside the amounts (invoice.Catalog's).
 	VATRate, CardFeeRate decimal.Decimal
+	// PayURL gives an order's pay page (paylink.Links.PayURL; nil: none
+	// printed); Bank is where a manual transfer goes (LUNAS_BANK_ACCOUNT;
+	// zero: none printed). An UNPAID proforma prints both under how to pay,
+	// so the document itself says how to pay it.
+	PayURL func(orderID string) string
+	Bank   BankAccount
 }
+
+// BankAccount is the seller's account for manual transfers.
+type BankAccount struct{ Bank, Number, Holder string }
 
 // NewDocuments returns a document store.
 func NewDocuments(o Options) *Documents {
 	return &Documents{pool: o.Pool, clock: o.Clock, r: o.Renderer, seller: o.Seller, loc: o.Location, vat: o.VATRate, cardFee: o.CardFeeRate,
+		payURL: o.PayURL, bank: o.Bank,
 		Rendered: func(time.Duration) {}}
 }
 
@@ -148,10 +160,35 @@ func (d *Documents) DataFor(ctx context.Context, o *order.Order, kind string) (D
 				data.Total = a.Amount + data.Withheld // the attempt paid the total less the withholding
 			}
 		}
+		data.Refunded = o.RefundedAmount
 		return data, nil
 	}
 	data.Instructions = Instructions(o)
+	if !hasTransferLine(o) && d.bank.Number != "" {
+		// No transfer attempt is open yet (an UNPAID proforma is made at
+		// confirm): the account to transfer to, with the reference.
+		f, ok := instructionFormats[o.Locale]
+		if !ok {
+			f = instructionFormats["id"]
+		}
+		data.Instructions = append(data.Instructions, fmt.Sprintf(f[2], LocalMethodName(gateway.MethodManualTransfer, o.Locale),
+			d.bank.Bank, d.bank.Number, d.bank.Holder, deref(o.InvoiceNumber), Rupiah(o.Payable)))
+	}
+	if d.payURL != nil {
+		data.PayURL = d.payURL(o.ID)
+	}
 	return data, nil
+}
+
+// hasTransferLine tells whether an open manual-transfer attempt already
+// prints the account to transfer to.
+func hasTransferLine(o *order.Order) bool {
+	for _, a := range o.Payments {
+		if a.Status == order.AttemptPending && a.Method == gateway.MethodManualTransfer {
+			return true
+		}
+	}
+	return false
 }
 
 // instructionFormats are the lines of Instructions, by locale: VA, bill,

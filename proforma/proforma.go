@@ -71,6 +71,13 @@ type Data struct {
 	PaidMethod      string
 	PaidReference   string
 	Instructions    []string // how to pay: VA number, bill key, bank account
+	// PayURL is the order's pay page, printed under how to pay on an
+	// unpaid proforma ("" prints nothing).
+	PayURL string
+	// Refunded is what the gateway took back of the payment: a PAID
+	// proforma re-rendered after a reversal prints it (and a full one
+	// stamps REFUNDED instead of PAID).
+	Refunded int64
 	// A subscription invoice: the plan's name, the period (YYYY-MM) and the
 	// due date, printed instead of a deadline (ExpiresAt is zero).
 	Plan, Period string
@@ -87,6 +94,54 @@ type words struct {
 var taxWords = map[string][3]string{
 	"id": {"DPP Nilai Lain (11/12 × subtotal)", "PPh 23 (%s) dipotong pembeli", "Jumlah yang harus dibayar"},
 	"en": {"Other tax base (DPP nilai lain, 11/12 of subtotal)", "PPh 23 (%s) withheld by the buyer", "Amount to pay"},
+}
+
+// Labels of the finish issue: the unit-price column, the amount taken
+// back, the stamp of a payment taken back whole, a partial one, the pay page.
+var finishWords = map[string][5]string{
+	"id": {"Harga satuan", "Dikembalikan", "DIKEMBALIKAN", "dikembalikan sebagian", "Bayar daring"},
+	"en": {"Unit price", "Refunded", "REFUNDED", "partly refunded", "Pay online"},
+}
+
+// unitPrice is a line's amount per unit: whole rupiah when it divides,
+// else to the cent in the locale's decimal mark (Rp0,60).
+func unitPrice(amount, qty int64, locale string) string {
+	if qty <= 0 {
+		return ""
+	}
+	if amount%qty == 0 {
+		return Rupiah(amount / qty)
+	}
+	d := decimal.NewFromInt(amount).DivRound(decimal.NewFromInt(qty), 2)
+	whole := d.Truncate(0).IntPart()
+	cents := d.Sub(decimal.NewFromInt(whole)).Mul(decimal.NewFromInt(100)).Abs().IntPart()
+	mark := ","
+	if locale == "en" {
+		mark = "."
+	}
+	return fmt.Sprintf("%s%s%02d", Rupiah(whole), mark, cents)
+}
+
+// NPWP16 writes a tax id the way Coretax does since 2024: 16 digits, a
+// 15-digit NPWP with a leading 0; anything else as given.
+func NPWP16(s string) string {
+	var digits []byte
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digits = append(digits, c)
+		case c == '.' || c == '-' || c == ' ':
+		default:
+			return s
+		}
+	}
+	switch len(digits) {
+	case 15:
+		return "0" + string(digits)
+	case 16:
+		return string(digits)
+	}
+	return s
 }
 
 // Subscription labels: plan, period, due date.
@@ -211,6 +266,7 @@ func (d Data) texts() []string {
 	for _, l := range d.Lines {
 		out = append(out, l.Description, l.Unit)
 	}
+	out = append(out, d.PayURL)
 	return append(out, d.Instructions...)
 }
 
@@ -310,7 +366,7 @@ func render(d Data, lg *logo, fonts func(*fpdf.Fpdf) (func(string) string, strin
 	pdf.SetX(sellerX)
 	multi(sellerW, 4.5, d.SellerAddress)
 	pdf.SetX(sellerX)
-	cell(sellerW, 4.5, w.npwp+": "+d.SellerNPWP, "", 2, "L", false)
+	cell(sellerW, 4.5, w.npwp+": "+NPWP16(d.SellerNPWP), "", 2, "L", false)
 	leftBottom = max(leftBottom, pdf.GetY())
 
 	// Right: the title, the invoice number and its dates.
@@ -359,15 +415,19 @@ func render(d Data, lg *logo, fonts func(*fpdf.Fpdf) (func(string) string, strin
 		kv(w.address, d.AccountAddress)
 	}
 	if d.AccountNPWP != "" {
-		kv(w.npwp, d.AccountNPWP)
+		kv(w.npwp, NPWP16(d.AccountNPWP))
 	}
 	kv(w.requester, d.Requester+" <"+d.RequesterMail+">")
 	pdf.Ln(4)
 
 	font("B", 9)
 	pdf.SetFillColor(235, 235, 235)
-	cols := []float64{80, 30, 30, 40}
-	for i, h := range []string{w.desc, w.qty, w.unit, w.amount} {
+	fw, ok := finishWords[d.Locale]
+	if !ok {
+		fw = finishWords["id"]
+	}
+	cols := []float64{66, 26, 26, 30, 32}
+	for i, h := range []string{w.desc, w.qty, w.unit, fw[0], w.amount} {
 		align := "L"
 		if i != 0 && i != 2 {
 			align = "R"
@@ -380,7 +440,8 @@ func render(d Data, lg *logo, fonts func(*fpdf.Fpdf) (func(string) string, strin
 		cell(cols[0], 7, l.Description, "1", 0, "L", false)
 		cell(cols[1], 7, Number(l.Quantity), "1", 0, "R", false)
 		cell(cols[2], 7, l.Unit, "1", 0, "L", false)
-		cell(cols[3], 7, Rupiah(l.Amount), "1", 1, "R", false)
+		cell(cols[3], 7, unitPrice(l.Amount, l.Quantity, d.Locale), "1", 0, "R", false)
+		cell(cols[4], 7, Rupiah(l.Amount), "1", 1, "R", false)
 	}
 	sum := func(k, v string, bold bool) {
 		style := ""
@@ -412,6 +473,9 @@ func render(d Data, lg *logo, fonts func(*fpdf.Fpdf) (func(string) string, strin
 	} else {
 		sum(w.total, Rupiah(d.Total), true)
 	}
+	if d.Paid && d.Refunded > 0 {
+		sum(fw[1], "-"+Rupiah(d.Refunded), true)
+	}
 	pdf.Ln(2)
 	font("", 9)
 	pdf.SetFillColor(245, 245, 245)
@@ -423,23 +487,33 @@ func render(d Data, lg *logo, fonts func(*fpdf.Fpdf) (func(string) string, strin
 	status := w.unpaid
 	if d.Paid {
 		status = w.paid
+		if d.Refunded >= toPay {
+			status = fw[2]
+		}
 	}
 	statusTop, statusPage := pdf.GetY(), pdf.PageNo()
 	kvWidth = stampLeft - margin - 5
 	font("B", 10)
-	cell(kvWidth, 6, w.status+": "+status, "", 1, "L", false)
+	label := status
+	if d.Paid && d.Refunded > 0 && d.Refunded < toPay {
+		label += " (" + fw[3] + " " + Rupiah(d.Refunded) + ")"
+	}
+	cell(kvWidth, 6, w.status+": "+label, "", 1, "L", false)
 	if d.Paid {
 		kv(w.paidAt, when(d.PaidAt))
 		kv(w.method, d.PaidMethod)
 		if d.PaidReference != "" {
 			kv(w.reference, d.PaidReference)
 		}
-	} else if len(d.Instructions) > 0 {
+	} else if len(d.Instructions) > 0 || d.PayURL != "" {
 		font("B", 9)
 		cell(kvWidth, 6, w.howToPay, "", 1, "L", false)
 		font("", 9)
 		for _, in := range d.Instructions {
 			multi(kvWidth, 5, "• "+in)
+		}
+		if d.PayURL != "" {
+			multi(kvWidth, 5, "• "+fw[4]+": "+d.PayURL)
 		}
 	}
 	date := ""

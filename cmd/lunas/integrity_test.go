@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -76,6 +77,24 @@ func TestRefundStormAndLostCallbackEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	lunastest.Eventually(t, 10*time.Second, "the order to be paid", func() bool { return s.order(o.ID).Status == "paid" })
+	proformaText := func() string {
+		req, _ := http.NewRequest("GET", s.base+"/v1/orders/"+o.ID+"/proforma.pdf", nil)
+		req.Header.Set("Authorization", "Bearer "+appToken)
+		res, err := s.client.Do(req)
+		if err != nil {
+			return ""
+		}
+		defer res.Body.Close()
+		pdf, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 200 {
+			return ""
+		}
+		return pdfText(t, pdf)
+	}
+	// The PAID proforma as stored before anything is taken back.
+	if txt := proformaText(); !strings.Contains(txt, "LUNAS") || strings.Contains(txt, "DIKEMBALIKAN") {
+		t.Fatalf("PAID proforma before the refund:\n%s", txt)
+	}
 	body, err := s.midtrans.Refund(a.ID, 1_110_000, "refund")
 	if err != nil {
 		t.Fatal(err)
@@ -113,6 +132,12 @@ func TestRefundStormAndLostCallbackEndToEnd(t *testing.T) {
 	if refundMails != 1 {
 		t.Errorf("refund notices %d, want 1", refundMails)
 	}
+	// The PAID proforma is rendered again with what was taken back: a
+	// whole refund is stamped refunded, not LUNAS alone.
+	lunastest.Eventually(t, 15*time.Second, "the PAID proforma to be rendered again", func() bool {
+		txt := proformaText()
+		return strings.Contains(txt, "DIKEMBALIKAN") && strings.Contains(txt, "-Rp1.110.000")
+	})
 	// Finance sees the reversal among the flagged events, in WIB, and
 	// resolves it with a note (a note is required).
 	var evs struct {

@@ -234,7 +234,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	docs := proforma.NewDocuments(proforma.Options{Pool: pool, Clock: clk, Renderer: renderer,
 		Seller: proforma.Seller{Name: cfg.SellerName, Address: cfg.SellerAddress, NPWP: cfg.SellerNPWP}, Location: cfg.Timezone,
-		VATRate: cat.VATRate, CardFeeRate: cat.CardFeeRate})
+		VATRate: cat.VATRate, CardFeeRate: cat.CardFeeRate,
+		PayURL: links.PayURL, Bank: proforma.BankAccount{Bank: cfg.BankAccount.Bank, Number: cfg.BankAccount.Number, Holder: cfg.BankAccount.Holder}})
 	docs.Rendered = m.pdfRendered
 	signer := proforma.NewSigner(cfg.SigningKey, clk)
 	sealer, err := webhook.NewSealer(cfg.SigningKey)
