@@ -123,7 +123,7 @@ var messages = map[string][2]string{
 	"overview.in_review":  {"Dalam tinjauan", "In review"},
 	"overview.oldest":     {"tertua sejak", "oldest since"},
 	"overview.flagged":    {"Peristiwa ditandai (terbuka)", "Flagged events (open)"},
-	"overview.low":        {"Saldo rendah / tunggakan", "Low balances / outstanding"},
+	"overview.low":        {"Saldo rendah / utang", "Low balances / outstanding"},
 	"overview.as_of":      {"Per", "As of"},
 	"overview.to_reviews": {"Ke antrean tinjauan →", "To the review queue →"},
 
@@ -236,7 +236,7 @@ var messages = map[string][2]string{
 
 	"reviews.intro":          {"Transfer manual menunggu keputusan, yang terlama dulu. Tanpa keputusan dalam 24 jam, pesanan ditolak otomatis.", "Manual transfers awaiting a decision, oldest first. Without a decision within 24 h an order is rejected automatically."},
 	"reviews.empty":          {"Tidak ada yang perlu ditinjau.", "Nothing to review."},
-	"reviews.amount_differs": {"Jumlah pada bukti berbeda dari total", "The proof's amount differs from the total"},
+	"reviews.amount_differs": {"Jumlah pada bukti berbeda dari yang harus dibayar", "The proof's amount differs from the amount to pay"},
 
 	"event.resolved":  {"selesai", "resolved"},
 	"event.open":      {"terbuka", "open"},
@@ -253,7 +253,7 @@ var messages = map[string][2]string{
 	"events.challenges_intro": {"Ditahan deteksi penipuan gateway: belum ada yang dikreditkan sampai gateway menerima atau menolak.", "Held by the gateway's fraud detection: nothing is credited until the gateway accepts or denies them."},
 
 	"accounts.search":   {"Cari (ID atau nama)", "Search (ID or name)"},
-	"accounts.low_only": {"Hanya saldo rendah / tunggakan", "Only low balances / outstanding"},
+	"accounts.low_only": {"Hanya saldo rendah / utang", "Only low balances / outstanding"},
 	"accounts.open_id":  {"Buka akun dengan ID", "Open the account with ID"},
 
 	"account.title":            {"Akun", "Account"},
@@ -262,7 +262,7 @@ var messages = map[string][2]string{
 	"account.alerted":          {"diperingatkan", "alerted"},
 	"account.orders":           {"Pesanan akun ini", "This account's orders"},
 	"account.adjust":           {"Penyesuaian saldo WhatsApp", "WhatsApp balance adjustment"},
-	"account.adjust_intro":     {"Tagihan mengambil dari saldo (yang tidak tertutup menjadi tunggakan); pengembalian mengurangi tunggakan dulu.", "A charge takes from the balance (what it cannot cover becomes outstanding); a refund reduces outstanding first."},
+	"account.adjust_intro":     {"Tagihan mengambil dari saldo (yang tidak tertutup menjadi utang); pengembalian mengurangi utang dulu.", "A charge takes from the balance (what it cannot cover becomes outstanding); a refund reduces outstanding first."},
 	"account.kind":             {"Jenis", "Kind"},
 	"account.kind.charge":      {"Tagihan", "Charge"},
 	"account.kind.refund":      {"Pengembalian dana", "Refund"},
@@ -298,10 +298,23 @@ var messages = map[string][2]string{
 
 	"bal.wa":              {"Saldo WhatsApp", "WhatsApp balance"},
 	"bal.muv":             {"Pengunjung (MUV)", "Visitors (MUV)"},
-	"bal.outstanding":     {"Tunggakan", "Outstanding"},
+	"bal.outstanding":     {"Utang", "Outstanding"},
 	"balname.wa_balance":  {"WhatsApp", "WhatsApp"},
 	"balname.muv":         {"MUV", "MUV"},
-	"balname.outstanding": {"tunggakan", "outstanding"},
+	"balname.outstanding": {"utang", "owed"},
+	// Ledger posting kinds (ledger and usage write them).
+	"ledgerkind.topup":                {"isi saldo", "top-up"},
+	"ledgerkind.topup_outstanding":    {"pelunasan utang dari isi saldo", "owed paid from a top-up"},
+	"ledgerkind.charge":               {"tagihan manual", "charge by hand"},
+	"ledgerkind.charge_outstanding":   {"tagihan manual (utang)", "charge by hand (owed)"},
+	"ledgerkind.refund":               {"pengembalian manual", "refund by hand"},
+	"ledgerkind.refund_outstanding":   {"pengembalian manual (utang)", "refund by hand (owed)"},
+	"ledgerkind.reversal":             {"ditarik kembali oleh gateway", "taken back by the gateway"},
+	"ledgerkind.reversal_outstanding": {"ditarik kembali (utang)", "taken back (owed)"},
+	"ledgerkind.usage":                {"pemakaian", "usage"},
+	"ledgerkind.usage_outstanding":    {"pemakaian (utang)", "usage (owed)"},
+	"ledgerkind.usage_refund":         {"pemakaian dikembalikan", "usage returned"},
+	"account.balance_after":           {"Saldo setelahnya", "Balance after"},
 
 	"sub.active": {"aktif", "active"},
 	"sub.paused": {"dijeda", "paused"},
