@@ -78,22 +78,7 @@ func (s *Server) exportOrders(w http.ResponseWriter, r *http.Request, f order.Li
 		s.writeError(w, r, lunas.E(lunas.KindInvalid, "more than %d orders match: narrow the filter (from, to, status, account_id)", exportLimit))
 		return
 	}
-	t := report.Table{Sheet: "Orders", Columns: []string{"invoice_number", "order_id", "account_id", "status", "requester_name", "requester_email",
-		"issued_at", "expires_at", "paid_at", "subtotal", "vat", "total", "refunded_amount"}}
-	at := func(p *time.Time) any {
-		if p == nil {
-			return nil
-		}
-		return p.In(s.Location)
-	}
-	for _, o := range orders {
-		number := ""
-		if o.InvoiceNumber != nil {
-			number = *o.InvoiceNumber
-		}
-		t.Rows = append(t.Rows, []any{number, o.ID, o.AccountID, string(o.Status), o.Requester.Name, o.Requester.Email,
-			at(o.IssuedAt), at(o.ExpiresAt), at(o.PaidAt), o.Subtotal, o.VAT, o.Total, o.RefundedAmount})
-	}
+	t := report.OrdersTable(orders, s.Location)
 	var b bytes.Buffer
 	ctype, ext := "text/csv; charset=utf-8", "csv"
 	if format == "xlsx" {

@@ -169,6 +169,8 @@ func (s *Server) routes() {
 	vw, pg := people.ActionView, s.page
 	s.handle("GET /console/{$}", vw, pg(vw, s.overview))
 	s.handle("GET /console/orders", vw, pg(vw, s.orders))
+	s.handle("GET /console/orders.csv", vw, pg(vw, s.ordersFile("csv")))
+	s.handle("GET /console/orders.xlsx", vw, pg(vw, s.ordersFile("xlsx")))
 	s.handle("GET /console/orders/{id}", vw, pg(vw, s.order))
 	s.handle("GET /console/orders/{id}/proof", vw, pg(vw, s.proof))
 	s.handle("GET /console/orders/{id}/proforma.pdf", vw, pg(vw, s.proformaPDF))

@@ -61,3 +61,40 @@ func TestOrderPageWarnsOfAProofAmountAndTheLedgerRunsItsBalance(t *testing.T) {
 		t.Errorf("the ledger has no running balance column:\n%s", tail(body, 3000))
 	}
 }
+
+// Finance finds orders by invoice number, requester and dates on the
+// orders page and downloads what it shows.
+func TestOrdersPageSearchesAndExports(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	if _, _, err := e.accounts.Put(ctx, "acme", acc.Input{Name: "PT Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	sari := e.confirmed("acme", "sari@acme.example", 1_000_000)
+	budi := e.confirmed("acme", "budi@acme.example", 2_000_000)
+	c := e.client()
+	c.mustSignIn()
+	_, body := c.get("/console/orders?q=budi%40acme")
+	if !strings.Contains(body, budi.ID) || strings.Contains(body, sari.ID) {
+		t.Errorf("search by requester:\n%s", tail(body, 2000))
+	}
+	_, body = c.get("/console/orders?q=" + *sari.InvoiceNumber)
+	if !strings.Contains(body, sari.ID) || strings.Contains(body, budi.ID) {
+		t.Errorf("search by invoice number:\n%s", tail(body, 2000))
+	}
+	if !strings.Contains(body, "/console/orders.csv?status=&amp;account_id=&amp;q="+*sari.InvoiceNumber) {
+		t.Errorf("no export link keeping the filter:\n%s", tail(body, 2000))
+	}
+	_, body = c.get("/console/orders?from=2000-01-01&to=2000-01-02")
+	if strings.Contains(body, sari.ID) || strings.Contains(body, budi.ID) {
+		t.Errorf("orders outside the dates listed")
+	}
+	res, csvBody := c.get("/console/orders.csv?q=acme.example")
+	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/csv") ||
+		!strings.Contains(csvBody, *sari.InvoiceNumber) || !strings.Contains(csvBody, *budi.InvoiceNumber) {
+		t.Errorf("csv export: %d %s\n%s", res.StatusCode, res.Header.Get("Content-Type"), csvBody)
+	}
+	if res, _ := c.get("/console/orders.xlsx?q=budi"); res.StatusCode != 200 || !strings.Contains(res.Header.Get("Content-Type"), "spreadsheetml") {
+		t.Errorf("xlsx export: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+}

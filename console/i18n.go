@@ -315,6 +315,12 @@ var messages = map[string][2]string{
 	"ledgerkind.usage_outstanding":    {"pemakaian (utang)", "usage (owed)"},
 	"ledgerkind.usage_refund":         {"pemakaian dikembalikan", "usage returned"},
 	"account.balance_after":           {"Saldo setelahnya", "Balance after"},
+	"orders.search":                   {"Cari (nomor faktur, pemohon)", "Search (invoice number, requester)"},
+	"orders.from":                     {"Tanggal faktur dari", "Invoice date from"},
+	"orders.to":                       {"sampai", "to"},
+	"orders.export_csv":               {"Unduh yang tampil (CSV)", "Download what is shown (CSV)"},
+	"orders.export_xlsx":              {"Unduh yang tampil (XLSX)", "Download what is shown (XLSX)"},
+	"orders.too_many":                 {"Lebih dari 20.000 pesanan: persempit saringan (tanggal, status, akun).", "More than 20,000 orders: narrow the filter (dates, status, account)."},
 
 	"sub.active": {"aktif", "active"},
 	"sub.paused": {"dijeda", "paused"},

@@ -71,8 +71,12 @@ func reversalWords(kind, lang string) string {
 var outcomeMarks = regexp.MustCompile(`(rp|num|kind):(\S+?)(\b|$)`)
 
 // outcome renders a recorded outcome line in lang.
-func outcome(lang, line string) string {
-	for _, p := range outcomePatterns() {
+func outcome(lang, line string) string { return render(outcomePatterns(), lang, line) }
+
+// render renders line by the first of patterns that matches it, marks
+// (rp:, num:, kind:) resolved; line as it is when none matches.
+func render(patterns []outcomePattern, lang, line string) string {
+	for _, p := range patterns {
 		m := p.re.FindStringSubmatchIndex(line)
 		if m == nil {
 			continue
@@ -99,4 +103,31 @@ func outcome(lang, line string) string {
 		})
 	}
 	return line
+}
+
+// adjustmentPatterns are the notes pricing writes on an order line
+// (invoice/pricing.go; the API keeps them as written).
+func adjustmentPatterns() []outcomePattern {
+	p := func(re, id, en string) outcomePattern {
+		return outcomePattern{regexp.MustCompile(`^` + re + `$`), id, en}
+	}
+	return []outcomePattern{
+		p(`raised to the minimum top-up of (\d+)`, "dinaikkan ke batas terendah isi saldo rp:$1", "raised to the minimum top-up of rp:$1"),
+		p(`rounded up to a multiple of (\d+)`, "dibulatkan ke kelipatan rp:$1", "rounded up to a multiple of rp:$1"),
+		p(`rounded up to (\d+) packs? of (\d+)`, "dibulatkan ke num:$1 paket isi num:$2", "rounded up to num:$1 × num:$2"),
+	}
+}
+
+// adjustment renders a line's pricing note in lang ("X, then Y" part by
+// part); an unknown note is shown as written.
+func adjustment(lang, note string) string {
+	parts := strings.Split(note, ", then ")
+	for i, part := range parts {
+		parts[i] = render(adjustmentPatterns(), lang, part)
+	}
+	then := ", lalu "
+	if lang == "en" {
+		then = ", then "
+	}
+	return strings.Join(parts, then)
 }

@@ -33,3 +33,19 @@ func TestOutcomesInTheirLanguage(t *testing.T) {
 		t.Errorf("en: %q", got)
 	}
 }
+
+// Pricing's notes on an order line read in the page's language.
+func TestAdjustmentsInTheirLanguage(t *testing.T) {
+	for _, tc := range []struct{ note, id string }{
+		{"raised to the minimum top-up of 1000000", "dinaikkan ke batas terendah isi saldo Rp1.000.000"},
+		{"rounded up to 2 packs of 500", "dibulatkan ke 2 paket isi 500"},
+		{"raised to the minimum top-up of 1000000, then rounded up to a multiple of 50000", "dinaikkan ke batas terendah isi saldo Rp1.000.000, lalu dibulatkan ke kelipatan Rp50.000"},
+	} {
+		if got := adjustment("id", tc.note); got != tc.id {
+			t.Errorf("%q:\n got %q\nwant %q", tc.note, got, tc.id)
+		}
+		for _, p := range langcheck.Problems("id", adjustment("id", tc.note)) {
+			t.Errorf("%q: %s", tc.note, p)
+		}
+	}
+}

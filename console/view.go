@@ -89,6 +89,11 @@ func parsePages(funcs template.FuncMap) (map[string]*template.Template, error) {
 func (s *Server) funcs() template.FuncMap {
 	return template.FuncMap{
 		"t": translate,
+		"adjustment": func(lang string, note any) string {
+			s, _ := note.(string)
+			return adjustment(lang, s)
+		},
+		"unit": func(unit, lang string) string { return proforma.UnitName(unit, lang) },
 		"outcome": func(lang string, line any) string {
 			s, _ := line.(string)
 			return outcome(lang, s)
