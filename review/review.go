@@ -24,6 +24,7 @@ import (
 	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/payment"
 	"github.com/lunas-id/lunas/store"
+	"github.com/lunas-id/lunas/webhook"
 )
 
 // Decision is finance's decision on a proof.
@@ -161,7 +162,11 @@ func (s *Service) SubmitProof(ctx context.Context, orderID string, in ProofInput
 			SenderName: in.SenderName, SenderBank: in.SenderBank}); err != nil {
 			return err
 		}
-		return order.ToReview(ctx, tx, orderID, now)
+		if err := order.ToReview(ctx, tx, orderID, now); err != nil {
+			return err
+		}
+		// The app hears of the proof itself too (API.md: order.proof_received).
+		return order.EmitEvent(ctx, tx, orderID, webhook.OrderProofReceived, now)
 	})
 	if err != nil {
 		return nil, err

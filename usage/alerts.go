@@ -67,6 +67,15 @@ func (s *Service) checkAlerts(ctx context.Context, tx pgx.Tx, accountID string, 
 	return alerted, nil
 }
 
+// OwedEvent is usage.owed's data: a delivered message charged beyond the
+// balance made the account's outstanding grow by Owed to Outstanding.
+type OwedEvent struct {
+	AccountID   string `json:"account_id"`
+	Owed        int64  `json:"owed"`
+	Outstanding int64  `json:"outstanding"`
+	At          string `json:"at"`
+}
+
 // LowBalanceEvent is the data of balance.low: which balance of which
 // account went below its threshold, and by how much.
 type LowBalanceEvent struct {

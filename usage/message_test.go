@@ -12,6 +12,7 @@ import (
 	"github.com/lunas-id/lunas/audit"
 	"github.com/lunas-id/lunas/internal/lunastest"
 	"github.com/lunas-id/lunas/internal/metatest"
+	"github.com/lunas-id/lunas/webhook"
 	"github.com/lunas-id/lunas/whatsapp"
 )
 
@@ -219,12 +220,26 @@ func TestStatusTrueUpsFreeReclassifiedAndFailed(t *testing.T) {
 
 func TestUnreportedMessageOwedBeyondBalanceThenPaidByTopUp(t *testing.T) {
 	f := messageFixture(t, 100)
+	// The app listens for usage.owed (API.md's wave-3 event).
+	sealer, err := webhook.NewSealer("usage test key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := webhook.NewService(f.pool, f.clock, sealer, webhook.Policy{}, lunastest.Logger()).Create(context.Background(),
+		webhook.EndpointInput{URL: "http://127.0.0.1:9/hook", Events: []string{webhook.UsageOwed}}); err != nil {
+		t.Fatal(err)
+	}
 	when := ts(t0).Add(2 * time.Hour)
 	f.webhook(metatest.Sent("wamid.X", rcpt, when), metatest.Delivered("wamid.X", rcpt, when, whatsapp.Regular, "marketing"),
 		metatest.Read("wamid.X", rcpt, when.Add(time.Minute)))
 	b := f.balances("acme")
 	if b.WABalance != 0 || b.Outstanding != 486 {
 		t.Fatalf("balances %+v, want 0 and 486 outstanding", b)
+	}
+	var owed, outstanding int64
+	if err := f.pool.QueryRow(context.Background(), `SELECT (snapshot->>'owed')::bigint, (snapshot->>'outstanding')::bigint FROM webhook_events
+		WHERE type = 'usage.owed' AND subject = 'acme'`).Scan(&owed, &outstanding); err != nil || owed != outstanding || outstanding != 486 {
+		t.Errorf("usage.owed: owed %d, outstanding %d (%v); want 486 and 486", owed, outstanding, err)
 	}
 	f.topUp("acme", "sari@acme.example", 1000, 0)
 	b = f.balances("acme")

@@ -24,6 +24,7 @@ import (
 	"github.com/lunas-id/lunas/store"
 	"github.com/lunas-id/lunas/tariff"
 	"github.com/lunas-id/lunas/task"
+	"github.com/lunas-id/lunas/webhook"
 	"github.com/lunas-id/lunas/whatsapp"
 )
 
@@ -271,6 +272,13 @@ func (s *Service) rateAccount(ctx context.Context, inboxID int64, accountID stri
 		after, err := s.write(ctx, tx, accountID, now, e)
 		if err != nil {
 			return err
+		}
+		if grew := after.Outstanding - before.Outstanding; grew > 0 {
+			// The app learns that its customer now owes (API.md: usage.owed).
+			if err := webhook.EmitJSON(ctx, tx, webhook.UsageOwed, accountID, OwedEvent{AccountID: accountID, Owed: grew,
+				Outstanding: after.Outstanding, At: now.Format(time.RFC3339)}, now); err != nil {
+				return err
+			}
 		}
 		alerts, err = s.checkAlerts(ctx, tx, accountID, now, before, after, st)
 		return err

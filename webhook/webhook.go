@@ -49,6 +49,12 @@ const (
 	// shows it.
 	ApprovalRequested = "approval.requested"
 	ApprovalDecided   = "approval.decided"
+	// A transfer proof was uploaded (the order object; sent with
+	// order.in_review, which a correction after a rejection also is).
+	OrderProofReceived = "order.proof_received"
+	// A delivered WhatsApp message was charged beyond the balance, so the
+	// account's outstanding grew (data: usage.OwedEvent).
+	UsageOwed = "usage.owed"
 )
 
 // Types lists every event type an endpoint may ask for ("*" is all of them);
@@ -56,7 +62,7 @@ const (
 func Types() []string {
 	return []string{OrderConfirmed, OrderPaid, OrderExpired, OrderCancelled, OrderClosed, OrderInReview, OrderRejected,
 		OrderRefunded, PaymentFailed, BalanceLow, SubscriptionInvoiceIssued, InvoiceOverdue, GatewayEventFlagged,
-		WithholdingSlipMissing, WithholdingSlipReceived, ApprovalRequested, ApprovalDecided}
+		WithholdingSlipMissing, WithholdingSlipReceived, ApprovalRequested, ApprovalDecided, OrderProofReceived, UsageOwed}
 }
 
 // Snapshot kinds: how the sender turns an event's snapshot into its data.
