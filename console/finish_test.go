@@ -98,3 +98,26 @@ func TestOrdersPageSearchesAndExports(t *testing.T) {
 		t.Errorf("xlsx export: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
 	}
 }
+
+// The review queue shows each account's earlier transfers as finance
+// decided them beside the new proof.
+func TestReviewQueueShowsEarlierTransfers(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	first := e.inReview("acme", "sari@acme.example", 1_000_000, receipt(t))
+	if _, err := e.reviews.Review(ctx, first.ID, "finance@acme.example", review.ReviewInput{Decision: review.Accept}); err != nil {
+		t.Fatal(err)
+	}
+	second := e.inReview("acme", "sari@acme.example", 2_000_000, receipt(t))
+	c := e.client()
+	c.mustSignIn()
+	_, body := c.get("/console/reviews")
+	i := strings.Index(body, `id="review-`+second.ID+`"`)
+	if i < 0 {
+		t.Fatalf("the second order is not in the queue:\n%s", tail(body, 2000))
+	}
+	card := body[i:]
+	if !strings.Contains(card, *first.InvoiceNumber) || !strings.Contains(card, "diterima") || !strings.Contains(card, "Rp1.110.000") {
+		t.Errorf("the queue does not show the account's earlier transfer:\n%s", tail(card, 3000))
+	}
+}

@@ -271,18 +271,37 @@ func (s *Server) reviews(w http.ResponseWriter, r *http.Request, v *view) {
 		s.failErr(w, r, v, err)
 		return
 	}
+	// The proofs and each account's earlier transfers for the whole queue
+	// at once (three queries whatever its length).
+	ids, accounts := make([]string, len(list)), make([]string, 0, len(list))
+	for i, o := range list {
+		ids[i] = o.ID
+		if !slices.Contains(accounts, o.AccountID) {
+			accounts = append(accounts, o.AccountID)
+		}
+	}
+	proofs, err := s.Reviews.LatestProofs(r.Context(), ids)
+	if err != nil {
+		s.failErr(w, r, v, err)
+		return
+	}
+	earlier, err := s.Reviews.EarlierTransfers(r.Context(), accounts, ids, 5)
+	if err != nil {
+		s.failErr(w, r, v, err)
+		return
+	}
 	type item struct {
-		Order *order.Order
-		Proof *proofView
+		Order   *order.Order
+		Proof   *proofView
+		Earlier []review.Earlier
 	}
 	items := make([]item, 0, len(list))
 	for i := len(list) - 1; i >= 0; i-- { // oldest first: the first to expire
-		p, err := s.latestProof(r, list[i].ID)
-		if err != nil {
-			s.failErr(w, r, v, err)
-			return
+		it := item{Order: list[i], Earlier: earlier[list[i].AccountID]}
+		if p := proofs[list[i].ID]; p != nil {
+			it.Proof = &proofView{Proof: *p, IsPDF: p.ContentType == "application/pdf"}
 		}
-		items = append(items, item{Order: list[i], Proof: p})
+		items = append(items, it)
 	}
 	s.render(w, v, http.StatusOK, "reviews", map[string]any{"Items": items})
 }
