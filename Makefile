@@ -61,7 +61,7 @@ lint: vet
 	@for p in cmd/faults/sabotage/*.patch; do git apply --check "$$p" || { echo "$$p no longer applies: refresh it (scripts/faults-sabotage.sh)"; exit 1; }; done
 
 # Benchmarks (-benchmem) and the load run; the load run's table goes in the
-# README's Performance section. Knobs: ORDERS, RATE, CONCURRENCY.
+# docs/performance.md. Knobs: ORDERS, RATE, CONCURRENCY.
 ORDERS ?= 2000
 RATE ?= 0
 CONCURRENCY ?= 64

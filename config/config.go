@@ -8,7 +8,7 @@
 //
 // Every variable is one entry of Vars (vars.go): its name, default, doc
 // string, how secret it is, and the parser that validates it and sets its
-// Config field. Load, Print and MarkdownTable (the README's configuration
+// Config field. Load, Print and MarkdownTable (docs/configuration.md's configuration
 // table, checked by a test and rewritten by `go generate ./config`) all
 // walk that one table, so they cannot disagree.
 //
@@ -32,7 +32,7 @@
 //     LUNAS_BANK_ACCOUNT) or an unexported one, and an inverted map
 //     (LUNAS_API_TOKENS is role:token, the field token → role).
 //   - Masking by kind (a whole secret, a URL's password, role:token
-//     pairs) and a doc string: env knows neither, so Print and the README
+//     pairs) and a doc string: env knows neither, so Print and docs/configuration.md
 //     would read tags of our own by reflection anyway.
 //
 // What env would add over these fifty-odd entries is a parser per type we
@@ -44,7 +44,7 @@
 // what an operator wants to hear before the one that needs it runs.
 package config
 
-//go:generate go run ./internal/readmetable ../README.md
+//go:generate go run ./internal/readmetable ../docs/configuration.md
 
 import (
 	"fmt"

@@ -12,7 +12,7 @@ const (
 	tableEnd   = "<!-- config:end -->"
 )
 
-// MarkdownTable is the README's configuration table: one row per variable
+// MarkdownTable is docs/configuration.md's configuration table: one row per variable
 // of Vars, in their order, with its default, meaning and what is secret.
 func MarkdownTable() string {
 	cell := func(s string) string { return strings.ReplaceAll(s, "|", `\|`) }

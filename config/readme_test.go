@@ -9,14 +9,14 @@ import (
 
 func readme(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile("../README.md")
+	b, err := os.ReadFile("../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return string(b)
 }
 
-// The README holds exactly the table the declaration generates.
+// docs/configuration.md holds exactly the table the declaration generates.
 func TestREADMEHoldsTheGeneratedTable(t *testing.T) {
 	t.Parallel()
 	doc := readme(t)
@@ -25,11 +25,11 @@ func TestREADMEHoldsTheGeneratedTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	if want != doc {
-		t.Error("README.md's configuration table is not the declaration's: run `go generate ./config`")
+		t.Error("docs/configuration.md's configuration table is not the declaration's: run `go generate ./config`")
 	}
 }
 
-// The README's configuration table, read as a reader reads it (not through
+// docs/configuration.md's table, read as a reader reads it (not through
 // the markers), agrees with the declaration: every declared variable has
 // a row with its default, and every row names declared variables only.
 func TestREADMETableAgreesWithDeclaration(t *testing.T) {
@@ -79,7 +79,7 @@ func configRows(t *testing.T, doc string) []readmeRow {
 	t.Helper()
 	_, section, ok := strings.Cut(doc, "\n## Configuration\n")
 	if !ok {
-		t.Fatal("README.md has no Configuration section")
+		t.Fatal("docs/configuration.md has no Configuration section")
 	}
 	if i := strings.Index(section, "\n## "); i >= 0 {
 		section = section[:i]
@@ -102,7 +102,7 @@ func configRows(t *testing.T, doc string) []readmeRow {
 		rows = append(rows, r)
 	}
 	if len(rows) == 0 {
-		t.Fatal("README.md's Configuration section has no table of variables")
+		t.Fatal("docs/configuration.md's Configuration section has no table of variables")
 	}
 	return rows
 }

@@ -34,7 +34,7 @@ export LUNAS_WHATSAPP_TOKEN=${LUNAS_WHATSAPP_TOKEN:-fake-whatsapp-token}
 # subscription issuing): sweep every 2 s, not every minute.
 export LUNAS_SWEEP_INTERVAL=${LUNAS_SWEEP_INTERVAL:-2s}
 export FAKEGW_NOTIFY_MIDTRANS=${FAKEGW_NOTIFY_MIDTRANS:-$lunas_url/webhooks/midtrans}
-export LUNAS_WA_APP_SECRET=${LUNAS_WA_APP_SECRET:-dev-meta-app-secret}   # Meta's status webhooks (README "WhatsApp billing by message")
+export LUNAS_WA_APP_SECRET=${LUNAS_WA_APP_SECRET:-dev-meta-app-secret}   # Meta's status webhooks (docs/usage.md, "WhatsApp billing by message")
 export LUNAS_WA_VERIFY_TOKEN=${LUNAS_WA_VERIFY_TOKEN:-dev-meta-verify-token}
 export FAKEGW_NOTIFY_OVO=${FAKEGW_NOTIFY_OVO:-$lunas_url/webhooks/ovo}
 

@@ -12,7 +12,7 @@ import (
 
 func main() {
 	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: readmetable README.md")
+		fmt.Fprintln(os.Stderr, "usage: readmetable docs/configuration.md")
 		os.Exit(2)
 	}
 	path := os.Args[1]
