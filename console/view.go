@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/people"
 	"github.com/lunas-id/lunas/proforma"
@@ -93,7 +95,15 @@ func (s *Server) funcs() template.FuncMap {
 			s, _ := note.(string)
 			return adjustment(lang, s)
 		},
-		"unit": func(unit, lang string) string { return proforma.UnitName(unit, lang) },
+		"unit":        func(unit, lang string) string { return proforma.UnitName(unit, lang) },
+		"localmethod": func(m, lang string) string { return proforma.LocalMethodName(m, lang) },
+		"percent": func(rate any, lang string) string {
+			d, ok := rate.(decimal.Decimal)
+			if !ok || d.IsZero() {
+				return ""
+			}
+			return proforma.Percent(d, lang)
+		},
 		"outcome": func(lang string, line any) string {
 			s, _ := line.(string)
 			return outcome(lang, s)
