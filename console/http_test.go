@@ -376,7 +376,7 @@ func TestEveryPageInBothLanguages(t *testing.T) {
 	pages := []string{"/console/", "/console/orders", "/console/orders?status=in_review", "/console/orders/" + o.ID, "/console/reviews",
 		"/console/events", "/console/events?state=all", "/console/accounts", "/console/accounts?low=1", "/console/accounts/acme",
 		"/console/subscriptions", "/console/reports/overdue", "/console/sendings", "/console/orders/" + held.ID,
-		"/console/users", "/console/audit", "/console/approvals"}
+		"/console/users", "/console/audit", "/console/approvals", "/console/tax"}
 	for _, lang := range []string{"id", "en"} {
 		if res, _ := c.get("/console/lang?to=" + lang + "&next=/console/orders"); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/console/orders" {
 			t.Fatalf("language switch: %d %q", res.StatusCode, res.Header.Get("Location"))
