@@ -109,4 +109,5 @@ fuzz:
 	  $(GO) test -run "^$$" -fuzz "^FuzzProofUpload$$" -fuzztime $(FUZZTIME) ./api && \
 	  $(GO) test -run "^$$" -fuzz "^FuzzBodyView$$" -fuzztime $(FUZZTIME) ./payment && \
 	  $(GO) test -run "^$$" -fuzz "^FuzzInternal$$" -fuzztime $(FUZZTIME) ./webhook && \
-	  $(GO) test -run "^$$" -fuzz "^FuzzParse$$" -fuzztime $(FUZZTIME) ./whatsapp'
+	  $(GO) test -run "^$$" -fuzz "^FuzzParse$$" -fuzztime $(FUZZTIME) ./whatsapp && \
+	  $(GO) test -run "^$$" -fuzz "^FuzzCheckProof$$" -fuzztime $(FUZZTIME) ./review'
