@@ -2,13 +2,9 @@ package api
 
 import (
 	"context"
-	"errors"
-	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/review"
@@ -22,14 +18,7 @@ func (s *Server) uploadProof(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, review.MaxProofSize+64<<10)
 	in, err := parseProof(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		var ve *lunas.ValidationError
-		switch {
-		case errors.As(err, &mbe), lunas.KindOf(err) == lunas.KindTooLarge && !errors.As(err, &ve):
-			writeProblem(w, http.StatusRequestEntityTooLarge, "upload is larger than 5 MiB", fieldErr("file", "must be at most 5 MiB"))
-		default:
-			s.writeError(w, r, err)
-		}
+		s.writeUploadError(w, r, err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.dbDeadline())
@@ -41,50 +30,13 @@ func (s *Server) uploadProof(w http.ResponseWriter, r *http.Request) {
 // parseProof reads the multipart form into a proof, naming every bad field.
 func parseProof(r *http.Request) (review.ProofInput, error) {
 	var in review.ProofInput
-	mr, err := r.MultipartReader()
-	if err != nil {
-		return in, &lunas.ValidationError{Fields: fieldErr("body", "must be multipart/form-data")}
-	}
 	var ve lunas.ValidationError
-	values := map[string]string{}
-	sawFile := false
-	for {
-		p, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return in, partError(err)
-		}
-		name := p.FormName()
-		switch name {
-		case "file":
-			if sawFile {
-				ve.Add("file", "only one file")
-				continue
-			}
-			sawFile = true
-			in.File, err = io.ReadAll(io.LimitReader(p, review.MaxProofSize+1))
-			if err != nil {
-				return in, partError(err)
-			}
-			if len(in.File) > review.MaxProofSize {
-				return in, lunas.E(lunas.KindTooLarge, "file is larger than 5 MiB")
-			}
-		case "amount", "transferred_at", "sender_bank", "sender_name":
-			b, err := io.ReadAll(io.LimitReader(p, 1024))
-			if err != nil {
-				return in, partError(err)
-			}
-			values[name] = strings.TrimSpace(string(b))
-		default:
-			if len(name) > 64 {
-				name = name[:64]
-			}
-			ve.Add(name, "is not a known field")
-		}
-		_ = p.Close()
+	u, err := readUpload(r, review.MaxProofSize, []string{"amount", "transferred_at", "sender_bank", "sender_name"}, &ve)
+	if err != nil {
+		return in, err
 	}
+	in.File = u.file
+	values, sawFile := u.values, u.hasFile
 	if v, ok := values["amount"]; ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {
@@ -105,11 +57,8 @@ func parseProof(r *http.Request) (review.ProofInput, error) {
 	}
 	in.SenderBank, in.SenderName = values["sender_bank"], values["sender_name"]
 	for _, f := range []struct{ name, v string }{{"sender_bank", in.SenderBank}, {"sender_name", in.SenderName}} {
-		switch {
-		case f.v == "":
+		if f.v == "" {
 			ve.Add(f.name, "is required")
-		case strings.IndexByte(f.v, 0) >= 0 || !utf8.ValidString(f.v):
-			ve.Add(f.name, textMessage) // as decode does for JSON bodies
 		}
 	}
 	if !sawFile {
@@ -119,14 +68,6 @@ func parseProof(r *http.Request) (review.ProofInput, error) {
 		ve.Add("file", "%s", problem)
 	}
 	return in, ve.Err()
-}
-
-func partError(err error) error {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return err
-	}
-	return &lunas.ValidationError{Fields: fieldErr("body", "is not valid multipart/form-data")}
 }
 
 func (s *Server) getProof(w http.ResponseWriter, r *http.Request) {

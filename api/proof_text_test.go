@@ -34,3 +34,22 @@ func TestProofSenderFieldsMustBeText(t *testing.T) {
 		}
 	}
 }
+
+// The withholding slip's text fields get the same check through the one
+// upload reader (a NUL in its number reached PostgreSQL before, a 500).
+func TestSlipFieldsMustBeText(t *testing.T) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, _ := mw.CreateFormFile("file", "slip.png")
+	_, _ = fw.Write(lunastest.ProofPNG(t))
+	_ = mw.WriteField("number", "BP-\x00-1")
+	_ = mw.WriteField("date", "2026-11-30")
+	_ = mw.Close()
+	req, _ := http.NewRequest("POST", "/v1/orders/x/withholding-slip", &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	_, err := parseSlip(req)
+	var ve *lunas.ValidationError
+	if !errors.As(err, &ve) || len(ve.Fields) == 0 || ve.Fields[0].Field != "number" || ve.Fields[0].Message != textMessage {
+		t.Errorf("a slip number with a NUL: %v", err)
+	}
+}

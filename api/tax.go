@@ -3,8 +3,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -28,14 +26,7 @@ func (s *Server) postWithholdingSlip(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, taxbook.MaxSlipSize+64<<10)
 	in, err := parseSlip(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		var ve *lunas.ValidationError
-		switch {
-		case errors.As(err, &mbe), lunas.KindOf(err) == lunas.KindTooLarge && !errors.As(err, &ve):
-			writeProblem(w, http.StatusRequestEntityTooLarge, "upload is larger than 5 MiB", fieldErr("file", "must be at most 5 MiB"))
-		default:
-			s.writeError(w, r, err)
-		}
+		s.writeUploadError(w, r, err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.dbDeadline())
@@ -47,52 +38,12 @@ func (s *Server) postWithholdingSlip(w http.ResponseWriter, r *http.Request) {
 // parseSlip reads the multipart form, naming every bad field at once.
 func parseSlip(r *http.Request) (taxbook.SlipInput, error) {
 	var in taxbook.SlipInput
-	mr, err := r.MultipartReader()
-	if err != nil {
-		return in, &lunas.ValidationError{Fields: fieldErr("body", "must be multipart/form-data")}
-	}
 	var ve lunas.ValidationError
-	sawFile := false
-	for {
-		p, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return in, partError(err)
-		}
-		switch name := p.FormName(); name {
-		case "file":
-			if sawFile {
-				ve.Add("file", "only one file")
-				continue
-			}
-			sawFile = true
-			if in.File, err = io.ReadAll(io.LimitReader(p, taxbook.MaxSlipSize+1)); err != nil {
-				return in, partError(err)
-			}
-			if len(in.File) > taxbook.MaxSlipSize {
-				return in, lunas.E(lunas.KindTooLarge, "file is larger than 5 MiB")
-			}
-		case "number", "date":
-			b, err := io.ReadAll(io.LimitReader(p, 1024))
-			if err != nil {
-				return in, partError(err)
-			}
-			v := strings.TrimSpace(string(b))
-			if name == "number" {
-				in.Number = v
-			} else {
-				in.Date = v
-			}
-		default:
-			if len(name) > 64 {
-				name = name[:64]
-			}
-			ve.Add(name, "is not a known field")
-		}
-		_ = p.Close()
+	u, err := readUpload(r, taxbook.MaxSlipSize, []string{"number", "date"}, &ve)
+	if err != nil {
+		return in, err
 	}
+	in.File, in.Number, in.Date = u.file, u.values["number"], u.values["date"]
 	in.Check(&ve)
 	return in, ve.Err()
 }
