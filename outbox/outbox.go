@@ -21,7 +21,7 @@ const Signal = "outbox"
 // change that implies them, and raises Signal for when it commits. A job
 // whose id is already there is skipped: the intent was recorded before.
 // Every package that implies work calls it (invoice, payment, mail,
-// sending); it is the only writer of new rows.
+// sending); with EnqueueIn it is the only writer of new rows.
 func Enqueue(ctx context.Context, tx pgx.Tx, jobs ...task.Job) error {
 	if len(jobs) == 0 {
 		return nil
@@ -32,9 +32,7 @@ func Enqueue(ctx context.Context, tx pgx.Tx, jobs ...task.Job) error {
 			t := j.ProcessAt.UTC()
 			at = &t
 		}
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO outbox (id, task_type, payload, process_at) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (id) DO NOTHING`, j.ID, j.Type, j.Payload, at); err != nil {
+		if _, err := tx.Exec(ctx, enqueue, j.ID, j.Type, j.Payload, at); err != nil {
 			return fmt.Errorf("outbox: %s: %w", j.ID, err)
 		}
 	}
@@ -43,6 +41,27 @@ func Enqueue(ctx context.Context, tx pgx.Tx, jobs ...task.Job) error {
 	// settlement under load. The relay polls, and is kicked in-process.
 	store.Raise(tx, Signal)
 	return nil
+}
+
+const enqueue = `INSERT INTO outbox (id, task_type, payload, process_at) VALUES ($1, $2, $3, $4)
+	ON CONFLICT (id) DO NOTHING`
+
+// EnqueueIn is Enqueue for a pipelined transaction (store.Pipeline): it
+// queues the jobs on the caller's batch, which commits them with the
+// change that implies them, and raises Signal on the pipeline.
+// payment.RecordEvent calls it for the webhook inbox.
+func EnqueueIn(p *store.Pipeline, b *pgx.Batch, jobs ...task.Job) {
+	for _, j := range jobs {
+		var at *time.Time
+		if !j.ProcessAt.IsZero() {
+			t := j.ProcessAt.UTC()
+			at = &t
+		}
+		b.Queue(enqueue, j.ID, j.Type, j.Payload, at)
+	}
+	if len(jobs) > 0 {
+		p.Raise(Signal)
+	}
 }
 
 // MarkDone records that the outbox job id has been carried out, in q (the

@@ -28,8 +28,26 @@ func (l *Liveness) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.Trace
 // TraceQueryEnd implements pgx.QueryTracer: a statement that came back,
 // with rows or with the server's error, is an answer.
 func (l *Liveness) TraceQueryEnd(_ context.Context, _ *pgx.Conn, d pgx.TraceQueryEndData) {
+	l.answered(d.Err)
+}
+
+// TraceBatchStart implements pgx.BatchTracer (a Pipeline's batches).
+func (l *Liveness) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+
+// TraceBatchQuery implements pgx.BatchTracer: each statement of a batch
+// that came back is an answer.
+func (l *Liveness) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	l.answered(d.Err)
+}
+
+// TraceBatchEnd implements pgx.BatchTracer.
+func (l *Liveness) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+func (l *Liveness) answered(err error) {
 	var pgErr *pgconn.PgError
-	if d.Err == nil || errors.As(d.Err, &pgErr) || errors.Is(d.Err, pgx.ErrNoRows) {
+	if err == nil || errors.As(err, &pgErr) || errors.Is(err, pgx.ErrNoRows) {
 		l.last.Store(time.Now().UnixNano())
 	}
 }
