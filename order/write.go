@@ -70,7 +70,7 @@ func CreateIssued(ctx context.Context, tx pgx.Tx, d Draft, p Period, now time.Ti
 	if tag.RowsAffected() == 0 {
 		return false, nil
 	}
-	return true, putItems(ctx, tx, d.ID, d.Items)
+	return true, insertItems(ctx, tx, d.ID, d.Items) // a new order: nothing to replace
 }
 
 // Reprice replaces order id's items and totals in tx. The caller holds the
@@ -117,6 +117,10 @@ func putItems(ctx context.Context, tx pgx.Tx, orderID string, items []Item) erro
 	if _, err := tx.Exec(ctx, `DELETE FROM order_items WHERE order_id = $1`, orderID); err != nil {
 		return err
 	}
+	return insertItems(ctx, tx, orderID, items)
+}
+
+func insertItems(ctx context.Context, tx pgx.Tx, orderID string, items []Item) error {
 	for i, it := range items {
 		_, err := tx.Exec(ctx, `
 			INSERT INTO order_items (order_id, line, product, unit, requested_quantity, quantity, amount, adjustment, plan_id, period, description)

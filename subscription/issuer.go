@@ -2,6 +2,7 @@ package subscription
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -53,7 +54,25 @@ func (s *Service) IssueDue(ctx context.Context) (int, error) {
 	}
 }
 
+// errCareful rolls back a batch issued without savepoints in which one
+// subscription failed; the batch is then issued again, a savepoint each.
+var errCareful = errors.New("subscription: a batch failed; issuing it again a savepoint per subscription")
+
+// issueBatch claims a batch and issues it in one transaction. The first
+// try issues it without a savepoint per subscription (two statements each
+// fewer: month-start issuing of thousands is bound by the database's work
+// per statement); when one subscription fails, that try is rolled back
+// and the batch is issued again with a savepoint each, so the failing one
+// is logged and skipped and the others are issued.
 func (s *Service) issueBatch(ctx context.Context) (issued, claimed int, err error) {
+	issued, claimed, err = s.issueBatchTx(ctx, false)
+	if errors.Is(err, errCareful) {
+		issued, claimed, err = s.issueBatchTx(ctx, true)
+	}
+	return issued, claimed, err
+}
+
+func (s *Service) issueBatchTx(ctx context.Context, careful bool) (issued, claimed int, err error) {
 	err = store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		issued, claimed = 0, 0
 		now := s.clock.Now()
@@ -70,6 +89,19 @@ func (s *Service) issueBatch(ctx context.Context) (issued, claimed int, err erro
 		}
 		claimed = len(list)
 		for _, d := range list {
+			if !careful {
+				ok, err := s.issue(ctx, tx, d, now)
+				if err != nil {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					return fmt.Errorf("%w (subscription %s: %v)", errCareful, d.id, err)
+				}
+				if ok {
+					issued++
+				}
+				continue
+			}
 			// A savepoint per subscription: one that cannot be issued does
 			// not hold back the rest of the batch.
 			sp, err := tx.Begin(ctx)
@@ -94,6 +126,9 @@ func (s *Service) issueBatch(ctx context.Context) (issued, claimed int, err erro
 		}
 		return nil
 	})
+	if errors.Is(err, errCareful) {
+		return 0, claimed, err
+	}
 	if err != nil {
 		return 0, claimed, store.Unavailable(err)
 	}

@@ -268,3 +268,53 @@ func TestPaidSubscriptionInvoiceCreditsNothing(t *testing.T) {
 		t.Errorf("%d confirmations to the customer", n)
 	}
 }
+
+// One subscription that cannot be issued does not hold back the others of
+// its batch: the batch tried without savepoints is rolled back and issued
+// again a savepoint each, the failing one skipped (and issued once it can
+// be), the others issued once, with gap-free invoice numbers. The failure
+// is PostgreSQL's own: a trigger refuses that subscription's order.
+func TestOneFailingSubscriptionDoesNotHoldBackItsBatch(t *testing.T) {
+	e, subs := setup(t)
+	e.Clock.Set(at(t, "2026-11-22 10:00:00"))
+	var ids []string
+	for range 5 {
+		ids = append(ids, create(t, e, subs, "2026-12-20").ID)
+	}
+	bad := ids[2]
+	if _, err := e.Pool.Exec(e.Ctx, `
+		CREATE FUNCTION refuse_order() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF NEW.subscription_id = '`+bad+`' THEN RAISE EXCEPTION 'refused by the test'; END IF;
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER refuse_order BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION refuse_order();`); err != nil {
+		t.Fatal(err)
+	}
+	if n := issue(t, e, subs, "2026-12-15 00:00:00"); n != 4 {
+		t.Fatalf("issued %d, want the 4 that can be", n)
+	}
+	for _, id := range ids {
+		want := 1
+		if id == bad {
+			want = 0
+		}
+		if got := len(invoices(t, e, id)); got != want {
+			t.Errorf("subscription %s: %d invoices, want %d", id, got, want)
+		}
+	}
+	if _, err := e.Pool.Exec(e.Ctx, `DROP TRIGGER refuse_order ON orders`); err != nil {
+		t.Fatal(err)
+	}
+	if n := issue(t, e, subs, "2026-12-15 00:05:00"); n != 1 {
+		t.Fatalf("once it can be: issued %d, want 1", n)
+	}
+	var n, maxSeq int
+	if err := e.Pool.QueryRow(e.Ctx, `SELECT count(*), max(right(number, 6)::int) FROM invoices i JOIN orders o ON o.id = i.order_id
+		WHERE o.subscription_id IS NOT NULL`).Scan(&n, &maxSeq); err != nil {
+		t.Fatal(err)
+	}
+	if n != 5 || maxSeq != 5 {
+		t.Errorf("%d invoices numbered up to %d, want 5 and 5 (no gap from the rolled-back try)", n, maxSeq)
+	}
+}
