@@ -9,10 +9,7 @@ import (
 
 	"github.com/lunas-id/lunas/mail"
 	"github.com/lunas-id/lunas/order"
-	"github.com/lunas-id/lunas/outbox"
-	"github.com/lunas-id/lunas/proforma"
 	"github.com/lunas-id/lunas/store"
-	"github.com/lunas-id/lunas/task"
 	"github.com/lunas-id/lunas/tax"
 )
 
@@ -61,8 +58,12 @@ func (s *Service) IssueSubscriptionInvoice(ctx context.Context, tx pgx.Tx, in Su
 	if err := mail.Queue(ctx, tx, o, mail.KindBilling, "", now); err != nil {
 		return "", false, err
 	}
-	// No expiry is scheduled: a subscription invoice has no deadline.
-	return d.ID, true, outbox.Enqueue(ctx, tx, task.Render(d.ID, proforma.KindUnpaid, ""))
+	// No expiry is scheduled: a subscription invoice has no deadline. No
+	// render job either: the billing mail attaches the UNPAID proforma and
+	// renders and stores it (proforma.EnsureFor) — at month start a job of
+	// its own cost thousands of tasks that only found it rendered or
+	// rendered it a moment before the mail did.
+	return d.ID, true, nil
 }
 
 // AttemptDeadline is when a payment attempt opened now on order o stops

@@ -26,14 +26,19 @@ func Enqueue(ctx context.Context, tx pgx.Tx, jobs ...task.Job) error {
 	if len(jobs) == 0 {
 		return nil
 	}
-	for _, j := range jobs {
-		var at *time.Time
-		if !j.ProcessAt.IsZero() {
-			t := j.ProcessAt.UTC()
-			at = &t
-		}
-		if _, err := tx.Exec(ctx, enqueue, j.ID, j.Type, j.Payload, at); err != nil {
+	if len(jobs) == 1 {
+		j := jobs[0]
+		if _, err := tx.Exec(ctx, enqueue, j.ID, j.Type, j.Payload, processAt(j)); err != nil {
 			return fmt.Errorf("outbox: %s: %w", j.ID, err)
+		}
+	} else {
+		// Several jobs (a confirm's expiry and render): one statement.
+		ids, types, payloads, ats := make([]string, len(jobs)), make([]string, len(jobs)), make([][]byte, len(jobs)), make([]*time.Time, len(jobs))
+		for i, j := range jobs {
+			ids[i], types[i], payloads[i], ats[i] = j.ID, j.Type, j.Payload, processAt(j)
+		}
+		if _, err := tx.Exec(ctx, enqueueMany, ids, types, payloads, ats); err != nil {
+			return fmt.Errorf("outbox: %s…: %w", ids[0], err)
 		}
 	}
 	// No NOTIFY here: PostgreSQL serialises the commits of transactions
@@ -43,8 +48,22 @@ func Enqueue(ctx context.Context, tx pgx.Tx, jobs ...task.Job) error {
 	return nil
 }
 
-const enqueue = `INSERT INTO outbox (id, task_type, payload, process_at) VALUES ($1, $2, $3, $4)
+const (
+	enqueue = `INSERT INTO outbox (id, task_type, payload, process_at) VALUES ($1, $2, $3, $4)
 	ON CONFLICT (id) DO NOTHING`
+	enqueueMany = `INSERT INTO outbox (id, task_type, payload, process_at)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::timestamptz[])
+	ON CONFLICT (id) DO NOTHING`
+)
+
+// processAt is when j may run (nil: at once), in UTC.
+func processAt(j task.Job) *time.Time {
+	if j.ProcessAt.IsZero() {
+		return nil
+	}
+	t := j.ProcessAt.UTC()
+	return &t
+}
 
 // EnqueueIn is Enqueue for a pipelined transaction (store.Pipeline): it
 // queues the jobs on the caller's batch, which commits them with the
@@ -52,12 +71,7 @@ const enqueue = `INSERT INTO outbox (id, task_type, payload, process_at) VALUES 
 // payment.RecordEvent calls it for the webhook inbox.
 func EnqueueIn(p *store.Pipeline, b *pgx.Batch, jobs ...task.Job) {
 	for _, j := range jobs {
-		var at *time.Time
-		if !j.ProcessAt.IsZero() {
-			t := j.ProcessAt.UTC()
-			at = &t
-		}
-		b.Queue(enqueue, j.ID, j.Type, j.Payload, at)
+		b.Queue(enqueue, j.ID, j.Type, j.Payload, processAt(j))
 	}
 	if len(jobs) > 0 {
 		p.Raise(Signal)
