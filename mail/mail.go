@@ -302,7 +302,7 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 	release := func() {
 		_, _ = s.pool.Exec(context.WithoutCancel(ctx), `UPDATE mails SET lease_until = NULL WHERE id = $1 AND status = $2`, r.id, StatusQueued)
 	}
-	msg, err := s.build(ctx, r)
+	msg, doc, err := s.build(ctx, r)
 	if err != nil {
 		release()
 		return err
@@ -347,9 +347,9 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 	// inside the lease.
 	wctx := context.WithoutCancel(ctx)
 	sentAt := began.Add(time.Since(wallBegan))
-	err = recordSent(wctx, conn, r.id, outboxID, sentAt)
+	err = recordSent(wctx, conn, r.id, outboxID, sentAt, doc)
 	backoff := 100 * time.Millisecond
-	for deadline := time.Now().Add(leaseTime / 2); err != nil; err = recordSent(wctx, s.pool, r.id, outboxID, sentAt) {
+	for deadline := time.Now().Add(leaseTime / 2); err != nil; err = recordSent(wctx, s.pool, r.id, outboxID, sentAt, doc) {
 		if time.Now().After(deadline) {
 			s.log.Error("mail accepted by SMTP but not recorded; it stays leased so it is not sent again before the lease ends",
 				"mail_id", r.id, "err", err)
@@ -366,12 +366,13 @@ func (s *Service) Send(ctx context.Context, mailID, outboxID string) error {
 // recordSent marks a mail sent at sentAt (the service clock's now when the
 // SMTP server accepted it) and its outbox job done in one round trip (a
 // batch: one implicit transaction, so one commit).
-func recordSent(ctx context.Context, q batcher, mailID, outboxID string, sentAt time.Time) error {
+func recordSent(ctx context.Context, q batcher, mailID, outboxID string, sentAt time.Time, doc *proforma.Unstored) error {
 	b := &pgx.Batch{}
 	b.Queue(`UPDATE mails SET status = $2, sent_at = $3, attempts = attempts + 1, last_error = NULL, lease_until = NULL,
 		data = CASE WHEN kind = $4 THEN NULL ELSE data END
 		WHERE id = $1`, mailID, StatusSent, sentAt, KindPeopleLink)
 	outbox.MarkDoneIn(b, outboxID)
+	proforma.StoreIn(b, doc) // the attachment, rendered by build and not stored yet
 	return q.SendBatch(ctx, b).Close()
 }
 
@@ -388,20 +389,24 @@ func truncate(s string, n int) string {
 }
 
 // build renders a mail row into a message addressed to its one recipient.
-func (s *Service) build(ctx context.Context, r row) (*gomail.Msg, error) {
+// doc is the proforma it attaches when that was rendered for it and not
+// stored yet: Send stores it with the record of the mail sent.
+func (s *Service) build(ctx context.Context, r row) (msg *gomail.Msg, doc *proforma.Unstored, err error) {
 	if r.kind == KindLowBalance {
-		return s.buildAccountMail(ctx, r)
+		msg, err = s.buildAccountMail(ctx, r)
+		return msg, nil, err
 	}
 	if r.kind == KindPeopleLink {
-		return s.buildPeopleMail(ctx, r)
+		msg, err = s.buildPeopleMail(ctx, r)
+		return msg, nil, err
 	}
 	o, err := order.Get(ctx, s.pool, r.orderID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	acct, err := account.Get(ctx, s.pool, o.AccountID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	d := s.data(o, acct.Name, r)
 	if r.kind == KindInstructions {
@@ -419,17 +424,17 @@ func (s *Service) build(ctx context.Context, r row) (*gomail.Msg, error) {
 			}
 		}
 		if len(d.Instructions) == 0 {
-			return nil, fmt.Errorf("%w: attempt %s of %s has no instructions", ErrPermanent, derefEmpty(r.reason), o.ID)
+			return nil, nil, fmt.Errorf("%w: attempt %s of %s has no instructions", ErrPermanent, derefEmpty(r.reason), o.ID)
 		}
 	}
 	if r.kind == KindReminder {
 		if err := s.reminderData(ctx, r.id, &d); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if r.kind == KindProofReceived {
 		if err := s.proofData(ctx, r.id, &d); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if r.kind == KindRefund {
@@ -437,27 +442,28 @@ func (s *Service) build(ctx context.Context, r row) (*gomail.Msg, error) {
 		var amount, total int64
 		var kind string
 		if err := s.pool.QueryRow(ctx, `SELECT amount, gateway_total, kind FROM reversals WHERE id = $1`, derefEmpty(r.reason)).Scan(&amount, &total, &kind); err != nil {
-			return nil, fmt.Errorf("mail: reversal of %s: %w", r.id, err)
+			return nil, nil, fmt.Errorf("mail: reversal of %s: %w", r.id, err)
 		}
 		d.Reason, d.Refunded, d.RefundedTotal, d.RefundKind = "", proforma.Rupiah(amount), proforma.Rupiah(total), kind
 	}
 	// The one and only recipient: the requester recorded on the order.
 	m, err := s.message(r, d)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// The confirmation carries the PAID proforma; a subscription invoice's
 	// billing mail (at issue, or sent again in bulk) the UNPAID one.
 	if kind := attachment(r.kind, o); kind != "" {
-		pdf, err := s.docs.EnsureFor(ctx, o.ID, o, kind)
+		pdf, u, err := s.docs.Load(ctx, o.ID, o, kind)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		doc = u
 		if err := m.AttachReader(deref(o.InvoiceNumber)+".pdf", bytes.NewReader(pdf), gomail.WithFileContentType(gomail.ContentType("application/pdf"))); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return m, nil
+	return m, doc, nil
 }
 
 // message renders a mail row's templates with d into a message addressed to

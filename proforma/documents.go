@@ -243,44 +243,76 @@ func (d *Documents) Ensure(ctx context.Context, orderID, kind string) ([]byte, e
 }
 
 // EnsureFor is Ensure for a caller that has loaded the order already (o may
-// be nil): the mail task, which needs the order for the mail itself.
+// be nil).
 func (d *Documents) EnsureFor(ctx context.Context, orderID string, o *order.Order, kind string) ([]byte, error) {
-	var pdf []byte
-	err := d.pool.QueryRow(ctx, `SELECT pdf FROM documents WHERE order_id = $1 AND kind = $2`, orderID, kind).Scan(&pdf)
+	pdf, u, err := d.Load(ctx, orderID, o, kind)
+	if err != nil || u == nil {
+		return pdf, err
+	}
+	if _, err := d.pool.Exec(ctx, storeDocument, u.args()...); err != nil {
+		return nil, store.Unavailable(err)
+	}
+	return pdf, nil
+}
+
+// Unstored is a document Load rendered and did not store: the caller
+// stores it with StoreIn in its own batch.
+type Unstored struct {
+	orderID, kind string
+	pdf           []byte
+	sum           string
+	at            time.Time
+}
+
+func (u *Unstored) args() []any { return []any{u.orderID, u.kind, u.pdf, u.sum, u.at} }
+
+const storeDocument = `INSERT INTO documents (order_id, kind, pdf, sha256, rendered_at) VALUES ($1,$2,$3,$4,$5)
+	ON CONFLICT (order_id, kind) DO NOTHING`
+
+// StoreIn queues the store of u on the caller's batch (first writer wins,
+// as in EnsureFor). The mail task stores the proforma it attaches in the
+// batch that records the mail sent: one commit fewer per mail, which at
+// month start is a third of the mail pool's commits.
+func StoreIn(b *pgx.Batch, u *Unstored) {
+	if u != nil {
+		b.Queue(storeDocument, u.args()...)
+	}
+}
+
+// Load returns the stored document of kind for an order, or renders it
+// and returns it with u, the document to store (StoreIn), when none is
+// stored. o may be nil (Load reads the order then).
+func (d *Documents) Load(ctx context.Context, orderID string, o *order.Order, kind string) (pdf []byte, u *Unstored, err error) {
+	err = d.pool.QueryRow(ctx, `SELECT pdf FROM documents WHERE order_id = $1 AND kind = $2`, orderID, kind).Scan(&pdf)
 	if err == nil {
-		return pdf, nil
+		return pdf, nil, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return nil, store.Unavailable(err)
+		return nil, nil, store.Unavailable(err)
 	}
 	if o == nil {
 		if o, err = order.Get(ctx, d.pool, orderID); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if o.InvoiceNumber == nil {
-		return nil, lunas.E(lunas.KindNotFound, "order %s has no invoice yet (confirm it first)", orderID)
+		return nil, nil, lunas.E(lunas.KindNotFound, "order %s has no invoice yet (confirm it first)", orderID)
 	}
 	if kind == KindPaid && !o.Paid() {
-		return nil, lunas.E(lunas.KindNotFound, "order %s is not paid", orderID)
+		return nil, nil, lunas.E(lunas.KindNotFound, "order %s is not paid", orderID)
 	}
 	data, err := d.DataFor(ctx, o, kind)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	start := time.Now()
 	pdf, err = d.r.Render(data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	d.Rendered(time.Since(start))
 	sum := sha256.Sum256(pdf)
-	_, err = d.pool.Exec(ctx, `INSERT INTO documents (order_id, kind, pdf, sha256, rendered_at) VALUES ($1,$2,$3,$4,$5)
-		ON CONFLICT (order_id, kind) DO NOTHING`, orderID, kind, pdf, hex.EncodeToString(sum[:]), d.clock.Now())
-	if err != nil {
-		return nil, store.Unavailable(err)
-	}
-	return pdf, nil
+	return pdf, &Unstored{orderID: orderID, kind: kind, pdf: pdf, sum: hex.EncodeToString(sum[:]), at: d.clock.Now()}, nil
 }
 
 // Current returns the document that describes the order now: PAID once it

@@ -147,6 +147,16 @@ func TestSubscriptionsEndToEnd(t *testing.T) {
 		t.Fatalf("billing mail %+v", billing)
 	}
 	pdf := billing.attachments[o.InvoiceNumber+".pdf"]
+	// No render job of its own: the billing mail rendered the UNPAID
+	// proforma and stored it with the record of the mail sent — the very
+	// bytes it attached.
+	var stored []byte
+	if err := s.pool.QueryRow(t.Context(), `SELECT pdf FROM documents WHERE order_id = $1 AND kind = 'unpaid'`, orderID).Scan(&stored); err != nil || !bytes.Equal(stored, pdf) {
+		t.Errorf("stored UNPAID proforma (%d bytes, err %v) is not the attachment (%d bytes)", len(stored), err, len(pdf))
+	}
+	if n := s.count(`SELECT count(*) FROM outbox WHERE task_type = 'pdf:render'`); n != 0 {
+		t.Errorf("%d render jobs at month start, want none", n)
+	}
 	text := lunastest.PDFText(t, pdf)
 	for _, want := range []string{"BELUM DIBAYAR", "Internet 20 Mbps", "2026-12", "20-12-2026", "Jatuh tempo"} {
 		if !strings.Contains(text, want) {
