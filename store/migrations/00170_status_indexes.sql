@@ -6,8 +6,10 @@
 -- start issuer asks for active subscriptions due by a date once per batch
 -- of 50 (10,000 subscriptions: 200 scans of all of them), a bulk sending
 -- for its pending items, the slip reminder for the awaiting slips. The
--- status becomes the index's first column instead.
-CREATE INDEX subscriptions_status_due ON subscriptions (status, next_due_date);
+-- status becomes the index's first column instead; the issuer's index ends
+-- with its ORDER BY (next_due_date, id), so a batch is the first 50 entries
+-- rather than a sort of every active subscription.
+CREATE INDEX subscriptions_status_due ON subscriptions (status, next_due_date, id);
 DROP INDEX subscriptions_due;
 CREATE INDEX sending_items_status ON sending_items (sending_id, status);
 DROP INDEX sending_items_pending;
