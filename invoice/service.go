@@ -3,7 +3,6 @@ package invoice
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -263,8 +262,9 @@ func (s *Service) withhold(ctx context.Context, tx pgx.Tx, id, accountID string,
 // Subscription issuing shares the counter and the rule.
 func (s *Service) number(ctx context.Context, tx pgx.Tx, id string, now time.Time, expires *time.Time) error {
 	period := now.In(s.loc).Format("2006")
-	return store.LastWrite(ctx, tx, func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `
+	// A failure of this statement comes back from the commit (InTx).
+	return store.LastWrite(ctx, tx, func(b *pgx.Batch) {
+		b.Queue(`
 			WITH c AS (
 				INSERT INTO invoice_counters (period, last) VALUES ($1, 1)
 				ON CONFLICT (period) DO UPDATE SET last = invoice_counters.last + 1
@@ -272,10 +272,6 @@ func (s *Service) number(ctx context.Context, tx pgx.Tx, id string, now time.Tim
 			INSERT INTO invoices (number, order_id, issued_at, expires_at)
 			SELECT 'INV-' || $1 || '-' || CASE WHEN c.last < 1000000 THEN lpad(c.last::text, 6, '0') ELSE c.last::text END, $2, $3, $4
 			FROM c`, period, id, now, expires)
-		if err != nil {
-			return fmt.Errorf("invoice: number: %w", err)
-		}
-		return nil
 	})
 }
 

@@ -177,33 +177,40 @@ func InTx(ctx context.Context, db *DB, fn func(pgx.Tx) error) error {
 }
 
 func inTx(ctx context.Context, db *DB, fn func(pgx.Tx) error) error {
-	raw, err := db.Begin(ctx)
+	raw, err := begin(ctx, db)
 	if err != nil {
 		return Unavailable(err)
 	}
-	defer raw.Rollback(context.WithoutCancel(ctx))
+	defer raw.release(ctx)
 	tx := &hookTx{Tx: raw}
 	if err := fn(tx); err != nil {
 		return err
 	}
-	// The last writes first (they may take a hot lock, held from here to
-	// the commit), then the reads of what the transaction leaves.
-	for len(tx.last) > 0 {
-		f := tx.last[0]
-		tx.last = tx.last[1:]
-		if err := f(ctx, tx); err != nil {
-			return err
-		}
-	}
-	// Hooks may register hooks; run until none is left.
+	// The reads of what the transaction leaves (BeforeCommit) need its
+	// last writes done: then those go first, alone. Without such reads
+	// the last writes go in one batch with COMMIT, so the hot row they
+	// lock is held for the commit only.
 	for len(tx.before) > 0 {
-		f := tx.before[0]
-		tx.before = tx.before[1:]
-		if err := f(ctx, tx); err != nil {
-			return err
+		if len(tx.last) > 0 {
+			b := &pgx.Batch{}
+			for _, q := range tx.last {
+				q(b)
+			}
+			if err := sendBatch(ctx, raw, b); err != nil {
+				return err
+			}
+			tx.last = nil
+		}
+		// Hooks may register hooks; run until none is left.
+		for len(tx.before) > 0 {
+			f := tx.before[0]
+			tx.before = tx.before[1:]
+			if err := f(ctx, tx); err != nil {
+				return err
+			}
 		}
 	}
-	if err := raw.Commit(ctx); err != nil {
+	if err := raw.commitWith(ctx, tx.last); err != nil {
 		return Unavailable(err)
 	}
 	for _, f := range tx.after {
@@ -219,7 +226,7 @@ func inTx(ctx context.Context, db *DB, fn func(pgx.Tx) error) error {
 // just before it commits and after it has committed.
 type hookTx struct {
 	pgx.Tx
-	last   []Hook
+	last   []func(*pgx.Batch)
 	before []Hook
 	after  []func()
 	raised []string // signals, each once
@@ -266,19 +273,24 @@ func (h *hookTx) raise(name string) {
 // never the savepoint it was registered in.
 type Hook func(ctx context.Context, tx pgx.Tx) error
 
-// LastWrite runs f inside tx after the caller's function has done every
-// other change, before the BeforeCommit hooks and the commit; an error
-// from f rolls the whole transaction back. A write that locks a row every
-// transaction of its kind needs (the year's invoice counter) goes here, so
-// that lock is held across the BeforeCommit reads and the commit only,
-// not across the whole transaction. When tx was not begun by InTx, f runs
-// at once.
-func LastWrite(ctx context.Context, tx pgx.Tx, f Hook) error {
+// LastWrite has queue put statements on a batch that runs inside tx after
+// the caller's function has done every other change, sent together with
+// COMMIT (or, when BeforeCommit hooks read what the transaction leaves,
+// just before them); an error of theirs rolls the whole transaction back.
+// A write that locks a row every transaction of its kind needs (the
+// year's invoice counter) goes here, so that lock is held across the
+// commit only — not across the whole transaction, nor a round trip to the
+// client between the write and COMMIT. The owning package queues its own
+// statements (invoice numbers its invoices). When tx was not begun by
+// InTx, the batch is sent at once.
+func LastWrite(ctx context.Context, tx pgx.Tx, queue func(b *pgx.Batch)) error {
 	if h, ok := tx.(*hookTx); ok {
-		h.last = append(h.last, f)
+		h.last = append(h.last, queue)
 		return nil
 	}
-	return f(ctx, tx)
+	b := &pgx.Batch{}
+	queue(b)
+	return sendBatch(ctx, tx, b)
 }
 
 // BeforeCommit runs f inside tx after the caller's function has done

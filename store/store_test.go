@@ -55,8 +55,22 @@ func TestInTxCommitsRollsBackAndRunsHooksInOrder(t *testing.T) {
 		if !store.BeforeCommit(tx, func(ctx context.Context, tx pgx.Tx) error { order = append(order, "before"); return nil }) {
 			t.Error("BeforeCommit did not keep its hook")
 		}
-		if err := store.LastWrite(ctx, tx, func(ctx context.Context, tx pgx.Tx) error { order = append(order, "last"); return insert(ctx, tx, 2) }); err != nil {
+		if !store.BeforeCommit(tx, func(ctx context.Context, tx pgx.Tx) error {
+			// The last write is done by the time the reads run.
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM t WHERE n = 2`).Scan(&n); err != nil || n != 1 {
+				t.Errorf("before-commit read saw %d rows of the last write (err %v), want 1", n, err)
+			}
+			return nil
+		}) {
+			t.Error("BeforeCommit did not keep its hook")
+		}
+		if err := store.LastWrite(ctx, tx, func(b *pgx.Batch) { b.Queue(`INSERT INTO t (n) VALUES ($1)`, 2) }); err != nil {
 			return err
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM t WHERE n = 2`).Scan(&n); err != nil || n != 0 {
+			t.Errorf("the last write ran before the function ended: %d rows (err %v)", n, err)
 		}
 		order = append(order, "fn")
 		return insert(ctx, tx, 1)
@@ -64,8 +78,8 @@ func TestInTxCommitsRollsBackAndRunsHooksInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := len(order); got != 5 || order[0] != "fn" || order[1] != "last" || order[2] != "before" || order[3] != "after" || order[4] != "signal" {
-		t.Errorf("order %v, want fn last before after signal", order)
+	if got := len(order); got != 4 || order[0] != "fn" || order[1] != "before" || order[2] != "after" || order[3] != "signal" {
+		t.Errorf("order %v, want fn before after signal", order)
 	}
 	if seen != 2 {
 		t.Errorf("after-commit work saw %d rows from another connection, want the 2 committed", seen)
@@ -104,7 +118,7 @@ func TestSavepointsHandHooksUpOrDropThem(t *testing.T) {
 		}
 		store.AfterCommit(released, func() { kept.Add(1) })
 		store.Raise(released, "s")
-		if err := store.LastWrite(ctx, released, func(ctx context.Context, tx pgx.Tx) error { return insert(ctx, tx, 1) }); err != nil {
+		if err := store.LastWrite(ctx, released, func(b *pgx.Batch) { b.Queue(`INSERT INTO t (n) VALUES ($1)`, 1) }); err != nil {
 			return err
 		}
 		if err := released.Commit(ctx); err != nil {
@@ -168,7 +182,10 @@ func TestHooksOutsideInTx(t *testing.T) {
 		t.Error("hooks kept on a transaction InTx did not begin")
 	}
 	store.Raise(tx, "s") // nothing to raise on: no panic
-	if err := store.LastWrite(ctx, tx, func(context.Context, pgx.Tx) error { ran = true; return nil }); err != nil || !ran {
+	if err := store.LastWrite(ctx, tx, func(b *pgx.Batch) { b.Queue(`INSERT INTO t (n) VALUES (7)`) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.QueryRow(ctx, `SELECT count(*) = 1 FROM t WHERE n = 7`).Scan(&ran); err != nil || !ran {
 		t.Errorf("LastWrite outside InTx: ran %v, err %v", ran, err)
 	}
 }
@@ -185,5 +202,67 @@ func TestUnavailable(t *testing.T) {
 	}
 	if got := store.Unavailable(errors.New("dial tcp: refused")); got == nil || got.Error() == "dial tcp: refused" {
 		t.Errorf("an outage was not marked: %v", got)
+	}
+}
+
+// Without reads before the commit, the last write goes in one batch with
+// COMMIT: the row it locks is held across the commit only. A failing
+// last write rolls everything back, and the connection is clean for the
+// next transaction. A savepoint's last write that was rolled back is
+// dropped.
+func TestLastWriteCommitsInOneBatch(t *testing.T) {
+	t.Parallel()
+	d := db(t)
+	ctx := context.Background()
+	if _, err := d.Exec(ctx, `CREATE TABLE c (k int PRIMARY KEY, v int); INSERT INTO c VALUES (1, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	err := store.InTx(ctx, d, func(tx pgx.Tx) error {
+		if err := insert(ctx, tx, 1); err != nil {
+			return err
+		}
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		if err := store.LastWrite(ctx, sp, func(b *pgx.Batch) { b.Queue(`UPDATE c SET v = v + 100 WHERE k = 1`) }); err != nil {
+			return err
+		}
+		if err := sp.Rollback(ctx); err != nil {
+			return err
+		}
+		return store.LastWrite(ctx, tx, func(b *pgx.Batch) { b.Queue(`UPDATE c SET v = v + 1 WHERE k = 1`) })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if err := d.QueryRow(ctx, `SELECT v FROM c`).Scan(&v); err != nil || v != 1 || count(t, d) != 1 {
+		t.Fatalf("counter %d (err %v), rows %d; want 1 and 1", v, err, count(t, d))
+	}
+	err = store.InTx(ctx, d, func(tx pgx.Tx) error {
+		if err := insert(ctx, tx, 2); err != nil {
+			return err
+		}
+		if err := store.LastWrite(ctx, tx, func(b *pgx.Batch) { b.Queue(`UPDATE c SET v = v + 1 WHERE k = 1`) }); err != nil {
+			return err
+		}
+		return store.LastWrite(ctx, tx, func(b *pgx.Batch) { b.Queue(`INSERT INTO c VALUES (1, 0)`) }) // a duplicate key
+	})
+	if !store.IsUniqueViolation(err) {
+		t.Fatalf("a failing last write: %v, want the unique violation", err)
+	}
+	if err := d.QueryRow(ctx, `SELECT v FROM c`).Scan(&v); err != nil || v != 1 || count(t, d) != 1 {
+		t.Errorf("after the failed commit: counter %d, rows %d; want 1 and 1 (nothing kept)", v, count(t, d))
+	}
+	for i := 0; i < 40; i++ { // more than the pool's connections: none was left inside a transaction
+		if err := store.InTx(ctx, d, func(tx pgx.Tx) error {
+			return store.LastWrite(ctx, tx, func(b *pgx.Batch) { b.Queue(`UPDATE c SET v = v + 1 WHERE k = 1`) })
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.QueryRow(ctx, `SELECT v FROM c`).Scan(&v); err != nil || v != 41 {
+		t.Errorf("counter %d after 40 more, want 41", v)
 	}
 }
