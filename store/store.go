@@ -1,8 +1,10 @@
 // Package store owns lunas's PostgreSQL plumbing: opening the pool (DB),
 // the embedded goose migrations (creating the database when it is
 // missing), and transactions with their hooks: LastWrite and BeforeCommit
-// run inside the transaction before it commits, AfterCommit and the named
-// signals (Raise, DB.OnCommit) after it has committed.
+// run inside the transaction before it commits (the last writes in one
+// batch with COMMIT), AfterCommit and the named signals (Raise,
+// DB.OnCommit) after it has committed; and Pipeline, a transaction sent in
+// two batches for the hottest path (the webhook inbox).
 //
 // store owns no table. Each table has one owning package, which writes it
 // with its own SQL against the pgx.Tx that store.InTx hands it, always with
