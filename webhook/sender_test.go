@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -208,7 +210,12 @@ func TestSlowAndDeadEndpointsDoNotDelayAHealthyOne(t *testing.T) {
 	t.Logf("%d deliveries to the healthy endpoint in %s while the slow endpoint held its %d slots", n, took.Round(time.Millisecond), 2)
 	lunastest.Eventually(t, 10*time.Second, "the dead endpoint's first attempts recorded", func() bool {
 		ds := e.deliveries(dead.ID)
-		return len(ds) == n && ds[n-1].Attempts == 1
+		for _, d := range ds {
+			if d.Attempts != 1 {
+				return false
+			}
+		}
+		return len(ds) == n
 	})
 	for _, d := range e.deliveries(dead.ID)[:1] {
 		if d.LastError == nil || d.LastStatus != nil {
@@ -258,11 +265,11 @@ func TestEveryDeliverySendsTheStoredBody(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				b, err := e.sndr.body(e.ctx, a)
-				if err != nil {
-					t.Error(err)
+				j := &job{attempt: a}
+				if err := e.sndr.bodies(e.ctx, []*job{j}); err != nil || j.fail != nil {
+					t.Error(err, j.fail)
 				}
-				bodies[i] = b
+				bodies[i] = j.body
 			}()
 		}
 		wg.Wait()
@@ -270,6 +277,246 @@ func TestEveryDeliverySendsTheStoredBody(t *testing.T) {
 			if len(b) == 0 || !bytes.Equal(b, bodies[0]) {
 				t.Fatalf("event %s: sender %d got body %q, sender 0 %q", a.eventID, i, b, bodies[0])
 			}
+		}
+	}
+}
+
+// A slow endpoint (its receiver holds every request until the test lets
+// go) never has more than PerEndpoint posts in flight, though the sender
+// claims a batch of its deliveries ahead into a local queue, and the
+// deliveries to a healthy endpoint, committed one by one meanwhile, arrive
+// within a bounded lag.
+func TestASlowEndpointHoldsAtMostPerEndpointPosts(t *testing.T) {
+	const perEndpoint, n = 2, 30
+	e := newEnv(t, SenderOptions{Concurrency: 8, PerEndpoint: perEndpoint})
+	healthy := webhooktest.Start(t)
+	slow := webhooktest.Start(t)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	current, most, answered := 0, 0, 0
+	slow.Respond = func(int, webhooktest.Delivery) int {
+		mu.Lock()
+		current++
+		most = max(most, current)
+		mu.Unlock()
+		<-release
+		mu.Lock()
+		current--
+		answered++
+		mu.Unlock()
+		return 200
+	}
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	e.endpoint(slow, slow.URL, "*")
+	e.endpoint(healthy, healthy.URL, "*")
+	e.run()
+	committed := map[string]time.Time{}
+	for i := 0; i < n; i++ {
+		subject := fmt.Sprintf("ord_%d", i)
+		e.emit(OrderPaid, subject, map[string]any{"id": subject})
+		committed[subject] = time.Now()
+	}
+	lunastest.Eventually(t, 20*time.Second, "every healthy delivery", func() bool { return len(healthy.Deliveries()) == n })
+	var worst time.Duration
+	for _, d := range healthy.Deliveries() {
+		var body struct {
+			Data struct{ ID string } `json:"data"`
+		}
+		if err := json.Unmarshal(d.Body, &body); err != nil {
+			t.Fatal(err)
+		}
+		worst = max(worst, d.At.Sub(committed[body.Data.ID]))
+	}
+	if worst > 5*time.Second {
+		t.Fatalf("a healthy delivery arrived %s after its commit while the slow endpoint held its slots", worst)
+	}
+	mu.Lock()
+	heldMost, heldNow, done := most, current, answered
+	mu.Unlock()
+	if done != 0 || heldNow != perEndpoint || heldMost != perEndpoint {
+		t.Fatalf("the slow endpoint: %d requests in flight (at most %d), %d answered; want %d, 0 answered", heldNow, heldMost, done, perEndpoint)
+	}
+	t.Logf("%d healthy deliveries, the last arrived at most %s after its commit, while the slow endpoint held %d posts", n, worst.Round(time.Millisecond), heldMost)
+	// Let go: the slow endpoint's queue drains, still PerEndpoint at a time.
+	close(release)
+	lunastest.Eventually(t, 20*time.Second, "every slow delivery", func() bool { return len(slow.Deliveries()) == n })
+	mu.Lock()
+	defer mu.Unlock()
+	if most != perEndpoint {
+		t.Fatalf("the slow endpoint had %d requests in flight at once, the cap is %d", most, perEndpoint)
+	}
+}
+
+// One batch of results — 2xx, a 500 and a 410 among them, of two
+// endpoints — is recorded whole in one transaction: each delivery gets its
+// outcome, and the endpoint that answered 410 is disabled with its other
+// pending deliveries ended.
+func TestARecordedBatchWithA410DisablesItsEndpoint(t *testing.T) {
+	e := newEnv(t, SenderOptions{})
+	goneEP := e.endpoint(nil, "http://127.0.0.1:1/gone", "*")
+	okEP := e.endpoint(nil, "http://127.0.0.1:1/ok", "*")
+	for i := 0; i < 3; i++ {
+		e.emit(BalanceLow, fmt.Sprintf("acct_%d", i), map[string]any{"i": i})
+	}
+	var mu sync.Mutex
+	outcomes := map[string]int{}
+	e.sndr.Outcome = func(o string) { mu.Lock(); outcomes[o]++; mu.Unlock() }
+	rec := make(chan posted, 10)
+	c := e.sndr.claim(e.ctx, rec, 100, nil, nil)
+	if c.err != nil || len(c.jobs) != 6 {
+		t.Fatalf("claimed %d: %v", len(c.jobs), c.err)
+	}
+	byEndpoint := map[string][]*job{}
+	for _, j := range c.jobs {
+		byEndpoint[j.endpointID] = append(byEndpoint[j.endpointID], j)
+		if len(j.body) == 0 || j.secret == "" {
+			t.Fatalf("job %d without its body or secret", j.id)
+		}
+	}
+	at := e.clock.Now()
+	g, k := byEndpoint[goneEP.ID], byEndpoint[okEP.ID]
+	batch := []posted{
+		{j: k[0], r: result{status: 200, response: "ok"}, at: at},
+		{j: g[0], r: result{status: 204}, at: at},
+		{j: k[1], r: result{status: 500, response: "boom"}, at: at},
+		{j: g[1], r: result{status: http.StatusGone}, at: at},
+		{j: k[2], r: result{status: 200}, at: at},
+	}
+	e.sndr.record(e.ctx, batch) // g[2] is left out: the 410 ends it
+	status := func(j *job) (s DeliveryStatus, attempts int, last *int, lastErr *string, leased bool) {
+		t.Helper()
+		if err := e.pool.QueryRow(e.ctx, `SELECT status, attempts, last_status, last_error, lease_until IS NOT NULL FROM webhook_deliveries WHERE id = $1`, j.id).
+			Scan(&s, &attempts, &last, &lastErr, &leased); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	for _, w := range []struct {
+		j        *job
+		status   DeliveryStatus
+		attempts int
+		last     int
+	}{{k[0], DeliveryDelivered, 1, 200}, {g[0], DeliveryDelivered, 1, 204}, {k[1], DeliveryPending, 1, 500}, {g[1], DeliveryFailed, 1, 410},
+		{k[2], DeliveryDelivered, 1, 200}, {g[2], DeliveryFailed, 0, 0}} {
+		s, attempts, last, lastErr, leased := status(w.j)
+		if s != w.status || attempts != w.attempts || leased || (w.last != 0) != (last != nil) || (last != nil && *last != w.last) {
+			t.Errorf("delivery %d: %s, %d attempts, last %v, leased %v; want %s, %d, %d, not leased", w.j.id, s, attempts, last, leased, w.status, w.attempts, w.last)
+		}
+		if w.j == g[2] && (lastErr == nil || *lastErr != "endpoint disabled: it answered 410 Gone") {
+			t.Errorf("the gone endpoint's unposted delivery: last_error %v", lastErr)
+		}
+	}
+	if d, _ := e.svc.GetDelivery(e.ctx, k[1].id); d.NextAttemptAt == nil || !d.NextAttemptAt.Equal(at.Add(schedule[0])) {
+		t.Errorf("the 500 is retried at %v, want %v", d.NextAttemptAt, at.Add(schedule[0]))
+	}
+	if ep, _ := e.svc.Get(e.ctx, goneEP.ID); ep.Status != EndpointDisabled || ep.DisabledReason == nil {
+		t.Errorf("the endpoint that answered 410: %s (%v)", ep.Status, ep.DisabledReason)
+	}
+	if ep, _ := e.svc.Get(e.ctx, okEP.ID); ep.Status != EndpointEnabled {
+		t.Errorf("the other endpoint: %s", ep.Status)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if outcomes[OutcomeDelivered] != 3 || outcomes[OutcomeRetry] != 1 || outcomes[OutcomeGone] != 1 || len(outcomes) != 3 {
+		t.Errorf("outcomes %v", outcomes)
+	}
+}
+
+// A delivery queued in one sender whose window ends while it waits (here:
+// the sender's local clock and the database lease both move past it) is
+// not posted by that sender: another sender may hold it by then, and the
+// endpoint would get it twice. Sender A holds the first delivery in flight
+// (its receiver waits) and the two others queued; their leases lapse and
+// sender B delivers them; when A's post ends, A releases its queued two
+// unposted.
+func TestAQueuedDeliveryIsNotPostedAfterItsWindow(t *testing.T) {
+	// A claims once, at its start, and never polls: only the check before
+	// a post stands between a stale queued delivery and the endpoint.
+	e := newEnv(t, SenderOptions{Concurrency: 1, PerEndpoint: 1, Poll: time.Hour})
+	recv := webhooktest.Start(t)
+	e.endpoint(recv, recv.URL, "*")
+	for i := 0; i < 3; i++ {
+		e.emit(OrderPaid, fmt.Sprintf("ord_%d", i), map[string]any{"i": i})
+	}
+	var first string
+	if err := e.pool.QueryRow(e.ctx, `SELECT id FROM webhook_events WHERE subject = 'ord_0'`).Scan(&first); err != nil {
+		t.Fatal(err)
+	}
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	recv.Respond = func(n int, d webhooktest.Delivery) int {
+		if d.ID == first && n == 0 {
+			arrived <- struct{}{}
+			<-release
+		}
+		return 200
+	}
+	var ahead atomic.Int64 // how far sender A's local clock is moved
+	e.sndr.now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+	skipped := make(chan []int64, 10)
+	e.sndr.skipped = func(ids []int64) { skipped <- ids }
+	e.run()
+	select {
+	case <-arrived:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the first delivery never arrived")
+	}
+	var queued []int64
+	rows, _ := e.pool.Query(e.ctx, `SELECT d.id FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id
+		WHERE ev.id <> $1 AND d.lease_until > now() AND d.attempts = 0 ORDER BY d.id`, first)
+	queued, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil || len(queued) != 2 {
+		t.Fatalf("sender A holds %v queued (%v), want the two other deliveries", queued, err)
+	}
+	// Time passes for both clocks: A's windows end, the database's leases lapse.
+	ahead.Store(int64(e.sndr.lease))
+	if _, err := e.pool.Exec(e.ctx, `UPDATE webhook_deliveries SET lease_until = now() - interval '1 second' WHERE id = ANY($1)`, queued); err != nil {
+		t.Fatal(err)
+	}
+	bo := e.sndr.o
+	bo.Poll = 100 * time.Millisecond
+	b := NewSender(bo)
+	bctx, stopB := context.WithCancel(context.Background())
+	bDone := make(chan struct{})
+	go func() { b.Run(bctx); close(bDone) }()
+	defer func() { stopB(); <-bDone }()
+	lunastest.Eventually(t, 20*time.Second, "sender B delivers the two", func() bool { return len(recv.Deliveries()) == 2 })
+	close(release)
+	select {
+	case ids := <-skipped:
+		if !slices.Equal(ids, queued) {
+			t.Fatalf("A released %v unposted, want %v", ids, queued)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("A never released its queued deliveries; the receiver got %d requests", len(recv.Deliveries()))
+	}
+	lunastest.Eventually(t, 10*time.Second, "all three delivered", func() bool {
+		var n int
+		_ = e.pool.QueryRow(e.ctx, `SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered' AND lease_until IS NULL`).Scan(&n)
+		return n == 3
+	})
+	seen := map[string]int{}
+	for _, d := range recv.Deliveries() {
+		seen[d.ID]++
+	}
+	if len(seen) != 3 {
+		t.Fatalf("the receiver saw %v", seen)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("event %s posted %d times", id, n)
 		}
 	}
 }

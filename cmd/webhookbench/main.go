@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -43,6 +44,7 @@ func run() error {
 	endpoints := flag.Int("endpoints", 3, "endpoints, each receiving every event")
 	concurrency := flag.Int("concurrency", 16, "LUNAS_WEBHOOK_CONCURRENCY")
 	perEndpoint := flag.Int("per-endpoint", 4, "LUNAS_WEBHOOK_ENDPOINT_CONCURRENCY")
+	profile := flag.String("profile", "", "write a CPU profile of the run (writer, sender and receivers: this process) to this file")
 	flag.Parse()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -106,6 +108,17 @@ func run() error {
 	done := make(chan struct{})
 	go func() { sender.Run(sctx); close(done) }()
 
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	want := int64(*events * *endpoints)
 	start := time.Now()
 	for i := 0; i < *events; i++ {
