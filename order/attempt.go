@@ -66,10 +66,21 @@ func loadAttemptsOf(ctx context.Context, q store.Querier, orders []*Order) error
 		byID[o.ID], ids[i] = o, o.ID
 		o.Payments = []Attempt{}
 	}
-	rows, err := q.Query(ctx, `SELECT id, order_id, method, provider, status, amount, fee, refunded_amount, gateway_ref, details,
-		failure_code, expires_at, created_at, updated_at FROM payment_attempts WHERE order_id = ANY($1) ORDER BY order_id, created_at, id`, ids)
+	rows, err := q.Query(ctx, attemptsOf, ids)
 	if err != nil {
 		return err
+	}
+	return scanAttempts(rows, byID)
+}
+
+const attemptsOf = `SELECT id, order_id, method, provider, status, amount, fee, refunded_amount, gateway_ref, details,
+	failure_code, expires_at, created_at, updated_at FROM payment_attempts WHERE order_id = ANY($1) ORDER BY order_id, created_at, id`
+
+// scanAttempts reads attemptsOf's rows into the orders of byID (their
+// Payments set to empty lists first).
+func scanAttempts(rows pgx.Rows, byID map[string]*Order) error {
+	for _, o := range byID {
+		o.Payments = []Attempt{}
 	}
 	as, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Attempt, error) {
 		var a Attempt

@@ -280,8 +280,19 @@ func Lock(ctx context.Context, tx pgx.Tx, id string) (*Order, error) {
 	return o, nil
 }
 
-// Get reads an order with its items and payment attempts in q.
+// batcher is a Querier that pipelines (the pool, a transaction).
+type batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// Get reads an order with its items and payment attempts in q: the three
+// queries in one round trip when q pipelines (an order is read several
+// times in its life — confirm, attempts, settlement, every mail — so the
+// round trips add up under load).
 func Get(ctx context.Context, q store.Querier, id string) (*Order, error) {
+	if bq, ok := q.(batcher); ok {
+		return getBatched(ctx, bq, id)
+	}
 	o, err := scan(q.QueryRow(ctx, `SELECT `+columns+` FROM orders o`+orderJoins+` WHERE o.id = $1`, id))
 	if err != nil {
 		return notFound(id, err)
@@ -290,6 +301,36 @@ func Get(ctx context.Context, q store.Querier, id string) (*Order, error) {
 		return nil, store.Unavailable(err)
 	}
 	if o.Payments, err = loadAttempts(ctx, q, o.ID); err != nil {
+		return nil, store.Unavailable(err)
+	}
+	return o, nil
+}
+
+func getBatched(ctx context.Context, q batcher, id string) (*Order, error) {
+	ids := []string{id}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+columns+` FROM orders o`+orderJoins+` WHERE o.id = $1`, id)
+	b.Queue(itemsOf, ids)
+	b.Queue(attemptsOf, ids)
+	br := q.SendBatch(ctx, b)
+	o, err := scan(br.QueryRow())
+	if err != nil {
+		_ = br.Close()
+		return notFound(id, err)
+	}
+	rows, err := br.Query()
+	if err == nil {
+		err = scanItems(rows, map[string]*Order{id: o})
+	}
+	if err == nil {
+		if rows, err = br.Query(); err == nil {
+			err = scanAttempts(rows, map[string]*Order{id: o})
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return nil, store.Unavailable(err)
 	}
 	return o, nil
@@ -309,14 +350,25 @@ func loadItemsOf(ctx context.Context, q store.Querier, orders []*Order) error {
 		byID[o.ID], ids[i] = o, o.ID
 		o.Items = []Item{}
 	}
-	rows, err := q.Query(ctx, `SELECT order_id, product, unit, requested_quantity, quantity, amount, adjustment, plan_id, period, coalesce(description, '')
-		FROM order_items WHERE order_id = ANY($1) ORDER BY order_id, line`, ids)
+	rows, err := q.Query(ctx, itemsOf, ids)
 	if err != nil {
 		return err
 	}
+	return scanItems(rows, byID)
+}
+
+const itemsOf = `SELECT order_id, product, unit, requested_quantity, quantity, amount, adjustment, plan_id, period, coalesce(description, '')
+	FROM order_items WHERE order_id = ANY($1) ORDER BY order_id, line`
+
+// scanItems reads itemsOf's rows into the orders of byID (their Items
+// set to empty lists first).
+func scanItems(rows pgx.Rows, byID map[string]*Order) error {
+	for _, o := range byID {
+		o.Items = []Item{}
+	}
 	var orderID string
 	var it Item
-	_, err = pgx.ForEachRow(rows, []any{&orderID, &it.Product, &it.Unit, &it.RequestedQuantity, &it.Quantity, &it.Amount, &it.Adjustment, &it.PlanID, &it.Period, &it.Description}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&orderID, &it.Product, &it.Unit, &it.RequestedQuantity, &it.Quantity, &it.Amount, &it.Adjustment, &it.PlanID, &it.Period, &it.Description}, func() error {
 		o := byID[orderID]
 		o.Items = append(o.Items, it)
 		return nil
