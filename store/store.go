@@ -342,10 +342,19 @@ func Unavailable(err error) error {
 		return nil
 	}
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
+	if errors.As(err, &pgErr) && !refusedForNow(pgErr.Code) {
 		return err // the server answered: not an outage
 	}
 	return lunas.Wrap(lunas.KindUnavailable, err, "database unavailable")
+}
+
+// refusedForNow tells the server's answers that mean "not now" rather
+// than "not this": out of connections or another resource (class 53),
+// shutting down or starting up (57P01–57P03), a connection failure (class
+// 08). A request refused so is retried (503), never a 500.
+func refusedForNow(code string) bool {
+	return strings.HasPrefix(code, "53") || strings.HasPrefix(code, "08") ||
+		code == "57P01" || code == "57P02" || code == "57P03"
 }
 
 // Querier is what both a pool and a transaction provide.

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/lunas-id/lunas"
 	"github.com/lunas-id/lunas/internal/lunastest"
 	"github.com/lunas-id/lunas/store"
 )
@@ -202,6 +203,14 @@ func TestUnavailable(t *testing.T) {
 	}
 	if got := store.Unavailable(errors.New("dial tcp: refused")); got == nil || got.Error() == "dial tcp: refused" {
 		t.Errorf("an outage was not marked: %v", got)
+	}
+	// "Not now" answers are outages too (503, retried), not bugs (500):
+	// out of connections, shutting down.
+	for _, code := range []string{"53300", "57P01", "57P03", "08006"} {
+		notNow := &pgconn.PgError{Code: code}
+		if got := store.Unavailable(notNow); got == error(notNow) || lunas.KindOf(got) != lunas.KindUnavailable {
+			t.Errorf("%s: %v, want it marked unavailable", code, got)
+		}
 	}
 }
 
