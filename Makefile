@@ -65,6 +65,9 @@ lint: vet
 ORDERS ?= 2000
 RATE ?= 0
 CONCURRENCY ?= 64
+# The load run's settlement pool: 40 applies at once (each waits on Midtrans's status call), the
+# other pools at 10 (LUNAS_WORKER_POOLS; 80 connections of PostgreSQL's 100).
+POOLS ?= critical:40
 # usagebench (issue 13): USAGE_EVENTS in the sustained run, then the 100,000-message hot-row broadcast.
 USAGE_EVENTS ?= 500000
 # webhookbench (issue 18): WEBHOOK_EVENTS events to 3 endpoints; deliveries/s and lag.
@@ -80,8 +83,8 @@ bench: build
 	go build -o bin/subbench ./cmd/subbench
 	go build -o bin/wabench ./cmd/wabench
 	./scripts/with-services.sh sh -c '$(GO) test -run "^$$" -bench . -benchmem -benchtime 2s ./gateway/midtrans ./invoice ./proforma ./mail && \
-		./bin/loadgen -orders $(ORDERS) -rate $(RATE) -concurrency $(CONCURRENCY) -workers 10 && \
-		./bin/loadgen -orders $(ORDERS) -rate 300 -concurrency $(CONCURRENCY) -workers 10 -pgbench 0 && \
+		./bin/loadgen -orders $(ORDERS) -rate $(RATE) -concurrency $(CONCURRENCY) -workers 10 -pools $(POOLS) && \
+		./bin/loadgen -orders $(ORDERS) -rate 300 -concurrency $(CONCURRENCY) -workers 10 -pools $(POOLS) -pgbench 0 && \
 		./bin/usagebench -events $(USAGE_EVENTS) && \
 		./bin/webhookbench -events $(WEBHOOK_EVENTS) -endpoints 3 && \
 		./bin/subbench -invoices $(SUB_INVOICES) && \

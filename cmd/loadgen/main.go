@@ -50,6 +50,7 @@ type opts struct {
 	dbURL        string
 	redisURL     string
 	workers      int
+	pools        string
 	pgbench      time.Duration
 	profile      string
 	accounts     int
@@ -67,6 +68,7 @@ func run() error {
 	flag.StringVar(&o.dbURL, "db", envOr("LUNAS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/lunas?sslmode=disable"), "PostgreSQL server (a fresh database is made on it)")
 	flag.StringVar(&o.redisURL, "redis", envOr("LUNAS_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis server (database 13 is flushed and used)")
 	flag.IntVar(&o.workers, "workers", 40, "LUNAS_WORKER_CONCURRENCY for the lunas process")
+	flag.StringVar(&o.pools, "pools", "", "LUNAS_WORKER_POOLS for the lunas process (e.g. critical:30), sizing pools apart from -workers")
 	flag.DurationVar(&o.pgbench, "pgbench", 10*time.Second, "pgbench duration (0 to skip)")
 	flag.IntVar(&o.accounts, "accounts", 200, "accounts the orders are spread over")
 	flag.BoolVar(&o.split, "split", false, "run `serve` alone while the notifications are fired and start `work` after, to measure ingest without the worker on the same cores")
@@ -86,6 +88,9 @@ func run() error {
 		return err
 	}
 	extra := map[string]string{"LUNAS_WORKER_CONCURRENCY": strconv.Itoa(o.workers)}
+	if o.pools != "" {
+		extra["LUNAS_WORKER_POOLS"] = o.pools
+	}
 	pprofAddr := ""
 	if o.profile != "" {
 		port, err := harness.FreePort()
@@ -301,8 +306,12 @@ func run() error {
 	if o.split {
 		fmt.Printf("\n(split: serve alone during the burst, work started after it; settlement and end-to-end lags include that wait)")
 	}
-	fmt.Printf("\nlunas load run: %d orders over %d accounts, %d notifications (%.0f%% duplicates), concurrency %d, rate %s, worker concurrency %d\n\n",
-		o.orders, o.accounts, len(shots), 100*float64(len(shots)-o.orders)/float64(o.orders), o.concurrency, rateName(o.rate), o.workers)
+	pools := ""
+	if o.pools != "" {
+		pools = " (pools " + o.pools + ")"
+	}
+	fmt.Printf("\nlunas load run: %d orders over %d accounts, %d notifications (%.0f%% duplicates), concurrency %d, rate %s, worker concurrency %d%s\n\n",
+		o.orders, o.accounts, len(shots), 100*float64(len(shots)-o.orders)/float64(o.orders), o.concurrency, rateName(o.rate), o.workers, pools)
 	fmt.Printf("| measure | value |\n|---|---|\n")
 	fmt.Printf("| confirms/s in a burst of %d clients (refused 503) | %.0f (%d refused; %d set-up calls refused in all) |\n", o.setupClients, float64(o.orders)/burst.Seconds(), confirmRefused, st.Refused.Load())
 	fmt.Printf("| webhooks accepted/s | %.0f (%d failed) |\n", accepted, failed.Load())
