@@ -327,9 +327,18 @@ func run() error {
 		fmt.Printf("| webhook ingest / pgbench ratio | %.2f |\n", accepted/tps)
 	}
 	fmt.Printf("| credited (check) | %d of %d expected |\n", credited, int64(o.orders)*1_000_000)
+	books := "the books hold"
+	out, auditErr := st.Run(ctx, "audit")
+	if auditErr != nil {
+		books = fmt.Sprintf("FAILED (%v): %s", auditErr, strings.TrimSpace(out))
+	}
+	fmt.Printf("| lunas audit | %s |\n", books)
 	_, statusCalls, _ := st.Midtrans.Counts()
 	fmt.Printf("| gateway status calls (each callback confirmed with Midtrans before it moves money) | %d |\n", statusCalls)
 	fmt.Printf("\ntasks (from /metrics): %s\n", taskStats)
+	if auditErr != nil {
+		return fmt.Errorf("lunas audit after the load run: %v", auditErr)
+	}
 	return nil
 }
 

@@ -155,6 +155,7 @@ func run() error {
 	if out, err := st.Run(ctx, "audit"); err != nil {
 		return fmt.Errorf("lunas audit: %v\n%s", err, out)
 	}
+	fmt.Printf("  lunas audit: the books hold\n")
 	return nil
 }
 
