@@ -77,30 +77,39 @@ func (t *connTx) commitWith(ctx context.Context, last []func(*pgx.Batch)) error 
 	for _, q := range last {
 		q(b)
 	}
-	b.Queue("COMMIT")
-	br := t.c.SendBatch(ctx, b)
-	var first error
-	var tag pgconn.CommandTag
-	for i := range b.QueuedQueries {
-		ct, err := br.Exec()
-		if err != nil && first == nil {
-			first = err
-		}
-		if i == len(b.QueuedQueries)-1 {
-			tag = ct
-		}
-	}
-	if err := br.Close(); err != nil && first == nil {
-		first = err
-	}
-	if first != nil {
-		return first
+	committed, err := sendCommit(ctx, t.c, b)
+	if err != nil {
+		return err
 	}
 	t.closed = true
-	if tag.String() != "COMMIT" {
+	if !committed {
 		return pgx.ErrTxCommitRollback
 	}
 	return nil
+}
+
+// sendCommit sends b's statements and COMMIT in one batch on c and reads
+// every result: the first error wins (PostgreSQL has then aborted the
+// transaction, which the caller rolls back); committed is false when
+// COMMIT answered ROLLBACK. InTx's last writes and Pipeline.Commit use it.
+func sendCommit(ctx context.Context, c *pgx.Conn, b *pgx.Batch) (committed bool, err error) {
+	nb := &pgx.Batch{QueuedQueries: append([]*pgx.QueuedQuery(nil), b.QueuedQueries...)}
+	nb.Queue("COMMIT")
+	br := c.SendBatch(ctx, nb)
+	var tag pgconn.CommandTag
+	for i := range nb.QueuedQueries {
+		ct, e := br.Exec()
+		if e != nil && err == nil {
+			err = e
+		}
+		if i == len(nb.QueuedQueries)-1 {
+			tag = ct
+		}
+	}
+	if e := br.Close(); e != nil && err == nil {
+		err = e
+	}
+	return err == nil && tag.String() == "COMMIT", err
 }
 
 // Rollback sends ROLLBACK; a closed transaction is left alone.

@@ -3,10 +3,8 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -89,27 +87,12 @@ func (p *Pipeline) Commit(ctx context.Context, b *pgx.Batch) error {
 		p.begun = true
 	}
 	nb.QueuedQueries = append(nb.QueuedQueries, b.QueuedQueries...)
-	nb.Queue("COMMIT")
-	br := p.conn.SendBatch(ctx, nb)
-	var first error
-	var tag pgconn.CommandTag
-	for i := range nb.QueuedQueries {
-		t, err := br.Exec()
-		if err != nil && first == nil {
-			first = err
-		}
-		if i == len(nb.QueuedQueries)-1 {
-			tag = t
-		}
+	committed, err := sendCommit(ctx, p.conn.Conn(), nb)
+	if err != nil {
+		return Unavailable(err)
 	}
-	if err := br.Close(); err != nil && first == nil {
-		first = err
-	}
-	if first != nil {
-		return Unavailable(first)
-	}
-	if tag.String() != "COMMIT" {
-		return fmt.Errorf("store: pipelined transaction rolled back (%s)", tag.String())
+	if !committed {
+		return errors.New("store: pipelined transaction rolled back")
 	}
 	p.done = true
 	for _, s := range p.raised {
