@@ -71,7 +71,7 @@ POOLS ?= critical:40
 # usagebench (issue 13): USAGE_EVENTS in the sustained run, then the 100,000-message hot-row broadcast.
 USAGE_EVENTS ?= 500000
 # webhookbench (issue 18): WEBHOOK_EVENTS events to 3 endpoints; deliveries/s and lag.
-WEBHOOK_EVENTS ?= 10000
+WEBHOOK_EVENTS ?= 5000
 # subbench (issue 14): SUB_INVOICES subscriptions due the same day, issued with PDF and mail.
 SUB_INVOICES ?= 10000
 # wabench (issue 23): WA_BATCHES Meta status webhooks of 1,000 statuses; batch latency, rating statuses/s, ratio to pgbench.
