@@ -161,19 +161,21 @@ func Get(ctx context.Context, q store.Querier, id string) (Account, error) {
 	var a Account
 	// The balances are the ledger's; an account was last updated when its
 	// identity or its balances last changed.
+	// One statement with the WhatsApp settings (ReadWhatsApp's): every
+	// mail and every proforma reads the account.
 	err := q.QueryRow(ctx, `
-		SELECT a.id, a.name, a.address, a.npwp, a.billing_email, b.wa_balance, b.muv, b.outstanding, a.created_at, greatest(a.updated_at, b.updated_at), a.tax
+		SELECT a.id, a.name, a.address, a.npwp, a.billing_email, b.wa_balance, b.muv, b.outstanding, a.created_at, greatest(a.updated_at, b.updated_at), a.tax,
+			a.wa_price_list, coalesce((SELECT array_agg(p.phone_number_id ORDER BY p.phone_number_id) FROM wa_phone_numbers p WHERE p.account_id = a.id), '{}')
 		FROM accounts a JOIN balances b ON b.account_id = a.id WHERE a.id = $1`, id).
-		Scan(&a.ID, &a.Name, &a.Address, &a.NPWP, &a.BillingEmail, &a.Balances.WABalance, &a.Balances.MUV, &a.Balances.Outstanding, &a.CreatedAt, &a.UpdatedAt, &a.Tax)
+		Scan(&a.ID, &a.Name, &a.Address, &a.NPWP, &a.BillingEmail, &a.Balances.WABalance, &a.Balances.MUV, &a.Balances.Outstanding, &a.CreatedAt, &a.UpdatedAt, &a.Tax,
+			&a.WAPriceList, &a.WhatsAppPhoneNumberIDs)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, lunas.E(lunas.KindNotFound, "account %q not found", id)
 	}
 	if err != nil {
 		return a, store.Unavailable(err)
 	}
-	w, err := ReadWhatsApp(ctx, q, id)
-	a.WAPriceList, a.WhatsAppPhoneNumberIDs = w.PriceList, w.PhoneNumberIDs
-	return a, err
+	return a, nil
 }
 
 // unavailable marks a database failure as an outage but lets domain errors
