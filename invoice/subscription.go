@@ -60,7 +60,7 @@ func (s *Service) IssueSubscriptionInvoice(ctx context.Context, tx pgx.Tx, in Su
 	}
 	// No expiry is scheduled: a subscription invoice has no deadline. No
 	// render job either: the billing mail attaches the UNPAID proforma and
-	// renders and stores it (proforma.EnsureFor) — at month start a job of
+	// renders it (proforma.Load) and stores it with the record of the mail sent (proforma.StoreIn) — at month start a job of
 	// its own cost thousands of tasks that only found it rendered or
 	// rendered it a moment before the mail did.
 	return d.ID, true, nil

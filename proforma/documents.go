@@ -255,6 +255,24 @@ func (d *Documents) EnsureFor(ctx context.Context, orderID string, o *order.Orde
 	return pdf, nil
 }
 
+// Refresh renders the document of kind for an order as the order is now
+// and stores it in place of any stored one (the render job after a change
+// of the order: a mail rendered before the change may have stored its
+// copy after it, first-writer-wins).
+func (d *Documents) Refresh(ctx context.Context, orderID, kind string) error {
+	o, err := order.Get(ctx, d.pool, orderID)
+	if err != nil {
+		return err
+	}
+	u, err := d.render(ctx, o, kind)
+	if err != nil {
+		return err
+	}
+	_, err = d.pool.Exec(ctx, `INSERT INTO documents (order_id, kind, pdf, sha256, rendered_at) VALUES ($1,$2,$3,$4,$5)
+		ON CONFLICT (order_id, kind) DO UPDATE SET pdf = EXCLUDED.pdf, sha256 = EXCLUDED.sha256, rendered_at = EXCLUDED.rendered_at`, u.args()...)
+	return store.Unavailable(err)
+}
+
 // Unstored is a document Load rendered and did not store: the caller
 // stores it with StoreIn in its own batch.
 type Unstored struct {
@@ -295,24 +313,33 @@ func (d *Documents) Load(ctx context.Context, orderID string, o *order.Order, ki
 			return nil, nil, err
 		}
 	}
+	u, err = d.render(ctx, o, kind)
+	if err != nil {
+		return nil, nil, err
+	}
+	return u.pdf, u, nil
+}
+
+// render draws order o's document of kind.
+func (d *Documents) render(ctx context.Context, o *order.Order, kind string) (*Unstored, error) {
 	if o.InvoiceNumber == nil {
-		return nil, nil, lunas.E(lunas.KindNotFound, "order %s has no invoice yet (confirm it first)", orderID)
+		return nil, lunas.E(lunas.KindNotFound, "order %s has no invoice yet (confirm it first)", o.ID)
 	}
 	if kind == KindPaid && !o.Paid() {
-		return nil, nil, lunas.E(lunas.KindNotFound, "order %s is not paid", orderID)
+		return nil, lunas.E(lunas.KindNotFound, "order %s is not paid", o.ID)
 	}
 	data, err := d.DataFor(ctx, o, kind)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	start := time.Now()
-	pdf, err = d.r.Render(data)
+	pdf, err := d.r.Render(data)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	d.Rendered(time.Since(start))
 	sum := sha256.Sum256(pdf)
-	return pdf, &Unstored{orderID: orderID, kind: kind, pdf: pdf, sum: hex.EncodeToString(sum[:]), at: d.clock.Now()}, nil
+	return &Unstored{orderID: o.ID, kind: kind, pdf: pdf, sum: hex.EncodeToString(sum[:]), at: d.clock.Now()}, nil
 }
 
 // Current returns the document that describes the order now: PAID once it

@@ -351,9 +351,10 @@ func Unavailable(err error) error {
 // refusedForNow tells the server's answers that mean "not now" rather
 // than "not this": out of connections or another resource (class 53),
 // shutting down or starting up (57P01–57P03), a connection failure (class
-// 08). A request refused so is retried (503), never a 500.
+// 08, but for a protocol violation, which a retry repeats). A request
+// refused so is retried (503), never a 500.
 func refusedForNow(code string) bool {
-	return strings.HasPrefix(code, "53") || strings.HasPrefix(code, "08") ||
+	return strings.HasPrefix(code, "53") || (strings.HasPrefix(code, "08") && code != "08P01") ||
 		code == "57P01" || code == "57P02" || code == "57P03"
 }
 

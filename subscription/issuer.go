@@ -40,10 +40,16 @@ func scanDue(r pgx.Row) (due, error) {
 // subscription and period makes a double issue impossible even so. One
 // subscription that fails is logged and skipped (its savepoint rolled
 // back); the others are issued. It returns how many invoices it issued.
+//
+// A subscription that failed is not claimed again in the same run: it
+// would head every later batch (the oldest due date) and make each one
+// fail once before its careful retry, and 50 of them would fill every
+// batch for ever. The next sweep tries it again.
 func (s *Service) IssueDue(ctx context.Context) (int, error) {
 	total := 0
+	failed := []string{}
 	for {
-		n, claimed, err := s.issueBatch(ctx)
+		n, claimed, err := s.issueBatch(ctx, &failed)
 		total += n
 		if err != nil || claimed < batch {
 			if total > 0 {
@@ -64,22 +70,25 @@ var errCareful = errors.New("subscription: a batch failed; issuing it again a sa
 // per statement); when one subscription fails, that try is rolled back
 // and the batch is issued again with a savepoint each, so the failing one
 // is logged and skipped and the others are issued.
-func (s *Service) issueBatch(ctx context.Context) (issued, claimed int, err error) {
-	issued, claimed, err = s.issueBatchTx(ctx, false)
+func (s *Service) issueBatch(ctx context.Context, failed *[]string) (issued, claimed int, err error) {
+	issued, claimed, err = s.issueBatchTx(ctx, false, failed)
 	if errors.Is(err, errCareful) {
-		issued, claimed, err = s.issueBatchTx(ctx, true)
+		issued, claimed, err = s.issueBatchTx(ctx, true, failed)
 	}
 	return issued, claimed, err
 }
 
-func (s *Service) issueBatchTx(ctx context.Context, careful bool) (issued, claimed int, err error) {
+// issueBatchTx issues one batch, skipping the subscriptions in failed
+// and, when careful, adding the ones that fail to it.
+func (s *Service) issueBatchTx(ctx context.Context, careful bool, failed *[]string) (issued, claimed int, err error) {
+	var failedNow []string
 	err = store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		issued, claimed = 0, 0
+		issued, claimed, failedNow = 0, 0, nil
 		now := s.clock.Now()
 		today := s.today(now)
 		rows, err := tx.Query(ctx, `SELECT `+dueColumns+` FROM subscriptions s JOIN plans p ON p.id = s.plan_id
-			WHERE s.status = $3 AND s.next_due_date - p.lead_days <= $1::date
-			ORDER BY s.next_due_date, s.id LIMIT $2 FOR UPDATE OF s SKIP LOCKED`, today.Format(time.DateOnly), batch, StatusActive)
+			WHERE s.status = $3 AND s.next_due_date - p.lead_days <= $1::date AND s.id <> ALL($4)
+			ORDER BY s.next_due_date, s.id LIMIT $2 FOR UPDATE OF s SKIP LOCKED`, today.Format(time.DateOnly), batch, StatusActive, *failed)
 		if err != nil {
 			return err
 		}
@@ -95,7 +104,9 @@ func (s *Service) issueBatchTx(ctx context.Context, careful bool) (issued, claim
 					if ctx.Err() != nil {
 						return ctx.Err()
 					}
-					return fmt.Errorf("%w (subscription %s: %v)", errCareful, d.id, err)
+					// %w twice: a deadlock or serialization failure is retried
+					// by InTx as it is, anything else goes careful.
+					return fmt.Errorf("%w (subscription %s: %w)", errCareful, d.id, err)
 				}
 				if ok {
 					issued++
@@ -115,6 +126,7 @@ func (s *Service) issueBatchTx(ctx context.Context, careful bool) (issued, claim
 					return ctx.Err()
 				}
 				s.log.Error("subscription invoice not issued", "subscription_id", d.id, "due_date", d.next.Format(time.DateOnly), "err", err)
+				failedNow = append(failedNow, d.id)
 				continue
 			}
 			if err := sp.Commit(ctx); err != nil {
@@ -132,6 +144,7 @@ func (s *Service) issueBatchTx(ctx context.Context, careful bool) (issued, claim
 	if err != nil {
 		return 0, claimed, store.Unavailable(err)
 	}
+	*failed = append(*failed, failedNow...)
 	return issued, claimed, nil
 }
 

@@ -1,6 +1,8 @@
 package subscription_test
 
 import (
+	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -316,5 +318,39 @@ func TestOneFailingSubscriptionDoesNotHoldBackItsBatch(t *testing.T) {
 	}
 	if n != 5 || maxSeq != 5 {
 		t.Errorf("%d invoices numbered up to %d, want 5 and 5 (no gap from the rolled-back try)", n, maxSeq)
+	}
+}
+
+// More failing subscriptions than a batch holds do not keep the issuer
+// going round: a subscription that failed is not claimed again in the same
+// run, so the ones behind them are issued and the run ends.
+func TestFailingSubscriptionsDoNotFillEveryBatch(t *testing.T) {
+	e, subs := setup(t)
+	e.Clock.Set(at(t, "2026-11-22 10:00:00"))
+	var ids []string
+	for range 55 {
+		ids = append(ids, create(t, e, subs, "2026-12-20").ID)
+	}
+	if _, err := e.Pool.Exec(e.Ctx, `CREATE TABLE refused (id text PRIMARY KEY);
+		CREATE FUNCTION refuse_order() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF EXISTS (SELECT 1 FROM refused WHERE id = NEW.subscription_id) THEN RAISE EXCEPTION 'refused by the test'; END IF;
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER refuse_order BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION refuse_order();`); err != nil {
+		t.Fatal(err)
+	}
+	// The 52 first in the issuer's order (due date, then id) fail.
+	sorted := append([]string(nil), ids...)
+	slices.Sort(sorted)
+	if _, err := e.Pool.Exec(e.Ctx, `INSERT INTO refused SELECT unnest($1::text[])`, sorted[:52]); err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Set(at(t, "2026-12-15 00:00:00"))
+	ctx, cancel := context.WithTimeout(e.Ctx, time.Minute)
+	defer cancel()
+	n, err := subs.IssueDue(ctx)
+	if err != nil || n != 3 {
+		t.Fatalf("issued %d (err %v), want the 3 behind the 52 that fail, and the run to end", n, err)
 	}
 }

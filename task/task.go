@@ -59,6 +59,10 @@ type Payload struct {
 	AttemptID string `json:"attempt_id,omitempty"`
 	Kind      string `json:"kind,omitempty"`
 	SendingID string `json:"sending_id,omitempty"`
+	// Fresh marks a render after the order changed: it replaces whatever
+	// is stored (a document rendered before the change may have been
+	// stored after it).
+	Fresh bool `json:"fresh,omitempty"`
 }
 
 // Decode reads a task payload.
@@ -120,7 +124,7 @@ func Render(orderID, kind, version string) Job {
 	if version != "" {
 		id += ":" + version
 	}
-	return job(id, PDFRender, Payload{OrderID: orderID, Kind: kind}, time.Time{})
+	return job(id, PDFRender, Payload{OrderID: orderID, Kind: kind, Fresh: version != ""}, time.Time{})
 }
 
 // Mail is the job that sends recorded mail mailID.

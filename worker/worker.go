@@ -160,7 +160,14 @@ func (w *Worker) renderPDF(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	if _, err := w.docs.Ensure(ctx, p.OrderID, p.Kind); err != nil {
+	if p.Fresh {
+		// After a change of the order (a new price, a reversal): render it
+		// as it is now and replace what is stored — a mail may have stored
+		// the one it rendered before the change.
+		if err := w.docs.Refresh(ctx, p.OrderID, p.Kind); err != nil {
+			return err
+		}
+	} else if _, err := w.docs.Ensure(ctx, p.OrderID, p.Kind); err != nil {
 		return err
 	}
 	return outbox.MarkDone(ctx, w.pool, taskID(ctx))

@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -151,4 +152,39 @@ func TestPoolsAndRetryDelay(t *testing.T) {
 func invoiceInput(account string) invoice.CreateInput {
 	return invoice.CreateInput{AccountID: account, Requester: order.Requester{Name: "Sari", Email: "sari@acme.example"},
 		Items: []order.ItemRequest{paytest.WA(1_000_000)}}
+}
+
+// A render after a change of the order (a version: a new price, a
+// reversal) replaces what is stored: a mail that rendered the document
+// before the change may have stored it after the change's own discard.
+// A first render keeps a stored document.
+func TestFreshRenderReplacesAStoredDocument(t *testing.T) {
+	t.Parallel()
+	e, w, _ := setup(t)
+	e.Account("acme")
+	o := e.Confirmed("acme", paytest.WA(1_000_000))
+	stale := []byte("%PDF-1.3 rendered before the change")
+	if _, err := e.Pool.Exec(e.Ctx, `INSERT INTO documents (order_id, kind, pdf, sha256, rendered_at) VALUES ($1, 'unpaid', $2, 'x', now())`, o.ID, stale); err != nil {
+		t.Fatal(err)
+	}
+	stored := func() []byte {
+		t.Helper()
+		var pdf []byte
+		if err := e.Pool.QueryRow(e.Ctx, `SELECT pdf FROM documents WHERE order_id = $1 AND kind = 'unpaid'`, o.ID).Scan(&pdf); err != nil {
+			t.Fatal(err)
+		}
+		return pdf
+	}
+	if err := process(w, task.Render(o.ID, proforma.KindUnpaid, "")); err != nil {
+		t.Fatal(err)
+	}
+	if string(stored()) != string(stale) {
+		t.Fatal("a first render replaced the stored document")
+	}
+	if err := process(w, task.Render(o.ID, proforma.KindUnpaid, "42")); err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(); string(got) == string(stale) || !strings.Contains(lunastest.PDFText(t, got), "INV-") {
+		t.Errorf("after a fresh render the stored document is %q…", got[:min(len(got), 40)])
+	}
 }
