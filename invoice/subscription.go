@@ -10,6 +10,7 @@ import (
 	"github.com/lunas-id/lunas/mail"
 	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/store"
+	"github.com/lunas-id/lunas/webhook"
 	"github.com/lunas-id/lunas/tax"
 )
 
@@ -56,6 +57,11 @@ func (s *Service) IssueSubscriptionInvoice(ctx context.Context, tx pgx.Tx, in Su
 	}
 	o := &order.Order{ID: d.ID, AccountID: in.AccountID, Status: order.StatusAwaitingPayment, Requester: in.Customer, Locale: in.Locale}
 	if err := mail.Queue(ctx, tx, o, mail.KindBilling, "", now); err != nil {
+		return "", false, err
+	}
+	// The app hears of it with the order as issued (the snapshot is taken
+	// just before the commit, so it carries the invoice number).
+	if err := order.EmitEvent(ctx, tx, d.ID, webhook.SubscriptionInvoiceIssued, now); err != nil {
 		return "", false, err
 	}
 	// No expiry is scheduled: a subscription invoice has no deadline. No

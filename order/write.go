@@ -232,6 +232,62 @@ func (s *Service) CloseDrafts(ctx context.Context) (int, error) {
 	return len(closed), nil
 }
 
+// overdueBatch is how many overdue invoices one NotifyOverdue transaction
+// tells of.
+const overdueBatch = 500
+
+// NotifyOverdue sends invoice.overdue once for each subscription invoice
+// whose due date has passed (in the business zone, by the service clock)
+// while it is unpaid — awaiting payment, in review or rejected, as the
+// overdue report counts it (the worker's sweep). Many processes may run it
+// at once: the invoices are claimed with SKIP LOCKED and marked in the
+// transaction that records their events. It returns how many it told of.
+func (s *Service) NotifyOverdue(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		now := s.clock.Now()
+		y, m, d := now.In(s.loc).Date()
+		today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Format(time.DateOnly)
+		var ids []string
+		err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `
+				UPDATE orders SET overdue_notified_at = $1
+				WHERE id IN (SELECT id FROM orders
+					WHERE subscription_id IS NOT NULL AND overdue_notified_at IS NULL AND due_date < $2::date AND status = ANY($3)
+					ORDER BY due_date, id LIMIT $4 FOR UPDATE SKIP LOCKED)
+				RETURNING id`, now, today, UnpaidStatuses(), overdueBatch)
+			if err != nil {
+				return err
+			}
+			if ids, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+				return err
+			}
+			for _, id := range ids {
+				if err := EmitEvent(ctx, tx, id, webhook.InvoiceOverdue, now); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return total, store.Unavailable(err)
+		}
+		total += len(ids)
+		if len(ids) < overdueBatch {
+			if total > 0 {
+				s.log.Info("overdue invoices notified", "count", total, "event", webhook.InvoiceOverdue)
+			}
+			return total, nil
+		}
+	}
+}
+
+// UnpaidStatuses are the statuses in which an issued invoice is still
+// owed: awaiting payment, a transfer in review, a transfer rejected.
+func UnpaidStatuses() []Status {
+	return []Status{StatusAwaitingPayment, StatusInReview, StatusRejected}
+}
+
 // change is what a transition sets besides the status and updated_at.
 type change struct {
 	paidBy    *string // paid now by this attempt

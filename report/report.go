@@ -100,7 +100,7 @@ func (s *Service) Overdue(ctx context.Context, f Filter) (Overdue, error) {
 			AND (o.status = ANY($6) OR (o.status = ANY($7) AND o.paid_at >= $2))
 			AND ($4 = '' OR it.plan_id = $4) AND ($5 = '' OR o.account_id = $5)
 		ORDER BY o.due_date, i.number`, f.AsOf.Format(time.DateOnly), end, minDays, f.PlanID, f.AccountID,
-		[]order.Status{order.StatusAwaitingPayment, order.StatusInReview, order.StatusRejected}, order.PaidStatuses())
+		order.UnpaidStatuses(), order.PaidStatuses())
 	if err != nil {
 		return Overdue{}, store.Unavailable(err)
 	}

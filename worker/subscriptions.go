@@ -36,6 +36,9 @@ func (w *Worker) sweepSubscriptions(ctx context.Context) {
 			w.log.Warn("sweep: subscription invoices", "err", err)
 		}
 	}
+	if _, err := w.orders.NotifyOverdue(ctx); err != nil && ctx.Err() == nil {
+		w.log.Warn("sweep: overdue invoices", "err", err)
+	}
 	if w.Sendings != nil {
 		if _, err := w.Sendings.Sweep(ctx); err != nil && ctx.Err() == nil {
 			w.log.Warn("sweep: sendings", "err", err)
