@@ -228,6 +228,7 @@ func inTx(ctx context.Context, db *DB, fn func(pgx.Tx) error) error {
 // just before it commits and after it has committed.
 type hookTx struct {
 	pgx.Tx
+	memo   map[string]any // Memo's values (the outermost transaction's)
 	last   []func(*pgx.Batch)
 	before []Hook
 	after  []func()
@@ -322,6 +323,34 @@ func AfterCommit(tx pgx.Tx, f func()) bool {
 		h.after = append(h.after, f)
 	}
 	return ok
+}
+
+// Memo returns the value kept in tx under key, computing it with f the
+// first time: a read a transaction makes many times with one answer
+// (webhook.Wanted, once per event type for a batch of 50 subscription
+// invoices instead of once per invoice). A value computed in a savepoint
+// is kept after it, so f must only read. A tx not begun by InTx computes
+// every time.
+func Memo[T any](tx pgx.Tx, key string, f func() (T, error)) (T, error) {
+	h, ok := tx.(*hookTx)
+	if !ok {
+		return f()
+	}
+	for h.parent != nil {
+		h = h.parent
+	}
+	if v, ok := h.memo[key].(T); ok {
+		return v, nil
+	}
+	v, err := f()
+	if err != nil {
+		return v, err
+	}
+	if h.memo == nil {
+		h.memo = map[string]any{}
+	}
+	h.memo[key] = v
+	return v, nil
 }
 
 // Raise asks for the handlers of signal (DB.OnCommit) to run once tx has

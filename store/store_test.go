@@ -275,3 +275,44 @@ func TestLastWriteCommitsInOneBatch(t *testing.T) {
 		t.Errorf("counter %d after 40 more, want 41", v)
 	}
 }
+
+// Memo computes a value once per transaction (a savepoint shares its
+// transaction's), and every time outside InTx.
+func TestMemoOncePerTransaction(t *testing.T) {
+	t.Parallel()
+	d := db(t)
+	ctx := context.Background()
+	calls := 0
+	f := func() (int, error) { calls++; return 7, nil }
+	err := store.InTx(ctx, d, func(tx pgx.Tx) error {
+		for range 3 {
+			if v, err := store.Memo(tx, "k", f); err != nil || v != 7 {
+				t.Errorf("memo %d, %v", v, err)
+			}
+		}
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := store.Memo(sp, "k", f); err != nil {
+			return err
+		}
+		return sp.Commit(ctx)
+	})
+	if err != nil || calls != 1 {
+		t.Errorf("computed %d times in one transaction (err %v), want 1", calls, err)
+	}
+	if err := store.InTx(ctx, d, func(tx pgx.Tx) error { _, err := store.Memo(tx, "k", f); return err }); err != nil || calls != 2 {
+		t.Errorf("a new transaction: computed %d times in all, want 2", calls)
+	}
+	tx, err := d.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	_, _ = store.Memo(tx, "k", f)
+	_, _ = store.Memo(tx, "k", f)
+	if calls != 4 {
+		t.Errorf("outside InTx: computed %d times in all, want 4", calls)
+	}
+}

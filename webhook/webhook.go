@@ -23,6 +23,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/lunas-id/lunas/store"
 )
 
@@ -83,11 +85,20 @@ type Event struct {
 
 // Wanted reports whether any enabled endpoint wants events of typ, so an
 // emitter can skip building a snapshot nobody will receive.
+//
+// In a transaction the answer is kept for the rest of it (store.Memo): a
+// month-start batch asks once, not once per invoice.
 func Wanted(ctx context.Context, q store.Querier, typ string) (bool, error) {
-	var ok bool
-	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE status = $2 AND ($1 = ANY(events) OR '*' = ANY(events)))`,
-		typ, EndpointEnabled).Scan(&ok)
-	return ok, err
+	ask := func() (bool, error) {
+		var ok bool
+		err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE status = $2 AND ($1 = ANY(events) OR '*' = ANY(events)))`,
+			typ, EndpointEnabled).Scan(&ok)
+		return ok, err
+	}
+	if tx, ok := q.(pgx.Tx); ok {
+		return store.Memo(tx, "webhook.Wanted "+typ, ask)
+	}
+	return ask()
 }
 
 // Emit records e in q (the transaction of the change that causes it) with
