@@ -246,11 +246,15 @@ func BenchmarkRender(b *testing.B) {
 	r := renderer(b)
 	d := paidCard("id")
 	b.ReportAllocs()
+	var size int
 	for b.Loop() {
-		if _, err := r.Render(d); err != nil {
+		pdf, err := r.Render(d)
+		if err != nil {
 			b.Fatal(err)
 		}
+		size = len(pdf)
 	}
+	b.ReportMetric(float64(size), "bytes/pdf") // the proforma's size (issue 27: at most 40 KB)
 }
 
 // BenchmarkRenderUTF8 is the general path, for names cp1252 cannot write.

@@ -20,7 +20,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -298,7 +297,7 @@ func run() error {
 
 	var tps float64
 	if o.pgbench > 0 {
-		if tps, err = pgbench(o.dbURL, o.pgbench); err != nil {
+		if tps, err = harness.PGBench(o.dbURL, o.pgbench); err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen: pgbench:", err)
 		}
 	}
@@ -325,6 +324,7 @@ func run() error {
 	if tps > 0 {
 		fmt.Printf("| confirm burst / pgbench ratio | %.3f |\n", float64(o.orders)/burst.Seconds()/tps)
 		fmt.Printf("| webhook ingest / pgbench ratio | %.2f |\n", accepted/tps)
+		fmt.Printf("| settlement / pgbench ratio | %.3f |\n", float64(len(lags))/span.Seconds()/tps)
 	}
 	fmt.Printf("| credited (check) | %d of %d expected |\n", credited, int64(o.orders)*1_000_000)
 	books := "the books hold"
@@ -511,52 +511,8 @@ func dropDB(server, name string) {
 	_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 }
 
-var tpsRe = regexp.MustCompile(`tps = ([0-9.]+)`)
 
 // pgbench measures raw single-row insert TPS with 16 clients in a scratch database.
-func pgbench(server string, d time.Duration) (float64, error) {
-	name := fmt.Sprintf("lunas_pgbench_%d", time.Now().Unix())
-	conn, err := pgx.Connect(context.Background(), withDB(server, "postgres"))
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(context.Background(), "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return 0, err
-	}
-	defer dropDB(server, name)
-	db, err := pgx.Connect(context.Background(), withDB(server, name))
-	if err != nil {
-		return 0, err
-	}
-	_, err = db.Exec(context.Background(), `CREATE TABLE t (id bigserial PRIMARY KEY, v text NOT NULL, at timestamptz NOT NULL DEFAULT now())`)
-	db.Close(context.Background())
-	if err != nil {
-		return 0, err
-	}
-	script := filepath.Join(os.TempDir(), name+".sql")
-	if err := os.WriteFile(script, []byte("INSERT INTO t (v) VALUES ('x');\n"), 0o644); err != nil {
-		return 0, err
-	}
-	defer os.Remove(script)
-	u, _ := url.Parse(server)
-	out, err := exec.Command("pgbench", "-n", "-c", "16", "-j", "2", "-T", strconv.Itoa(int(d.Seconds())), "-f", script,
-		"-h", u.Hostname(), "-p", portOr(u, "5432"), "-U", u.User.Username(), name).CombinedOutput()
-	if err != nil {
-		return 0, fmt.Errorf("%v: %s", err, out)
-	}
-	m := tpsRe.FindSubmatch(out)
-	if m == nil {
-		return 0, fmt.Errorf("no tps in: %s", out)
-	}
-	return strconv.ParseFloat(string(m[1]), 64)
-}
 
-func portOr(u *url.URL, def string) string {
-	if p := u.Port(); p != "" {
-		return p
-	}
-	return def
-}
 
 type mimeDecoder = mime.WordDecoder

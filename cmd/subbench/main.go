@@ -37,6 +37,7 @@ func run() error {
 	concurrency := flag.Int("concurrency", 10, "LUNAS_WORKER_CONCURRENCY of each work process")
 	dbServer := flag.String("db", envOr("LUNAS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/lunas?sslmode=disable"), "PostgreSQL server (a fresh database is made on it)")
 	redisServer := flag.String("redis", envOr("LUNAS_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis server (database 15 is flushed and used)")
+	pgb := flag.Duration("pgbench", 10*time.Second, "pgbench duration after the run, for the ratio (0 to skip)")
 	flag.Parse()
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "lunas-subbench-")
@@ -156,6 +157,14 @@ func run() error {
 		return fmt.Errorf("lunas audit: %v\n%s", err, out)
 	}
 	fmt.Printf("  lunas audit: the books hold\n")
+	if *pgb > 0 {
+		tps, err := harness.PGBench(*dbServer, *pgb)
+		if err != nil {
+			return fmt.Errorf("pgbench: %w", err)
+		}
+		fmt.Printf("  pgbench single-row insert TPS (16 clients)      %6.0f\n", tps)
+		fmt.Printf("  issued, rendered and mailed / pgbench           %6.3f\n", float64(*n)/mailed.Seconds()/tps)
+	}
 	return nil
 }
 

@@ -25,13 +25,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -233,7 +228,7 @@ func run() error {
 	}
 	var tps float64
 	if pgb > 0 {
-		if tps, err = pgbench(dbURL, pgb); err != nil {
+		if tps, err = harness.PGBench(dbURL, pgb); err != nil {
 			fmt.Fprintln(os.Stderr, "wabench: pgbench:", err)
 		}
 	}
@@ -345,48 +340,6 @@ func dropDB(server, name string) {
 	_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 }
 
-var tpsRe = regexp.MustCompile(`tps = ([0-9.]+)`)
 
 // pgbench measures raw single-row insert TPS with 16 clients in a scratch
 // database (the same measure as cmd/loadgen's).
-func pgbench(server string, d time.Duration) (float64, error) {
-	name := fmt.Sprintf("lunas_wapgbench_%d", time.Now().Unix())
-	conn, err := pgx.Connect(context.Background(), withDB(server, "postgres"))
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(context.Background(), "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return 0, err
-	}
-	defer dropDB(server, name)
-	db, err := pgx.Connect(context.Background(), withDB(server, name))
-	if err != nil {
-		return 0, err
-	}
-	_, err = db.Exec(context.Background(), `CREATE TABLE t (id bigserial PRIMARY KEY, v text NOT NULL, at timestamptz NOT NULL DEFAULT now())`)
-	db.Close(context.Background())
-	if err != nil {
-		return 0, err
-	}
-	script := filepath.Join(os.TempDir(), name+".sql")
-	if err := os.WriteFile(script, []byte("INSERT INTO t (v) VALUES ('x');\n"), 0o644); err != nil {
-		return 0, err
-	}
-	defer os.Remove(script)
-	u, _ := url.Parse(server)
-	port := u.Port()
-	if port == "" {
-		port = "5432"
-	}
-	out, err := exec.Command("pgbench", "-n", "-c", "16", "-j", "2", "-T", strconv.Itoa(int(d.Seconds())), "-f", script,
-		"-h", u.Hostname(), "-p", port, "-U", u.User.Username(), name).CombinedOutput()
-	if err != nil {
-		return 0, fmt.Errorf("%v: %s", err, out)
-	}
-	m := tpsRe.FindSubmatch(out)
-	if m == nil {
-		return 0, fmt.Errorf("no tps in: %s", out)
-	}
-	return strconv.ParseFloat(string(m[1]), 64)
-}
