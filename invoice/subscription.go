@@ -10,8 +10,8 @@ import (
 	"github.com/lunas-id/lunas/mail"
 	"github.com/lunas-id/lunas/order"
 	"github.com/lunas-id/lunas/store"
-	"github.com/lunas-id/lunas/webhook"
 	"github.com/lunas-id/lunas/tax"
+	"github.com/lunas-id/lunas/webhook"
 )
 
 // SubscriptionInvoice is what the subscription issuer asks for: one

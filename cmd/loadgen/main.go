@@ -511,6 +511,4 @@ func dropDB(server, name string) {
 	_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 }
 
-// pgbench measures raw single-row insert TPS with 16 clients in a scratch database.
-
 type mimeDecoder = mime.WordDecoder
