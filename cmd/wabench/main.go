@@ -339,6 +339,3 @@ func dropDB(server, name string) {
 	defer conn.Close(context.Background())
 	_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 }
-
-// pgbench measures raw single-row insert TPS with 16 clients in a scratch
-// database (the same measure as cmd/loadgen's).
