@@ -19,7 +19,6 @@ import (
 type connTx struct {
 	*pgxConn // Exec, Query, QueryRow, SendBatch, CopyFrom, Prepare
 	conn     *pgxpool.Conn
-	c        *pgx.Conn
 	closed   bool
 	sp       int // savepoints begun, for their names
 }
@@ -37,7 +36,7 @@ func begin(ctx context.Context, db *DB) (*connTx, error) {
 		conn.Release()
 		return nil, err
 	}
-	return &connTx{pgxConn: conn.Conn(), conn: conn, c: conn.Conn()}, nil
+	return &connTx{pgxConn: conn.Conn(), conn: conn}, nil
 }
 
 // release rolls back what did not commit and gives the connection back
@@ -56,7 +55,7 @@ func (t *connTx) Begin(ctx context.Context) (pgx.Tx, error) {
 	}
 	t.sp++
 	name := fmt.Sprintf("sp_%d", t.sp)
-	if _, err := t.c.Exec(ctx, "SAVEPOINT "+pgx.Identifier{name}.Sanitize()); err != nil {
+	if _, err := t.pgxConn.Exec(ctx, "SAVEPOINT "+pgx.Identifier{name}.Sanitize()); err != nil {
 		return nil, err
 	}
 	return &savepoint{connTx: t, name: name}, nil
@@ -77,7 +76,7 @@ func (t *connTx) commitWith(ctx context.Context, last []func(*pgx.Batch)) error 
 	for _, q := range last {
 		q(b)
 	}
-	committed, err := sendCommit(ctx, t.c, b)
+	committed, err := sendCommit(ctx, t.pgxConn, b)
 	if err != nil {
 		return err
 	}
@@ -117,11 +116,11 @@ func (t *connTx) Rollback(ctx context.Context) error {
 	if t.closed {
 		return pgx.ErrTxClosed
 	}
-	_, err := t.c.Exec(ctx, "ROLLBACK")
+	_, err := t.pgxConn.Exec(ctx, "ROLLBACK")
 	t.closed = true
 	if err != nil {
 		// The connection's state is unknown: the pool must not reuse it.
-		_ = t.c.Close(context.WithoutCancel(ctx))
+		_ = t.pgxConn.Close(context.WithoutCancel(ctx))
 	}
 	return err
 }
@@ -131,7 +130,7 @@ func (t *connTx) Rollback(ctx context.Context) error {
 func (t *connTx) LargeObjects() pgx.LargeObjects { return pgx.LargeObjects{} }
 
 // Conn is the connection the transaction runs on.
-func (t *connTx) Conn() *pgx.Conn { return t.c }
+func (t *connTx) Conn() *pgx.Conn { return t.pgxConn }
 
 // savepoint is a transaction nested in a connTx: Commit releases it,
 // Rollback rolls back to it.
@@ -153,7 +152,7 @@ func (s *savepoint) Commit(ctx context.Context) error {
 		return pgx.ErrTxClosed
 	}
 	name := s.name
-	_, err := s.c.Exec(ctx, "RELEASE SAVEPOINT "+pgx.Identifier{name}.Sanitize())
+	_, err := s.pgxConn.Exec(ctx, "RELEASE SAVEPOINT "+pgx.Identifier{name}.Sanitize())
 	s.closed = true
 	return err
 }
@@ -163,7 +162,7 @@ func (s *savepoint) Rollback(ctx context.Context) error {
 		return pgx.ErrTxClosed
 	}
 	name := s.name
-	_, err := s.c.Exec(ctx, "ROLLBACK TO SAVEPOINT "+pgx.Identifier{name}.Sanitize())
+	_, err := s.pgxConn.Exec(ctx, "ROLLBACK TO SAVEPOINT "+pgx.Identifier{name}.Sanitize())
 	s.closed = true
 	return err
 }
