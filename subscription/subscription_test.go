@@ -284,15 +284,7 @@ func TestOneFailingSubscriptionDoesNotHoldBackItsBatch(t *testing.T) {
 		ids = append(ids, create(t, e, subs, "2026-12-20").ID)
 	}
 	bad := ids[2]
-	if _, err := e.Pool.Exec(e.Ctx, `
-		CREATE FUNCTION refuse_order() RETURNS trigger LANGUAGE plpgsql AS $$
-		BEGIN
-			IF NEW.subscription_id = '`+bad+`' THEN RAISE EXCEPTION 'refused by the test'; END IF;
-			RETURN NEW;
-		END $$;
-		CREATE TRIGGER refuse_order BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION refuse_order();`); err != nil {
-		t.Fatal(err)
-	}
+	refuse(t, e, bad)
 	if n := issue(t, e, subs, "2026-12-15 00:00:00"); n != 4 {
 		t.Fatalf("issued %d, want the 4 that can be", n)
 	}
@@ -305,7 +297,7 @@ func TestOneFailingSubscriptionDoesNotHoldBackItsBatch(t *testing.T) {
 			t.Errorf("subscription %s: %d invoices, want %d", id, got, want)
 		}
 	}
-	if _, err := e.Pool.Exec(e.Ctx, `DROP TRIGGER refuse_order ON orders`); err != nil {
+	if _, err := e.Pool.Exec(e.Ctx, `DELETE FROM refused`); err != nil {
 		t.Fatal(err)
 	}
 	if n := issue(t, e, subs, "2026-12-15 00:05:00"); n != 1 {
@@ -331,6 +323,23 @@ func TestFailingSubscriptionsDoNotFillEveryBatch(t *testing.T) {
 	for range 55 {
 		ids = append(ids, create(t, e, subs, "2026-12-20").ID)
 	}
+	// The 52 first in the issuer's order (due date, then id) fail.
+	sorted := append([]string(nil), ids...)
+	slices.Sort(sorted)
+	refuse(t, e, sorted[:52]...)
+	e.Clock.Set(at(t, "2026-12-15 00:00:00"))
+	ctx, cancel := context.WithTimeout(e.Ctx, time.Minute)
+	defer cancel()
+	n, err := subs.IssueDue(ctx)
+	if err != nil || n != 3 {
+		t.Fatalf("issued %d (err %v), want the 3 behind the 52 that fail, and the run to end", n, err)
+	}
+}
+
+// refuse makes PostgreSQL itself refuse the orders of subscriptions ids (a
+// trigger reading the table refused; delete its rows to let them through).
+func refuse(t *testing.T, e *paytest.Env, ids ...string) {
+	t.Helper()
 	if _, err := e.Pool.Exec(e.Ctx, `CREATE TABLE refused (id text PRIMARY KEY);
 		CREATE FUNCTION refuse_order() RETURNS trigger LANGUAGE plpgsql AS $$
 		BEGIN
@@ -340,17 +349,7 @@ func TestFailingSubscriptionsDoNotFillEveryBatch(t *testing.T) {
 		CREATE TRIGGER refuse_order BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION refuse_order();`); err != nil {
 		t.Fatal(err)
 	}
-	// The 52 first in the issuer's order (due date, then id) fail.
-	sorted := append([]string(nil), ids...)
-	slices.Sort(sorted)
-	if _, err := e.Pool.Exec(e.Ctx, `INSERT INTO refused SELECT unnest($1::text[])`, sorted[:52]); err != nil {
+	if _, err := e.Pool.Exec(e.Ctx, `INSERT INTO refused SELECT unnest($1::text[])`, ids); err != nil {
 		t.Fatal(err)
-	}
-	e.Clock.Set(at(t, "2026-12-15 00:00:00"))
-	ctx, cancel := context.WithTimeout(e.Ctx, time.Minute)
-	defer cancel()
-	n, err := subs.IssueDue(ctx)
-	if err != nil || n != 3 {
-		t.Fatalf("issued %d (err %v), want the 3 behind the 52 that fail, and the run to end", n, err)
 	}
 }
